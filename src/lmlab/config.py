@@ -1,0 +1,209 @@
+"""RunConfig = {data, tokenizer, model, train, eval}: one typed tree per run.
+
+Saved with every run as `config.toml`, loaded from TOML, and edited from the command line
+with dotted overrides (`--train.lr=3e-4`). Every section validates itself on construction
+and fails with one line naming the field, the bad value and what would be valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmlab.config_base import Section, coerce, require, require_choice, toml_value
+from lmlab.errors import UserError
+from lmlab.model.config import ModelConfig
+
+
+@dataclass
+class DataConfig(Section):
+    """Where the text comes from and how it is split."""
+
+    source: str = "builtin"  # builtin (Python's bundled docs, no network) | text (a file)
+    path: str = ""  # the text file for source = "text"
+    val_fraction: float = 0.1  # the last fraction of the text (cut at a line break) is validation
+
+    _section = "data"
+
+    def __post_init__(self) -> None:
+        require(0.0 < self.val_fraction < 0.5, self, "val_fraction", "a float in (0, 0.5)")
+
+
+@dataclass
+class TokenizerConfig(Section):
+    """How text becomes token ids."""
+
+    kind: str = "char"  # char (vocabulary from the training split) | byte (UTF-8 bytes)
+
+    _section = "tokenizer"
+
+
+@dataclass
+class TrainConfig(Section):
+    """Optimization, precision, logging and checkpointing."""
+
+    max_steps: int = 2000
+    batch_size: int = 32  # sequences per micro-batch
+    grad_accum: int = 1  # micro-batches per optimizer step
+    lr: float = 1e-3  # peak learning rate
+    min_lr_ratio: float = 0.1  # floor of the cosine decay, as a fraction of train.lr
+    schedule: str = "cosine"  # cosine (linear warmup, cosine decay) | constant (warmup, then flat)
+    warmup_steps: int = 100
+    decay_steps: int = 0  # length of the cosine decay; 0 = max_steps
+    weight_decay: float = 0.1  # applied to matrices only (see lmlab.train.optim)
+    beta1: float = 0.9
+    beta2: float = 0.99
+    eps: float = 1e-8
+    grad_clip: float = 1.0  # max global grad norm; 0 = no clipping (the norm is still logged)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (fp16 on CUDA only, with a grad scaler)
+    device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps
+    seed: int = 1337
+    compile: bool = False  # torch.compile the model
+    threads: int = 0  # torch intra-op threads on CPU; 0 = torch's default
+    checkpoint_every: int = 0  # also save `last` every N steps; 0 = at each evaluation only
+    patience: int = 0  # early stopping: stop after N evaluations without a new best; 0 = off
+    log_every: int = 1  # write a metrics.jsonl train record every N steps
+    progress: bool = True  # progress bar on stderr
+
+    _section = "train"
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "grad_accum", "log_every"):
+            require(getattr(self, name) >= 1, self, name, "a positive integer")
+        for name in ("warmup_steps", "decay_steps", "checkpoint_every", "patience", "threads"):
+            require(getattr(self, name) >= 0, self, name, "a non-negative integer")
+        require(self.lr > 0, self, "lr", "a positive float")
+        require(0 <= self.min_lr_ratio <= 1, self, "min_lr_ratio", "a float in [0, 1]")
+        require(self.weight_decay >= 0, self, "weight_decay", "a non-negative float")
+        require(0 <= self.beta1 < 1, self, "beta1", "a float in [0, 1)")
+        require(0 <= self.beta2 < 1, self, "beta2", "a float in [0, 1)")
+        require(self.grad_clip >= 0, self, "grad_clip", "a non-negative float (0 = off)")
+        require_choice(self, "precision", ("auto", "fp32", "bf16", "fp16"))
+        require(self.device in ("auto", "cpu", "mps", "cuda") or self.device.startswith("cuda:"),
+                self, "device", "auto, cpu, cuda, cuda:N or mps")
+
+
+@dataclass
+class EvalConfig(Section):
+    """How often and on how much held-out text the model is evaluated."""
+
+    every: int = 250  # evaluate (and save `last`) every N steps; the final step always evaluates
+    max_tokens: int = 131072  # scored validation tokens per evaluation; 0 = the whole split
+    batch_size: int = 0  # sequences per eval batch; 0 = train.batch_size
+
+    _section = "eval"
+
+    def __post_init__(self) -> None:
+        require(self.every >= 1, self, "every", "a positive integer")
+        require(self.max_tokens >= 0, self, "max_tokens", "0 (all) or a positive integer")
+        require(self.batch_size >= 0, self, "batch_size", "0 (= train.batch_size) or a positive integer")
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "data": DataConfig, "tokenizer": TokenizerConfig, "model": ModelConfig,
+    "train": TrainConfig, "eval": EvalConfig,
+}
+
+
+@dataclass
+class RunConfig:
+    """The whole experiment. `name` labels the run; sections are typed dataclasses."""
+
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **{s: getattr(self, s).to_dict() for s in SECTIONS}}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "config") -> "RunConfig":
+        unknown = sorted(set(values) - set(SECTIONS) - {"name"})
+        if unknown:
+            raise UserError(f"{where}: unknown section {unknown[0]!r}; valid: name, {', '.join(SECTIONS)}")
+        parts = {}
+        for name, section in SECTIONS.items():
+            body = values.get(name, {})
+            if not isinstance(body, dict):
+                raise UserError(f"{where}: {name} must be a table of fields, got {body!r}")
+            parts[name] = section.from_dict(body, where)
+        cfg = cls(name=str(values.get("name", "run")), **parts)
+        check_choices(cfg)
+        return cfg
+
+    def replace(self, **sections: dict[str, Any]) -> "RunConfig":
+        """A copy with some fields changed: `cfg.replace(train={"lr": 3e-4})`."""
+        values = self.to_dict()
+        for section, changes in sections.items():
+            if section == "name":
+                values["name"] = changes
+            else:
+                values[section] = {**values[section], **changes}
+        return RunConfig.from_dict(values)
+
+    def to_toml(self) -> str:
+        lines = [f"name = {toml_value(self.name)}"]
+        for name in SECTIONS:
+            lines += ["", f"[{name}]"]
+            lines += [f"{k} = {toml_value(v)}" for k, v in getattr(self, name).to_dict().items()]
+        return "\n".join(lines) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        from lmlab.runs import atomic_write_text
+
+        atomic_write_text(Path(path), self.to_toml())
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a config TOML file (as written with every run, or by hand listing only changes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist")
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not valid TOML ({err})") from None
+    return RunConfig.from_dict(values, where=str(path))
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict[str, str]) -> RunConfig:
+    """Apply `{"train.lr": "3e-4", ...}` (strings from the command line), type-checked per field."""
+    values = cfg.to_dict()
+    for key, text in overrides.items():
+        if key == "name":
+            values["name"] = text
+            continue
+        section, _, name = key.partition(".")
+        if section not in SECTIONS or not name:
+            raise UserError(f"--{key}: unknown setting; use --SECTION.FIELD=VALUE with SECTION one of "
+                            f"{', '.join(SECTIONS)}")
+        types = SECTIONS[section].field_types()
+        if name not in types:
+            raise UserError(f"--{key}: unknown field; valid fields of {section}: {', '.join(types)}")
+        values[section][name] = coerce(text, types[name], key)
+    return RunConfig.from_dict(values, where="command line")
+
+
+def check_choices(cfg: RunConfig) -> None:
+    """Check every string field that a registry resolves (model.norm, tokenizer.kind, ...)."""
+    from lmlab.registry import all_registries
+
+    for field_name, registry in all_registries().items():
+        section, _, name = field_name.partition(".")
+        registry.get(getattr(getattr(cfg, section), name))
+
+
+def field_docs() -> dict[str, list[tuple[str, str, str]]]:
+    """For help texts: per section, (field, type, default) rows."""
+    rows = {}
+    for name, section in SECTIONS.items():
+        types = section.field_types()
+        rows[name] = [(f.name, types[f.name].__name__, repr(f.default))
+                      for f in dataclasses.fields(section)]
+    return rows

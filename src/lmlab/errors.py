@@ -1,0 +1,19 @@
+"""Exceptions that the CLI turns into one-line messages instead of tracebacks."""
+
+
+class LmlabError(Exception):
+    """An expected failure with a message meant for the user. `exit_code` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class UserError(LmlabError):
+    """A user mistake (bad preset, field, value, path): one line naming it and what would be valid."""
+
+    exit_code = 2
+
+
+class TrainingDiverged(LmlabError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 1

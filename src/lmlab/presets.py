@@ -1,0 +1,73 @@
+"""Named experiments: functions that return a RunConfig. A variant calls its base and edits a
+few fields, so each preset reads as its difference from another. `lmlab presets` lists them;
+`lmlab train NAME --section.field=value` runs one with changes."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from lmlab.config import RunConfig
+from lmlab.errors import UserError
+
+PRESETS: dict[str, Callable[[], RunConfig]] = {}
+
+
+def preset(fn: Callable[[], RunConfig]) -> Callable[[], RunConfig]:
+    PRESETS[fn.__name__] = fn
+    return fn
+
+
+@preset
+def demo() -> RunConfig:
+    """Char-level GPT on the built-in corpus (Python's bundled docs): about 3 minutes on 2 CPU cores."""
+    return RunConfig(name="demo").replace(
+        data={"source": "builtin"},
+        tokenizer={"kind": "char"},
+        model={"n_layer": 4, "n_head": 4, "d_model": 128, "context_len": 128},
+        train={"max_steps": 1200, "batch_size": 24, "lr": 2e-3, "warmup_steps": 60},
+        eval={"every": 200, "max_tokens": 65536},
+    )
+
+
+@preset
+def shakespeare_char() -> RunConfig:
+    """nanoGPT's documented CPU recipe: 4 layers x 128 wide, context 64, batch 12, 2000 steps (needs --data)."""
+    return RunConfig(name="shakespeare_char").replace(
+        data={"source": "text"},
+        tokenizer={"kind": "char"},
+        model={"n_layer": 4, "n_head": 4, "d_model": 128, "context_len": 64, "dropout": 0.0},
+        train={"max_steps": 2000, "batch_size": 12, "lr": 1e-3, "warmup_steps": 100,
+               "decay_steps": 2000, "beta2": 0.99, "weight_decay": 0.1, "grad_clip": 1.0, "precision": "fp32"},
+        eval={"every": 250, "max_tokens": 131072},
+    )
+
+
+@preset
+def shakespeare_6x384() -> RunConfig:
+    """nanoGPT's GPU-sized model on CPU: 6 layers x 384 wide, context 256, batch 8 (needs --data)."""
+    base = shakespeare_char()
+    return base.replace(name="shakespeare_6x384",
+                        model={"n_layer": 6, "n_head": 6, "d_model": 384, "context_len": 256},
+                        train={"batch_size": 8, "precision": "auto"})
+
+
+@preset
+def tiny() -> RunConfig:
+    """A seconds-long run for tests and smoke checks: 2 layers x 32 wide, 40 steps, fp32."""
+    return RunConfig(name="tiny").replace(
+        model={"n_layer": 2, "n_head": 2, "d_model": 32, "context_len": 32},
+        train={"max_steps": 40, "batch_size": 8, "lr": 3e-3, "warmup_steps": 5,
+               "precision": "fp32", "progress": False},
+        eval={"every": 20, "max_tokens": 4096},
+    )
+
+
+def get_preset(name: str) -> RunConfig:
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; valid presets: {', '.join(sorted(PRESETS))} "
+                        f"(or a config .toml file)")
+    return PRESETS[name]()
+
+
+def describe_presets() -> dict[str, str]:
+    return {name: (fn.__doc__ or "").strip().split("\n")[0] for name, fn in sorted(PRESETS.items())}

@@ -1,0 +1,39 @@
+"""Shared fixtures. Real data comes from ../shared/data beside the checkout (CI has it there)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from lmlab.presets import get_preset
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LMLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real corpora; a missing folder is a failure with instructions, never a silent skip."""
+    if not (SHARED_DATA / "tinyshakespeare" / "input.txt").is_file():
+        pytest.fail(f"real data not found at {SHARED_DATA}: put shared/ beside the checkout "
+                    f"or set LMLAB_SHARED_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shakespeare(shared_data) -> Path:
+    return shared_data / "tinyshakespeare" / "input.txt"
+
+
+@pytest.fixture
+def tiny_cfg():
+    return get_preset("tiny")
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    yield
