@@ -1,0 +1,64 @@
+"""The Tokenizer contract every vocabulary honours, and how a run saves and reloads one.
+
+A tokenizer turns text into ids and back, knows its special ids, and knows the UTF-8 byte
+length of each token so that losses convert to bits per byte, a metric that compares runs
+with different vocabularies.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from lmlab.errors import UserError
+from lmlab.registry import Registry
+
+TOKENIZERS: Registry = Registry("tokenizer.kind")
+FILE_NAME = "tokenizer.json"
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    kind: str
+    vocab_size: int
+    bos_id: int | None
+    eos_id: int | None
+    pad_id: int | None
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: list[int]) -> str: ...
+
+    def encode_array(self, text: str) -> np.ndarray:
+        """The ids of a long text as an integer array (fast path for corpora)."""
+        ...
+
+    def token_byte_lengths(self) -> np.ndarray:
+        """UTF-8 bytes each id stands for (0 for special tokens); shape (vocab_size,)."""
+        ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def build_tokenizer(kind: str, train_text: str) -> Tokenizer:
+    """Make the tokenizer named by `tokenizer.kind`, fitted to the training text if it learns."""
+    return TOKENIZERS.get(kind).from_corpus(train_text)
+
+
+def save_tokenizer(tok: Tokenizer, directory: str | Path) -> None:
+    from lmlab.runs import atomic_write_text
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(directory / FILE_NAME, json.dumps({"kind": tok.kind, **tok.to_json()}))
+
+
+def load_tokenizer(directory: str | Path) -> Tokenizer:
+    path = Path(directory) / FILE_NAME
+    if not path.is_file():
+        raise UserError(f"{path} does not exist: not a saved tokenizer")
+    values = json.loads(path.read_text(encoding="utf-8"))
+    return TOKENIZERS.get(values.pop("kind")).from_json(values)
