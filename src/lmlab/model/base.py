@@ -1,0 +1,63 @@
+"""LanguageModel: the contract every architecture honours, so that train, eval and generate
+never branch on the architecture.
+
+`forward(idx, targets=None, loss_mask=None, cache=None) -> (logits, loss)` with idx and
+targets of shape (B, T), logits (B, T, V), and loss the mean next-token cross-entropy in nats
+over unmasked targets (None without targets).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmlab.model.hooks import hook_points
+
+
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor | None,
+            loss_mask: torch.Tensor | None = None) -> torch.Tensor | None:
+    """Mean cross-entropy over targets where loss_mask is true (all when no mask)."""
+    if targets is None:
+        return None
+    V = logits.size(-1)
+    flat = logits.reshape(-1, V).float()  # (B*T, V); fp32 for a stable log-softmax under autocast
+    if loss_mask is None:
+        return F.cross_entropy(flat, targets.reshape(-1))
+    per_token = F.cross_entropy(flat, targets.reshape(-1), reduction="none")
+    mask = loss_mask.reshape(-1).to(per_token.dtype)
+    return (per_token * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+class LanguageModel(nn.Module):
+    """Base class: parameter counts, FLOPs and hook points come from the model itself."""
+
+    config = None  # the ModelConfig it was built from (vocab_size filled in)
+
+    def new_cache(self, batch_size: int, device=None, dtype=None):
+        """State carried between generation steps (a KV cache); None when there is none."""
+        return None
+
+    def num_params(self, embeddings: bool = True) -> int:
+        """Distinct parameters (tied weights counted once); without embeddings, the token and
+        position tables are left out (a separate output head still counts)."""
+        total = sum(p.numel() for p in self.parameters())
+        if embeddings:
+            return total
+        return total - sum(m.weight.numel() for m in self.modules() if isinstance(m, nn.Embedding))
+
+    def flops_per_token(self) -> int:
+        """Training FLOPs per token, forward + backward: 6 per weight of every matrix multiply
+        (the output head included even when tied) plus attention's 12 * n_layer * T * d_model
+        (Kaplan et al. 2020; PaLM appendix B), with T = context_len."""
+        matmul = sum(m.weight.numel() for m in self.modules() if isinstance(m, nn.Linear))
+        cfg = self.config
+        return 6 * matmul + 12 * cfg.n_layer * cfg.context_len * cfg.d_model
+
+    def hook_names(self) -> list[str]:
+        return list(hook_points(self))
+
+    def summary(self) -> str:
+        return (f"{type(self).__name__}: {self.num_params() / 1e6:.3f}M parameters "
+                f"({self.num_params(embeddings=False) / 1e6:.3f}M non-embedding), "
+                f"{self.flops_per_token() / 1e6:.2f} MFLOPs/token (train)")

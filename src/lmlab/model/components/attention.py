@@ -1,0 +1,106 @@
+"""Causal self-attention with grouped key/value heads and a KV cache (`model.attention`).
+
+`sdpa` calls PyTorch's fused `scaled_dot_product_attention`; `manual` computes the softmax
+pattern explicitly and passes it through `hook_pattern`. The fused path falls back to the
+manual one whenever something listens at `hook_pattern`, so analysis always sees the real
+pattern. n_kv_head = n_head is multi-head attention, 1 is multi-query (Shazeer 2019), and
+values in between are grouped-query attention (Ainslie et al. 2023).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmlab.model.hooks import HookPoint
+from lmlab.registry import Registry
+
+ATTENTIONS: Registry = Registry("model.attention")
+
+
+class KVCache:
+    """Keys and values of every layer for positions [0, pos), preallocated to `max_len`."""
+
+    def __init__(self, n_layer: int, batch: int, n_kv_head: int, max_len: int, d_head: int,
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+        shape = (n_layer, batch, n_kv_head, max_len, d_head)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.max_len = max_len
+        self.pos = 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        end = self.pos + k.size(2)
+        self.k[layer, :, :, self.pos:end] = k
+        self.v[layer, :, :, self.pos:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # (B, Hkv, pos+T, Dh)
+
+    def advance(self, length: int) -> None:
+        self.pos += length
+
+    def reset(self) -> None:
+        self.pos = 0
+
+
+def causal_mask(t_query: int, t_key: int, device) -> torch.Tensor:
+    """(Tq, Tk) booleans, True where query i (at absolute position Tk-Tq+i) may attend key j."""
+    return torch.ones(t_query, t_key, dtype=torch.bool, device=device).tril(diagonal=t_key - t_query)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg, layer: int, manual: bool):
+        super().__init__()
+        self.layer = layer
+        self.n_head, self.n_kv_head, self.d_head = cfg.n_head, cfg.kv_heads, cfg.d_head
+        self.manual = manual
+        self.dropout = cfg.dropout
+        kv_width = 2 * self.n_kv_head * self.d_head
+        self.qkv = nn.Linear(cfg.d_model, cfg.d_model + kv_width, bias=cfg.bias)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.attn_drop = nn.Dropout(cfg.dropout)
+        self.resid_drop = nn.Dropout(cfg.dropout)
+        self.hook_pattern = HookPoint()  # (B, H, Tq, Tk) softmax weights
+        self.hook_z = HookPoint()  # (B, H, T, Dh) per-head outputs, before the output projection
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        B, T, D = x.shape
+        H, Hkv, Dh = self.n_head, self.n_kv_head, self.d_head
+        q, k, v = self.qkv(x).split([D, Hkv * Dh, Hkv * Dh], dim=-1)
+        q = q.view(B, T, H, Dh).transpose(1, 2)  # (B, H, T, Dh)
+        k = k.view(B, T, Hkv, Dh).transpose(1, 2)  # (B, Hkv, T, Dh)
+        v = v.view(B, T, Hkv, Dh).transpose(1, 2)  # (B, Hkv, T, Dh)
+        if cache is not None:
+            k, v = cache.update(self.layer, k, v)  # (B, Hkv, Tk, Dh)
+        if Hkv != H:
+            k = k.repeat_interleave(H // Hkv, dim=1)  # (B, H, Tk, Dh)
+            v = v.repeat_interleave(H // Hkv, dim=1)
+        if self.manual or self.hook_pattern.active():
+            z = self._manual(q, k, v)
+        else:
+            z = self._fused(q, k, v)
+        z = self.hook_z(z)  # (B, H, T, Dh)
+        y = z.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        return self.resid_drop(self.proj(y))
+
+    def _fused(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        t_q, t_k = q.size(2), k.size(2)
+        p = self.dropout if self.training else 0.0
+        if t_q == t_k:
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        mask = None if t_q == 1 else causal_mask(t_q, t_k, q.device)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+
+    def _manual(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.d_head)  # (B, H, Tq, Tk)
+        scores = scores.masked_fill(~causal_mask(q.size(2), k.size(2), q.device), float("-inf"))
+        pattern = self.hook_pattern(F.softmax(scores.float(), dim=-1).to(q.dtype))
+        return self.attn_drop(pattern) @ v  # (B, H, Tq, Dh)
+
+
+ATTENTIONS.register("sdpa", "fused scaled_dot_product_attention (flash / memory-efficient kernels)")(
+    lambda cfg, layer: CausalSelfAttention(cfg, layer, manual=False))
+ATTENTIONS.register("manual", "explicit softmax(QK^T/sqrt(d))V; the pattern is visible at hook_pattern")(
+    lambda cfg, layer: CausalSelfAttention(cfg, layer, manual=True))

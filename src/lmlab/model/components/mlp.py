@@ -1,0 +1,48 @@
+"""Position-wise feed-forward layers (`model.mlp`). Output projections are named `proj`
+so that initialization can scale every residual-stream write the same way."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmlab.model.hooks import HookPoint
+from lmlab.registry import Registry
+
+MLPS: Registry = Registry("model.mlp")
+
+
+class MLP(nn.Module):
+    """D -> F -> activation -> D, then dropout."""
+
+    def __init__(self, cfg, activation: nn.Module):
+        super().__init__()
+        self.fc = nn.Linear(cfg.d_model, cfg.mlp_width, bias=cfg.bias)
+        self.act = activation
+        self.hook_hidden = HookPoint()
+        self.proj = nn.Linear(cfg.mlp_width, cfg.d_model, bias=cfg.bias)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.proj(self.hook_hidden(self.act(self.fc(x)))))
+
+
+class SwiGLU(nn.Module):
+    """silu(x W_gate) * (x W_up) -> W_proj (Shazeer 2020, 'GLU Variants Improve Transformer')."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.gate = nn.Linear(cfg.d_model, cfg.mlp_width, bias=cfg.bias)
+        self.up = nn.Linear(cfg.d_model, cfg.mlp_width, bias=cfg.bias)
+        self.hook_hidden = HookPoint()
+        self.proj = nn.Linear(cfg.mlp_width, cfg.d_model, bias=cfg.bias)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.proj(self.hook_hidden(F.silu(self.gate(x)) * self.up(x))))
+
+
+MLPS.register("gelu", "Linear-GELU-Linear (exact GELU, as GPT-2 style models)")(lambda cfg: MLP(cfg, nn.GELU()))
+MLPS.register("relu", "Linear-ReLU-Linear (as the original Transformer)")(lambda cfg: MLP(cfg, nn.ReLU()))
+MLPS.register("swiglu", "gated SiLU unit (as LLaMA)")(SwiGLU)

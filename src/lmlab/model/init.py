@@ -1,0 +1,42 @@
+"""All weight initialization lives here (`model.init`).
+
+- ``gpt2``: every Linear and Embedding weight ~ N(0, 0.02), biases 0, norm gains 1; the
+  output projections that write into the residual stream (modules named ``proj``) use
+  std 0.02 / sqrt(2 * n_layer), so the residual stream's variance does not grow with depth
+  (GPT-2 paper, section 2.3; nanoGPT). With tied embeddings the head shares N(0, 0.02).
+  Initial logits are then tiny and the initial loss is ~ln(V).
+- ``torch``: PyTorch's defaults (Kaiming-uniform Linear, N(0, 1) Embedding). Embeddings of
+  std 1 with a tied head give large initial logits: the initial loss is far above ln(V),
+  which lmlab's trainer warns about.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from lmlab.registry import Registry
+
+INITS: Registry = Registry("model.init")
+
+
+@INITS.register("gpt2", "N(0, 0.02), residual projections scaled by 1/sqrt(2 * n_layer)")
+def gpt2_init(model: nn.Module, cfg) -> None:
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+    for name, param in model.named_parameters():
+        if name.endswith("proj.weight"):
+            nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+
+@INITS.register("torch", "PyTorch's per-layer defaults")
+def torch_init(model: nn.Module, cfg) -> None:
+    return None
+
+
+def init_weights(model: nn.Module, cfg) -> None:
+    INITS.get(cfg.init)(model, cfg)

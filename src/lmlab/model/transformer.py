@@ -1,0 +1,88 @@
+"""GPT-style decoder: embeddings -> blocks -> final norm -> head. Variation lives in the
+components each block is built from (see `components/`), not in `forward`."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lmlab.model.base import LanguageModel, lm_loss
+from lmlab.model.components.attention import ATTENTIONS, KVCache
+from lmlab.model.components.mlp import MLPS
+from lmlab.model.components.norm import NORMS
+from lmlab.model.components.position import POSITIONS
+from lmlab.model.hooks import HookPoint
+from lmlab.model.init import init_weights
+from lmlab.registry import Registry
+
+BLOCKS: Registry = Registry("model.norm_position")
+
+
+class Block(nn.Module):
+    def __init__(self, cfg, layer: int):
+        super().__init__()
+        self.ln1 = NORMS.get(cfg.norm)(cfg.d_model, cfg)
+        self.attn = ATTENTIONS.get(cfg.attention)(cfg, layer)
+        self.ln2 = NORMS.get(cfg.norm)(cfg.d_model, cfg)
+        self.mlp = MLPS.get(cfg.mlp)(cfg)
+        self.hook_resid_pre = HookPoint()
+        self.hook_attn_out = HookPoint()
+        self.hook_resid_mid = HookPoint()
+        self.hook_mlp_out = HookPoint()
+        self.hook_resid_post = HookPoint()
+
+
+@BLOCKS.register("pre", "x + f(norm(x)): GPT-2, LLaMA (Xiong et al. 2020)")
+class PreNormBlock(Block):
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
+        x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(self.ln1(x), cache)))
+        return self.hook_resid_post(x + self.hook_mlp_out(self.mlp(self.ln2(x))))
+
+
+@BLOCKS.register("post", "norm(x + f(x)): the original Transformer (Vaswani et al. 2017)")
+class PostNormBlock(Block):
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
+        x = self.hook_resid_mid(self.ln1(x + self.hook_attn_out(self.attn(x, cache))))
+        return self.hook_resid_post(self.ln2(x + self.hook_mlp_out(self.mlp(x))))
+
+
+class Transformer(LanguageModel):
+    def __init__(self, cfg):
+        super().__init__()
+        self.config = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_emb = POSITIONS.get(cfg.position)(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.hook_embed = HookPoint()
+        self.blocks = nn.ModuleList(BLOCKS.get(cfg.norm_position)(cfg, i) for i in range(cfg.n_layer))
+        # Post-norm blocks already end in a norm; pre-norm ones need a final one.
+        pre = cfg.norm_position == "pre"
+        self.ln_f = NORMS.get(cfg.norm)(cfg.d_model, cfg) if pre else nn.Identity()
+        self.hook_final = HookPoint()
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        init_weights(self, cfg)
+        if cfg.tie_embeddings:  # after init: the shared matrix keeps the embedding's init
+            self.lm_head.weight = self.tok_emb.weight
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                loss_mask: torch.Tensor | None = None, cache: KVCache | None = None):
+        B, T = idx.shape
+        start = cache.pos if cache is not None else 0
+        if start + T > self.config.context_len:
+            raise ValueError(f"sequence of {start + T} tokens exceeds model.context_len={self.config.context_len}")
+        x = self.tok_emb(idx) + self.pos_emb(start, T)  # (B, T, D)
+        x = self.hook_embed(self.drop(x))
+        for block in self.blocks:
+            x = block(x, cache)  # (B, T, D)
+        logits = self.lm_head(self.hook_final(self.ln_f(x)))  # (B, T, V)
+        if cache is not None:
+            cache.advance(T)
+        return logits, lm_loss(logits, targets, loss_mask)
+
+    def new_cache(self, batch_size: int, device=None, dtype=None) -> KVCache:
+        cfg = self.config
+        device = device or self.tok_emb.weight.device
+        return KVCache(cfg.n_layer, batch_size, cfg.kv_heads, cfg.context_len, cfg.d_head,
+                       device=device, dtype=dtype or self.tok_emb.weight.dtype)

@@ -1,0 +1,148 @@
+"""The standard battery on every model variant, plus component references."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from lmlab.checkpoint import load_weights, save_checkpoint
+from lmlab.generate import generate
+from lmlab.model import ModelConfig, build_model, run_with_cache
+from lmlab.model.components.position import sinusoidal_table
+
+V = 50
+BASE = ModelConfig(n_layer=2, n_head=4, d_model=32, context_len=16)
+VARIANTS = {
+    "gpt": {},
+    "manual": {"attention": "manual"},
+    "rms_swiglu": {"norm": "rmsnorm", "mlp": "swiglu", "bias": False, "tie_embeddings": False},
+    "post_relu": {"norm_position": "post", "mlp": "relu"},
+    "sinusoidal": {"position": "sinusoidal"},
+    "nope": {"position": "none"},
+    "gqa": {"n_kv_head": 2},
+    "mqa": {"n_kv_head": 1, "attention": "manual"},
+}
+
+
+def make(variant: str, **extra):
+    torch.manual_seed(0)
+    return build_model(dataclasses.replace(BASE, **{**VARIANTS[variant], **extra}), V)
+
+
+@pytest.fixture(params=list(VARIANTS))
+def variant(request):
+    return request.param
+
+
+def test_shapes_and_initial_loss(variant):
+    model = make(variant)
+    x, y = torch.randint(0, V, (8, 16)), torch.randint(0, V, (8, 16))
+    logits, loss = model(x, y)
+    assert logits.shape == (8, 16, V)
+    assert abs(loss.item() - math.log(V)) < 0.1
+    assert model(x)[1] is None
+
+
+def test_causality(variant):
+    model = make(variant).eval()
+    x = torch.randint(0, V, (2, 16))
+    changed = x.clone()
+    changed[:, 9:] = (changed[:, 9:] + 1) % V
+    a, b = model(x)[0], model(changed)[0]
+    torch.testing.assert_close(a[:, :9], b[:, :9])
+    assert not torch.allclose(a[:, 9:], b[:, 9:])
+
+
+def test_overfits_one_batch(variant):
+    model = make(variant)
+    x, y = torch.randint(0, V, (4, 16)), torch.randint(0, V, (4, 16))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1
+
+
+def test_save_load_gives_identical_logits(variant, tmp_path):
+    model = make(variant).eval()
+    save_checkpoint(tmp_path / "ck", model, None, {"step": 0})
+    other = make(variant, init="torch").eval()
+    load_weights(tmp_path / "ck", other)
+    x = torch.randint(0, V, (2, 16))
+    assert torch.equal(model(x)[0], other(x)[0])
+
+
+def test_kv_cache_generation_equals_recompute(variant):
+    model = make(variant)
+    prompt = torch.randint(0, V, (2, 5))
+    # 30 new tokens: past the 16-token context, so the sliding window is exercised too
+    cached = generate(model, prompt, 30, temperature=0)
+    full = generate(model, prompt, 30, temperature=0, use_cache=False)
+    assert torch.equal(cached, full)
+    cache = model.new_cache(2)
+    seq = cached[:, :16]
+    step_logits = [model(seq[:, :5], cache=cache)[0]]
+    for t in range(5, 16):
+        step_logits.append(model(seq[:, t:t + 1], cache=cache)[0])
+    torch.testing.assert_close(torch.cat(step_logits, dim=1), model(seq)[0], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("extra", [{}, {"n_kv_head": 2}, {"n_kv_head": 1}, {"dropout": 0.0, "norm": "rmsnorm"}])
+def test_fused_equals_manual_attention(extra):
+    fused, manual = make("gpt", **extra).eval(), make("manual", **extra).eval()
+    manual.load_state_dict(fused.state_dict())
+    x = torch.randint(0, V, (3, 16))
+    torch.testing.assert_close(fused(x)[0], manual(x)[0], atol=1e-5, rtol=1e-4)
+
+
+def test_pattern_hook_sees_real_softmax_even_on_fused_path():
+    model = make("gpt").eval()
+    x = torch.randint(0, V, (2, 16))
+    logits, cache = run_with_cache(model, x, "blocks.*.attn.hook_pattern")
+    pattern = cache["blocks.1.attn.hook_pattern"]  # (B, H, T, T)
+    assert pattern.shape == (2, 4, 16, 16)
+    torch.testing.assert_close(pattern.sum(-1), torch.ones(2, 4, 16))
+    assert torch.all(pattern.triu(diagonal=1) == 0)
+    torch.testing.assert_close(logits, model(x)[0], atol=1e-5, rtol=1e-4)
+    names = model.hook_names()
+    for name in ("hook_embed", "blocks.0.hook_resid_pre", "blocks.1.hook_resid_post", "blocks.0.attn.hook_z"):
+        assert name in names
+
+
+def test_mha_is_gqa_with_all_heads():
+    a = make("gpt", n_kv_head=4).eval()
+    b = make("gpt").eval()
+    x = torch.randint(0, V, (2, 16))
+    assert torch.equal(a(x)[0], b(x)[0])
+
+
+def test_sinusoidal_table_matches_formula():
+    table = sinusoidal_table(10, 8)
+    for p in range(10):
+        for i in range(4):
+            angle = p / 10000 ** (2 * i / 8)
+            assert math.isclose(table[p, 2 * i].item(), math.sin(angle), abs_tol=1e-6)
+            assert math.isclose(table[p, 2 * i + 1].item(), math.cos(angle), abs_tol=1e-6)
+
+
+def test_parameter_count_and_flops_by_hand():
+    model = make("gpt")
+    D, L, T, F = 32, 2, 16, 128
+    per_block = (D * 3 * D + 3 * D) + (D * D + D) + (D * F + F) + (F * D + D) + 2 * 2 * D
+    embeddings = V * D + T * D
+    assert model.num_params() == embeddings + L * per_block + 2 * D
+    assert model.num_params(embeddings=False) == L * per_block + 2 * D
+    matmul = L * (3 * D * D + D * D + 2 * D * F) + V * D
+    assert model.flops_per_token() == 6 * matmul + 12 * L * T * D
+
+
+def test_gpt2_init_scales_residual_projections():
+    model = make("gpt")
+    assert abs(model.tok_emb.weight.std().item() - 0.02) < 0.002
+    assert abs(model.blocks[0].attn.proj.weight.std().item() - 0.02 / math.sqrt(4)) < 0.002
+    assert model.lm_head.weight is model.tok_emb.weight
+    untied = make("rms_swiglu")
+    assert untied.lm_head.weight is not untied.tok_emb.weight
