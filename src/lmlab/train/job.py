@@ -1,0 +1,126 @@
+"""Everything a training run needs, built from its config: the run directory, data,
+tokenizer, model, optimizer, precision and the resumable state. `loop.py` only sequences it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lmlab.checkpoint import load_state_tensors, load_weights, read_meta, restore_optimizer
+from lmlab.config import RunConfig, load_config
+from lmlab.data import RandomWindows, TokenSplits, encode_splits, load_corpus
+from lmlab.errors import UserError
+from lmlab.model import LanguageModel, build_model
+from lmlab.runs import RunDir
+from lmlab.tokenizer import build_tokenizer, load_tokenizer, save_tokenizer
+from lmlab.train.optim import make_optimizer
+from lmlab.train.precision import Precision, resolve_device, resolve_precision
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint must restore besides tensors. `step` = optimizer steps completed,
+    which is also the position in the (pure-function) batch stream."""
+
+    step: int = 0
+    tokens: int = 0
+    best_val: float = math.inf
+    best_step: int = -1
+    bad_evals: int = 0
+    train_time: float = 0.0  # seconds spent in training steps, summed across resumes
+    elapsed: float = 0.0  # wall seconds including evaluation, summed across resumes
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Job:
+    cfg: RunConfig
+    run: RunDir
+    device: torch.device
+    precision: Precision
+    tokenizer: object
+    data: TokenSplits
+    batches: RandomWindows
+    model: LanguageModel
+    optimizer: torch.optim.Optimizer
+    state: TrainState = field(default_factory=TrainState)
+
+    @property
+    def tokens_per_step(self) -> int:
+        t = self.cfg.train
+        return t.batch_size * t.grad_accum * self.cfg.model.context_len
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job:
+    run = RunDir.create(run_dir, overwrite)
+    corpus = load_corpus(cfg.data)
+    tokenizer = build_tokenizer(cfg.tokenizer.kind, corpus.train_text)
+    cfg = cfg.replace(model={"vocab_size": cfg.model.vocab_size or tokenizer.vocab_size})
+    save_tokenizer(tokenizer, run.tokenizer)
+    cfg.save(run.config)
+    return _assemble(cfg, run, tokenizer, encode_splits(corpus, tokenizer))
+
+
+def resume_job(run_dir: str | Path) -> Job:
+    run = RunDir.open(run_dir)
+    cfg = load_config(run.config)
+    tokenizer = load_tokenizer(run.tokenizer)
+    job = _assemble(cfg, run, tokenizer, encode_splits(load_corpus(cfg.data), tokenizer))
+    ckpt = run.checkpoint("last")
+    meta = read_meta(ckpt)
+    load_weights(ckpt, job.model)
+    tensors = load_state_tensors(ckpt)
+    restore_optimizer(job.optimizer, tensors, meta["optimizer"])
+    restore_rng(tensors)
+    if job.precision.scaler is not None and "scaler" in meta:
+        job.precision.scaler.load_state_dict(meta["scaler"])
+    job.state = TrainState(**meta["state"])
+    run.truncate_metrics(job.state.step)
+    return job
+
+
+def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: TokenSplits) -> Job:
+    t = cfg.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    device = resolve_device(t.device)
+    precision = Precision(resolve_precision(t.precision, device), device)
+    seed_everything(t.seed)
+    if len(data.train) <= cfg.model.context_len + 1:
+        raise UserError(f"the training split has {len(data.train)} tokens, fewer than "
+                        f"model.context_len={cfg.model.context_len} + 2; use a larger corpus or a shorter context")
+    batches = RandomWindows(data.train, t.batch_size, cfg.model.context_len, t.seed)
+    model = build_model(cfg.model, tokenizer.vocab_size).to(device)
+    optimizer = make_optimizer(model, t, device)
+    return Job(cfg, run, device, precision, tokenizer, data, batches, model, optimizer)
+
+
+def rng_tensors() -> dict[str, torch.Tensor]:
+    out = {"rng.cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            out[f"rng.cuda.{i}"] = s
+    return out
+
+
+def restore_rng(tensors: dict[str, torch.Tensor]) -> None:
+    if "rng.cpu" in tensors:
+        torch.set_rng_state(tensors["rng.cpu"])
+    cuda = sorted(k for k in tensors if k.startswith("rng.cuda."))
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([tensors[k] for k in cuda])

@@ -1,0 +1,155 @@
+"""The training loop. It only sequences calls; each box lives in its own module:
+job (build / resume), step (one optimizer step), schedule (lr), eval (metrics),
+checkpoint (save), runs (metrics log), progress (the bar)."""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lmlab.checkpoint import save_checkpoint
+from lmlab.config import RunConfig
+from lmlab.errors import TrainingDiverged
+from lmlab.eval import evaluate
+from lmlab.runs import MetricsLog
+from lmlab.train.job import Job, new_job, resume_job, rng_tensors
+from lmlab.train.progress import Progress
+from lmlab.train.schedule import lr_at
+from lmlab.train.step import set_lr, train_step
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    metrics: dict  # the last evaluation
+    best_val_loss: float
+    best_step: int
+    stopped_early: bool
+    train_time: float
+    tokens_per_s: float
+
+
+def train(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> TrainResult:
+    """Train a new run from `cfg` into `run_dir`."""
+    return run_job(new_job(cfg, run_dir, overwrite))
+
+
+def resume(run_dir: str | Path) -> TrainResult:
+    """Continue a run from its `last` checkpoint; on CPU the result is bit-identical to an
+    uninterrupted run (same batches, same RNG, same optimizer state)."""
+    return run_job(resume_job(run_dir))
+
+
+def run_job(job: Job) -> TrainResult:
+    cfg, state = job.cfg.train, job.state
+    bar = Progress(cfg.max_steps, state.step, enabled=cfg.progress)
+    log = MetricsLog(job.run.metrics)
+    step_model = torch.compile(job.model) if cfg.compile else job.model
+    last_eval: dict = {}
+    t_start, elapsed_before = time.perf_counter(), state.elapsed
+    try:
+        while state.step < cfg.max_steps and not state.stopped_early:
+            t0 = time.perf_counter()
+            lr = lr_at(state.step, cfg)
+            set_lr(job.optimizer, lr)
+            loss, grad_norm = train_step(step_model, job.optimizer, job.batches, state.step, cfg.grad_accum,
+                                         cfg.grad_clip, job.precision, job.device)
+            dt = time.perf_counter() - t0
+            check_finite(loss, job, bar)
+            if state.step == 0:
+                warn_initial_loss(loss, job.tokenizer.vocab_size, bar)
+            state.step += 1
+            state.tokens += job.tokens_per_step
+            state.train_time += dt
+            state.elapsed = elapsed_before + time.perf_counter() - t_start
+            if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
+                log.write({"kind": "train", "step": state.step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
+                           "tokens": state.tokens, "tokens_per_s": job.tokens_per_step / dt,
+                           "elapsed_s": state.elapsed, "train_time_s": state.train_time,
+                           "peak_mem_mb": peak_memory_mb(job.device)})
+            bar.update(state.step, loss, job.tokens_per_step / dt,
+                       f" val {last_eval['loss']:.4f}" if last_eval else "")
+            if state.step % job.cfg.eval.every == 0 or state.step == cfg.max_steps:
+                last_eval = evaluate_and_save(job, log, bar)
+                state.elapsed = elapsed_before + time.perf_counter() - t_start
+            elif cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+                save(job, "last", last_eval)
+    finally:
+        log.close()
+        bar.close()
+    return TrainResult(job.run.root, state.step, last_eval, state.best_val, state.best_step, state.stopped_early,
+                       state.train_time, state.tokens / max(state.train_time, 1e-9))
+
+
+def evaluate_and_save(job: Job, log: MetricsLog, bar: Progress) -> dict:
+    """Evaluate on validation, log it, keep `best`, save `last`, and apply early stopping."""
+    state, ecfg = job.state, job.cfg.eval
+    metrics = evaluate(job.model, job.data.val, job.tokenizer, job.cfg.model.context_len,
+                       ecfg.batch_size or job.cfg.train.batch_size, ecfg.max_tokens, job.device,
+                       job.precision.autocast)
+    if not math.isfinite(metrics["loss"]):
+        raise TrainingDiverged(f"validation loss is {metrics['loss']} at step {state.step}; "
+                               f"{job.run.checkpoint('last')} keeps the last good state")
+    log.write({"kind": "eval", "step": state.step, "elapsed_s": state.elapsed,
+               **{f"val_{k}": v for k, v in metrics.items()}})
+    log.flush()
+    if metrics["loss"] < state.best_val:
+        state.best_val, state.best_step, state.bad_evals = metrics["loss"], state.step, 0
+        save(job, "best", metrics)
+    else:
+        state.bad_evals += 1
+        patience = job.cfg.train.patience
+        if patience and state.bad_evals >= patience:
+            state.stopped_early = True
+            bar.message(f"early stop at step {state.step}: no better val loss for {patience} evaluations "
+                        f"(best {state.best_val:.4f} at step {state.best_step})")
+    save(job, "last", metrics)
+    return metrics
+
+
+def save(job: Job, which: str, metrics: dict) -> None:
+    meta = {"step": job.state.step, "state": job.state.to_dict(), "metrics": metrics,
+            "config": job.cfg.to_dict(), "tokenizer": job.tokenizer.kind,
+            "data_position": {"step": job.state.step, "seed": job.cfg.train.seed},
+            "precision": job.precision.name, "device": str(job.device)}
+    if job.precision.scaler is not None:
+        meta["scaler"] = job.precision.scaler.state_dict()
+    save_checkpoint(job.run.checkpoint(which), job.model, job.optimizer, meta, rng_tensors())
+
+
+def check_finite(loss: float, job: Job, bar: Progress) -> None:
+    if not math.isfinite(loss):
+        last = job.run.checkpoint("last")
+        kept = (f"{last} (step {_saved_step(job)}) is the last good state" if job.run.has_checkpoint()
+                else "no checkpoint had been saved yet")
+        raise TrainingDiverged(f"training diverged: the loss is {loss} at step {job.state.step + 1}; {kept}. "
+                               f"Try a lower train.lr (now {job.cfg.train.lr}), train.grad_clip=1.0, "
+                               f"or train.precision=fp32")
+
+
+def _saved_step(job: Job) -> int:
+    from lmlab.checkpoint import read_meta
+
+    return read_meta(job.run.checkpoint("last"))["step"]
+
+
+def warn_initial_loss(loss: float, vocab_size: int, bar: Progress) -> None:
+    """A model that starts far from uniform predictions (loss ln V) is usually mis-initialized."""
+    expected = math.log(vocab_size)
+    if abs(loss - expected) > 0.5:
+        bar.message(f"lmlab: warning: initial loss {loss:.3f} is far from ln(V) = {expected:.3f} "
+                    f"(V = {vocab_size}); check model.init and the data")
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return kb / (2**20 if sys.platform == "darwin" else 2**10)
