@@ -14,7 +14,8 @@ from lmlab.model.components.position import sinusoidal_table
 V = 50
 BASE = ModelConfig(n_layer=2, n_head=4, d_model=32, context_len=16)
 VARIANTS = {
-    "gpt": {},
+    "gpt": {"attention": "sdpa"},
+    "auto": {"attention": "auto"},
     "manual": {"attention": "manual"},
     "rms_swiglu": {"norm": "rmsnorm", "mlp": "swiglu", "bias": False, "tie_embeddings": False},
     "post_relu": {"norm_position": "post", "mlp": "relu"},

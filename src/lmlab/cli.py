@@ -69,7 +69,6 @@ def cmd_train(args, overrides) -> int:
     else:
         cfg = resolve_config(args.config, args.data, overrides)
         run_dir = args.run_dir or f"runs/{cfg.name}"
-        print(f"lmlab: training {cfg.name} into {run_dir}", file=sys.stderr)
         result = train(cfg, run_dir, overwrite=args.force)
     write_report(result.run_dir)
     print_result(result)

@@ -35,7 +35,7 @@ def shakespeare_char() -> RunConfig:
     return RunConfig(name="shakespeare_char").replace(
         data={"source": "text"},
         tokenizer={"kind": "char"},
-        model={"n_layer": 4, "n_head": 4, "d_model": 128, "context_len": 64, "dropout": 0.0},
+        model={"n_layer": 4, "n_head": 4, "d_model": 128, "context_len": 64, "dropout": 0.0, "bias": False},
         train={"max_steps": 2000, "batch_size": 12, "lr": 1e-3, "warmup_steps": 100,
                "decay_steps": 2000, "beta2": 0.99, "weight_decay": 0.1, "grad_clip": 1.0, "precision": "fp32"},
         eval={"every": 250, "max_tokens": 131072},

@@ -28,7 +28,7 @@ class ModelConfig(Section):
     norm_position: str = "pre"  # pre | post
     norm_eps: float = 1e-5
     mlp: str = "gelu"  # gelu | relu | swiglu
-    attention: str = "sdpa"  # sdpa (fused) | manual (materializes the pattern)
+    attention: str = "auto"  # sdpa (fused) | manual (materializes the pattern) | auto (manual on CPU)
     bias: bool = True
     tie_embeddings: bool = True
     dropout: float = 0.0

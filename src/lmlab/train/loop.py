@@ -50,6 +50,10 @@ def resume(run_dir: str | Path) -> TrainResult:
 def run_job(job: Job) -> TrainResult:
     cfg, state = job.cfg.train, job.state
     bar = Progress(cfg.max_steps, state.step, enabled=cfg.progress)
+    if cfg.progress:
+        verb = f"resuming at step {state.step}" if state.step else "training"
+        bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}); "
+                    f"{job.model.summary()}")
     log = MetricsLog(job.run.metrics)
     step_model = torch.compile(job.model) if cfg.compile else job.model
     last_eval: dict = {}

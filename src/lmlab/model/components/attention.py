@@ -3,12 +3,16 @@
 `sdpa` calls PyTorch's fused `scaled_dot_product_attention`; `manual` computes the softmax
 pattern explicitly and passes it through `hook_pattern`. The fused path falls back to the
 manual one whenever something listens at `hook_pattern`, so analysis always sees the real
-pattern. n_kv_head = n_head is multi-head attention, 1 is multi-query (Shazeer 2019), and
+pattern. `auto` (the default) is manual on CPU and fused elsewhere: on a 2-core AVX-512 CPU
+(torch 2.13) the CPU flash kernel's backward is the slow part of a small model's step, and
+the manual path trained 1.6x faster at 4x128/context 64 in bf16 (28 vs 45 ms/step) and 1.1x
+at 6x384/context 256; on GPUs the fused kernels win. n_kv_head = n_head is multi-head attention, 1 is multi-query (Shazeer 2019), and
 values in between are grouped-query attention (Ainslie et al. 2023).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -50,8 +54,15 @@ def causal_mask(t_query: int, t_key: int, device) -> torch.Tensor:
     return torch.ones(t_query, t_key, dtype=torch.bool, device=device).tril(diagonal=t_key - t_query)
 
 
+@functools.lru_cache(maxsize=16)
+def additive_causal_mask(t_query: int, t_key: int, device, dtype: torch.dtype) -> torch.Tensor:
+    """(Tq, Tk) with 0 where attention is allowed and -inf elsewhere; cached per shape."""
+    allowed = causal_mask(t_query, t_key, device)
+    return torch.zeros(t_query, t_key, device=device, dtype=dtype).masked_fill(~allowed, float("-inf"))
+
+
 class CausalSelfAttention(nn.Module):
-    def __init__(self, cfg, layer: int, manual: bool):
+    def __init__(self, cfg, layer: int, manual: bool | None):
         super().__init__()
         self.layer = layer
         self.n_head, self.n_kv_head, self.d_head = cfg.n_head, cfg.kv_heads, cfg.d_head
@@ -77,7 +88,8 @@ class CausalSelfAttention(nn.Module):
         if Hkv != H:
             k = k.repeat_interleave(H // Hkv, dim=1)  # (B, H, Tk, Dh)
             v = v.repeat_interleave(H // Hkv, dim=1)
-        if self.manual or self.hook_pattern.active():
+        manual = self.manual if self.manual is not None else x.device.type == "cpu"
+        if manual or self.hook_pattern.active():
             z = self._manual(q, k, v)
         else:
             z = self._fused(q, k, v)
@@ -94,13 +106,16 @@ class CausalSelfAttention(nn.Module):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
 
     def _manual(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.d_head)  # (B, H, Tq, Tk)
-        scores = scores.masked_fill(~causal_mask(q.size(2), k.size(2), q.device), float("-inf"))
-        pattern = self.hook_pattern(F.softmax(scores.float(), dim=-1).to(q.dtype))
+        # Scale q (T x Dh) rather than the scores (T x T); softmax accumulates in fp32 under autocast.
+        scores = (q * (1.0 / math.sqrt(self.d_head))) @ k.transpose(-2, -1)  # (B, H, Tq, Tk)
+        scores = scores + additive_causal_mask(q.size(2), k.size(2), q.device, scores.dtype)
+        pattern = self.hook_pattern(F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype))
         return self.attn_drop(pattern) @ v  # (B, H, Tq, Dh)
 
 
 ATTENTIONS.register("sdpa", "fused scaled_dot_product_attention (flash / memory-efficient kernels)")(
     lambda cfg, layer: CausalSelfAttention(cfg, layer, manual=False))
+ATTENTIONS.register("auto", "manual on CPU (faster for small models there), sdpa on GPUs")(
+    lambda cfg, layer: CausalSelfAttention(cfg, layer, manual=None))
 ATTENTIONS.register("manual", "explicit softmax(QK^T/sqrt(d))V; the pattern is visible at hook_pattern")(
     lambda cfg, layer: CausalSelfAttention(cfg, layer, manual=True))

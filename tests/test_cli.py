@@ -1,0 +1,110 @@
+"""The CLI contract: verbs, --help, JSON output, and one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lmlab.cli import main
+
+VERBS = ["demo", "train", "eval", "generate", "presets", "report"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, shakespeare):
+    run_dir = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["train", "tiny", "--data", str(shakespeare), "--run-dir", str(run_dir),
+                 "--train.max_steps=30", "--eval.every=15"]) == 0
+    return run_dir
+
+
+def test_console_script_help():
+    out = subprocess.run([sys.executable, "-m", "lmlab", "--help"], capture_output=True, text=True, check=True)
+    for verb in VERBS:
+        assert verb in out.stdout
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_help_of_each_verb(verb, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([verb, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: lmlab " + verb in capsys.readouterr().out
+
+
+def test_train_eval_generate_end_to_end(trained, capsys):
+    capsys.readouterr()
+    assert main(["eval", str(trained), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    for key in ("loss", "perplexity", "accuracy", "bits_per_byte", "bits_per_char"):
+        assert key in metrics
+    assert 0 < metrics["loss"] < 4.3 and metrics["step"] == 30
+    assert main(["generate", str(trained), "--prompt", "ROMEO:", "--seed", "1", "--max-new-tokens", "40"]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("ROMEO:") and len(first) > len("ROMEO:") + 20  # specials decode to nothing
+    main(["generate", str(trained), "--prompt", "ROMEO:", "--seed", "1", "--max-new-tokens", "40"])
+    assert capsys.readouterr().out == first
+    main(["generate", str(trained), "--prompt", "ROMEO:", "--temperature", "0", "--max-new-tokens", "40",
+          "--no-cache"])
+    no_cache = capsys.readouterr().out
+    main(["generate", str(trained), "--prompt", "ROMEO:", "--temperature", "0", "--max-new-tokens", "40"])
+    assert capsys.readouterr().out == no_cache
+    assert (trained / "report.md").is_file() and (trained / "loss.png").is_file()
+
+
+def test_resume_of_a_finished_run_trains_further(trained, tmp_path, capsys):
+    assert main(["eval", str(trained), "--checkpoint", "best"]) == 0
+    assert "perplexity" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "nosuchpreset"], "unknown preset 'nosuchpreset'; valid presets:"),
+    (["train", "tiny", "--model.n_layers=2"], "--model.n_layers: unknown field; valid fields of model:"),
+    (["train", "tiny", "--model.n_layer=two"], "model.n_layer='two' is not valid; expected an int"),
+    (["train", "tiny", "--data", "/no/such/file.txt"], "--data /no/such/file.txt: no such file"),
+    (["train", "tiny", "--optim.lr=1"], "unknown section 'optim'"),
+    (["train", "tiny", "--model.norm=batchnorm"], "model.norm='batchnorm' is not known; valid: layernorm, rmsnorm"),
+    (["eval", "/no/such/run"], "run directory /no/such/run does not exist"),
+    (["generate", "/no/such/run", "--prompt", "x"], "run directory /no/such/run does not exist"),
+    (["train", "--resume", "/no/such/run"], "run directory /no/such/run does not exist"),
+    (["eval", "RUN", "--checkpoint", "first"], "--checkpoint='first' is not valid; expected last or best"),
+    (["eval", "EMPTY"], "has no checkpoint yet"),
+    (["train", "tiny", "--run-dir", "RUN"], "already holds files; use --resume"),
+    (["generate", "RUN", "--top-p", "0"], "--top-p=0.0 is invalid"),
+])
+def test_user_mistakes_exit_2_with_one_line(argv, message, trained, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "config.toml").write_text('name = "x"\n')
+    argv = [str(trained) if a == "RUN" else str(empty) if a == "EMPTY" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_user_mistake_from_the_real_process_has_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "lmlab", "train", "nosuch"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("lmlab: error: unknown preset 'nosuch'") and "Traceback" not in proc.stderr
+
+
+def test_presets_lists_each_with_one_line(capsys):
+    assert main(["presets", "--fields", "--components"]) == 0
+    out = capsys.readouterr().out
+    for name in ("demo", "tiny", "shakespeare_char"):
+        assert name in out
+    assert "--train.lr=<float>" in out and "model.norm:" in out
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_short(tmp_path, capsys):
+    run_dir = tmp_path / "demo"
+    assert main(["demo", "--run-dir", str(run_dir), "--train.max_steps=40", "--eval.every=20",
+                 "--train.progress=false"]) == 0
+    out = capsys.readouterr().out
+    assert "sample before training" in out and "sample after training" in out and "val loss" in out
+    for path in ("config.toml", "metrics.jsonl", "checkpoints/last/model.safetensors", "samples/before.txt",
+                 "samples/after.txt", "report.md", "loss.png"):
+        assert (run_dir / path).exists(), path
