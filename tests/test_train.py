@@ -150,3 +150,55 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     losses = [RunDir(d).read_metrics("train") for d in (full, killed)]
     assert [r["loss"] for r in losses[0]] == [r["loss"] for r in losses[1]]  # resumed log has no duplicates
     assert RunDir(full).read_metrics("eval")[-1]["val_loss"] == RunDir(killed).read_metrics("eval")[-1]["val_loss"]
+
+
+def test_grad_accumulation_equals_one_big_batch():
+    from lmlab.data import RandomWindows
+    from lmlab.train.precision import Precision
+    from lmlab.train.step import train_step
+
+    cfg = ModelConfig(n_layer=1, n_head=2, d_model=16, context_len=8)
+    tokens = torch.randint(0, 30, (500,))
+    batches = RandomWindows(tokens, 4, 8, seed=3)
+    models = [build_model(cfg, 30) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    opts = [torch.optim.AdamW(m.parameters(), lr=1e-2) for m in models]
+    cpu = torch.device("cpu")
+    loss, norm = train_step(models[0], opts[0], batches, 7, 2, 1.0, Precision("fp32", cpu), cpu)
+    (x0, y0), (x1, y1) = batches.batch(7, 0), batches.batch(7, 1)
+    _, big_loss = models[1](torch.cat([x0, x1]), torch.cat([y0, y1]))
+    big_loss.backward()
+    big_norm = torch.nn.utils.clip_grad_norm_(models[1].parameters(), 1.0)
+    opts[1].step()
+    assert loss == pytest.approx(big_loss.item(), rel=1e-5) and norm == pytest.approx(big_norm.item(), rel=1e-4)
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path, tiny_cfg):
+    result = train(tiny_cfg.replace(train={"max_steps": 20, "precision": "bf16"}), tmp_path / "run")
+    losses = [r["loss"] for r in RunDir(tmp_path / "run").read_metrics("train")]
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0] - 0.5
+    assert math.isfinite(result.metrics["loss"])
+
+
+def test_fp16_needs_cuda_and_auto_device_resolves():
+    from lmlab.errors import UserError
+    from lmlab.train.precision import resolve_device, resolve_precision
+
+    with pytest.raises(UserError, match="train.precision='fp16' needs a CUDA device"):
+        resolve_precision("fp16", torch.device("cpu"))
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", torch.device("cpu")) in ("bf16", "fp32")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type in ("cpu", "mps")
+        with pytest.raises(UserError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+def test_far_initial_loss_is_warned_about(tmp_path, tiny_cfg, capsys):
+    # PyTorch's default N(0, 1) embeddings with a tied head give huge initial logits.
+    train(tiny_cfg.replace(model={"init": "torch"}, train={"max_steps": 2}, eval={"every": 2}), tmp_path / "a")
+    assert "warning: initial loss" in capsys.readouterr().err
+    train(tiny_cfg.replace(train={"max_steps": 2}, eval={"every": 2}), tmp_path / "b")
+    assert "warning: initial loss" not in capsys.readouterr().err

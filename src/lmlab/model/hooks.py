@@ -43,7 +43,8 @@ def _select(model: nn.Module, names: str | list[str] | None) -> dict[str, HookPo
 
 @contextlib.contextmanager
 def hooks(model: nn.Module, fns: dict[str, Callable]) -> Iterator[None]:
-    """Temporarily attach `fn(activation) -> activation | None` to hook points (glob names allowed)."""
+    """Temporarily attach `fn(activation, name) -> activation | None` to hook points (glob
+    patterns allowed); returning a tensor replaces the activation, e.g. to ablate a head."""
     handles = []
     try:
         for pattern, fn in fns.items():

@@ -106,10 +106,12 @@ class CausalSelfAttention(nn.Module):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
 
     def _manual(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        # Scale q (T x Dh) rather than the scores (T x T); softmax accumulates in fp32 under autocast.
+        # Scale q (T x Dh) rather than the scores (T x T). Softmax stays in the scores' dtype:
+        # the kernels accumulate in fp32 internally, and casting (B, H, T, T) to fp32 and back
+        # cost more than the softmax itself under bf16 autocast on CPU.
         scores = (q * (1.0 / math.sqrt(self.d_head))) @ k.transpose(-2, -1)  # (B, H, Tq, Tk)
         scores = scores + additive_causal_mask(q.size(2), k.size(2), q.device, scores.dtype)
-        pattern = self.hook_pattern(F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype))
+        pattern = self.hook_pattern(F.softmax(scores, dim=-1))
         return self.attn_drop(pattern) @ v  # (B, H, Tq, Dh)
 
 
