@@ -64,7 +64,7 @@ def test_resume_of_a_finished_run_trains_further(trained, tmp_path, capsys):
     (["train", "tiny", "--model.n_layer=two"], "model.n_layer='two' is not valid; expected an int"),
     (["train", "tiny", "--data", "/no/such/file.txt"], "--data /no/such/file.txt: no such file"),
     (["train", "tiny", "--optim.lr=1"], "unknown section 'optim'"),
-    (["train", "tiny", "--model.norm=batchnorm"], "model.norm='batchnorm' is not known; valid: layernorm, rmsnorm"),
+    (["train", "tiny", "--model.norm=batchnorm"], "model.norm='batchnorm' is not known; valid: layernorm, none, rmsnorm"),
     (["eval", "/no/such/run"], "run directory /no/such/run does not exist"),
     (["generate", "/no/such/run", "--prompt", "x"], "run directory /no/such/run does not exist"),
     (["train", "--resume", "/no/such/run"], "run directory /no/such/run does not exist"),

@@ -38,7 +38,7 @@ def test_overrides_are_typed(tiny_cfg):
     ({"model.n_kv_head": "3", "model.n_head": "4", "model.d_model": "32"}, "model.n_kv_head=3 is invalid"),
     ({"model.widht": "3"}, "--model.widht: unknown field; valid fields of model: arch"),
     ({"modle.n_layer": "3"}, "--modle.n_layer: unknown setting"),
-    ({"model.norm": "batchnorm"}, "model.norm='batchnorm' is not known; valid: layernorm, rmsnorm"),
+    ({"model.norm": "batchnorm"}, "model.norm='batchnorm' is not known; valid: layernorm, none, rmsnorm"),
     ({"train.precision": "fp8"}, "train.precision='fp8' is invalid; expected one of auto, fp32, bf16, fp16"),
     ({"train.lr": "-1"}, "train.lr=-1.0 is invalid; expected a positive float"),
     ({"data.val_fraction": "0.9"}, "data.val_fraction=0.9 is invalid"),

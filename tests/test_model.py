@@ -23,6 +23,20 @@ VARIANTS = {
     "nope": {"position": "none"},
     "gqa": {"n_kv_head": 2},
     "mqa": {"n_kv_head": 1, "attention": "manual"},
+    "rope_gqa": {"position": "rope", "n_kv_head": 2, "attention": "sdpa"},
+    "rope_manual": {"position": "rope", "attention": "manual"},
+    "alibi": {"position": "alibi", "attention": "sdpa"},
+    "alibi_manual": {"position": "alibi", "attention": "manual", "n_head": 2},
+    "llama": {"position": "rope", "norm": "rmsnorm", "mlp": "swiglu", "bias": False, "tie_embeddings": False,
+              "n_kv_head": 2, "attention": "sdpa"},
+    "qk_norm": {"qk_norm": True, "attention": "sdpa"},
+    "no_residual": {"residual": False, "init": "xavier"},  # N(0, 0.02) layers shrink the signal without skips
+    "no_out_proj": {"attn_out_proj": False},
+    "attn_only": {"mlp": "none"},
+    "no_norm": {"norm": "none"},
+    "gelu_tanh_xavier": {"mlp": "gelu_tanh", "init": "xavier"},
+    "dropout_sites": {"dropout": 0.1, "attn_dropout": 0.2, "mlp_dropout": 0.3},
+    "checkpointed": {"grad_checkpoint": True, "dropout": 0.1},
 }
 
 
@@ -83,6 +97,7 @@ def test_kv_cache_generation_equals_recompute(variant):
     cached = generate(model, prompt, 30, temperature=0)
     full = generate(model, prompt, 30, temperature=0, use_cache=False)
     assert torch.equal(cached, full)
+    model.eval()  # dropout off for the step-by-step comparison below
     cache = model.new_cache(2)
     seq = cached[:, :16]
     step_logits = [model(seq[:, :5], cache=cache)[0]]

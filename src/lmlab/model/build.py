@@ -6,12 +6,14 @@ import dataclasses
 
 import lmlab.model.components  # noqa: F401  (fill the component registries)
 import lmlab.model.init  # noqa: F401
+from lmlab.model import baselines
 from lmlab.model.base import LanguageModel
 from lmlab.model.transformer import Transformer
 from lmlab.registry import Registry
 
 ARCHS: Registry = Registry("model.arch")
 ARCHS.register("transformer", "GPT-style decoder; every component a config switch")(Transformer)
+baselines.register(ARCHS)
 
 
 def build_model(cfg, vocab_size: int | None = None) -> LanguageModel:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lmlab.config_base import Section, require
+from lmlab.config_base import Section, require, require_choice
 
 
 @dataclass
@@ -20,19 +20,34 @@ class ModelConfig(Section):
     n_head: int = 4
     n_kv_head: int = 0  # key/value heads: 0 = n_head (MHA); 1 = MQA; in between = GQA
     d_model: int = 128
-    d_mlp: int = 0  # hidden width of the MLP; 0 = 4 * d_model
+    d_mlp: int = 0  # hidden width of the MLP; 0 = mlp_mult * d_model
+    mlp_mult: float = 4.0  # MLP width as a multiple of d_model when d_mlp = 0
     context_len: int = 128
     vocab_size: int = 0  # 0 = taken from the tokenizer at build time
-    position: str = "learned"  # learned | sinusoidal | none
-    norm: str = "layernorm"  # layernorm | rmsnorm
+    position: str = "learned"  # learned | sinusoidal | rope | alibi | none
+    rope_theta: float = 10000.0  # RoPE base wavelength
+    norm: str = "layernorm"  # layernorm | rmsnorm | none
     norm_position: str = "pre"  # pre | post
     norm_eps: float = 1e-5
-    mlp: str = "gelu"  # gelu | relu | swiglu
+    residual: bool = True  # residual connections around each sublayer
+    mlp: str = "gelu"  # gelu | gelu_tanh | relu | swiglu | none
     attention: str = "auto"  # sdpa (fused) | manual (materializes the pattern) | auto (manual on CPU)
+    attn_out_proj: bool = True  # the output projection after concatenating heads
+    qk_norm: bool = False  # normalize queries and keys per head
     bias: bool = True
     tie_embeddings: bool = True
-    dropout: float = 0.0
-    init: str = "gpt2"  # gpt2 | torch
+    dropout: float = 0.0  # everywhere, unless a site below sets its own
+    attn_dropout: float = -1.0  # on attention weights; -1 = model.dropout
+    resid_dropout: float = -1.0  # on each sublayer's output before the residual add; -1 = model.dropout
+    mlp_dropout: float = -1.0  # on the MLP's hidden activation; -1 = model.dropout
+    grad_checkpoint: bool = False  # recompute block activations in backward to save memory
+    init: str = "gpt2"  # gpt2 | torch | xavier
+    # baselines (see lmlab.model.baselines)
+    ngram: int = 3  # mlp: tokens each prediction reads, the current one included
+    input: str = "embedding"  # mlp: embedding | onehot
+    d_embed: int = 0  # mlp, wavenet, lstm, gru: embedding width; 0 = d_model
+    activation: str = "tanh"  # mlp, wavenet: tanh | relu | gelu
+    smoothing: float = 1.0  # count_bigram: add-k smoothing
 
     _section = "model"
 
@@ -47,6 +62,18 @@ class ModelConfig(Section):
         require(self.n_head % self.kv_heads == 0, self, "n_kv_head",
                 f"a divisor of model.n_head={self.n_head}")
         require(0.0 <= self.dropout < 1.0, self, "dropout", "a float in [0, 1)")
+        for site in ("attn_dropout", "resid_dropout", "mlp_dropout"):
+            require(getattr(self, site) == -1.0 or 0.0 <= getattr(self, site) < 1.0, self, site,
+                    "-1 (= model.dropout) or a float in [0, 1)")
+        require(self.mlp_mult > 0, self, "mlp_mult", "a positive float")
+        require(self.ngram >= 1, self, "ngram", "a positive integer")
+        require(self.d_embed >= 0, self, "d_embed", "0 (= d_model) or a positive integer")
+        require(self.smoothing > 0, self, "smoothing", "a positive float")
+        require_choice(self, "input", ("embedding", "onehot"))
+        require_choice(self, "activation", ("tanh", "relu", "gelu"))
+        require(self.rope_theta > 0, self, "rope_theta", "a positive float")
+        require(self.position != "rope" or self.d_head % 2 == 0, self, "position",
+                f"an even head size for rope (d_model / n_head = {self.d_head})")
         require(self.norm_eps > 0, self, "norm_eps", "a positive float")
 
     @property
@@ -59,4 +86,9 @@ class ModelConfig(Section):
 
     @property
     def mlp_width(self) -> int:
-        return self.d_mlp or 4 * self.d_model
+        return self.d_mlp or int(self.mlp_mult * self.d_model)
+
+    def site_dropout(self, site: str) -> float:
+        """Dropout at `site` (attn | resid | mlp): its own field, or model.dropout when -1."""
+        value = getattr(self, f"{site}_dropout")
+        return self.dropout if value < 0 else value

@@ -5,6 +5,8 @@
   std 0.02 / sqrt(2 * n_layer), so the residual stream's variance does not grow with depth
   (GPT-2 paper, section 2.3; nanoGPT). With tied embeddings the head shares N(0, 0.02).
   Initial logits are then tiny and the initial loss is ~ln(V).
+- ``xavier``: Glorot-uniform Linear weights (variance 2 / (fan_in + fan_out); Glorot & Bengio
+  2010), biases 0, embeddings N(0, 0.02) so that a tied head still starts near ln(V).
 - ``torch``: PyTorch's defaults (Kaiming-uniform Linear, N(0, 1) Embedding). Embeddings of
   std 1 with a tied head give large initial logits: the initial loss is far above ln(V),
   which lmlab's trainer warns about.
@@ -31,6 +33,17 @@ def gpt2_init(model: nn.Module, cfg) -> None:
     for name, param in model.named_parameters():
         if name.endswith("proj.weight"):
             nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+
+@INITS.register("xavier", "Glorot-uniform linear weights, N(0, 0.02) embeddings")
+def xavier_init(model: nn.Module, cfg) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
 
 @INITS.register("torch", "PyTorch's per-layer defaults")

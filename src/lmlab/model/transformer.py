@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from lmlab.model.base import LanguageModel, lm_loss
 from lmlab.model.components.attention import ATTENTIONS, KVCache
 from lmlab.model.components.mlp import MLPS
 from lmlab.model.components.norm import NORMS
-from lmlab.model.components.position import POSITIONS
+from lmlab.model.components.position import NO_CONTEXT, POSITIONS, AttentionContext
 from lmlab.model.hooks import HookPoint
 from lmlab.model.init import init_weights
 from lmlab.registry import Registry
@@ -21,31 +22,42 @@ BLOCKS: Registry = Registry("model.norm_position")
 class Block(nn.Module):
     def __init__(self, cfg, layer: int):
         super().__init__()
+        self.residual = cfg.residual
         self.ln1 = NORMS.get(cfg.norm)(cfg.d_model, cfg)
         self.attn = ATTENTIONS.get(cfg.attention)(cfg, layer)
-        self.ln2 = NORMS.get(cfg.norm)(cfg.d_model, cfg)
-        self.mlp = MLPS.get(cfg.mlp)(cfg)
+        self.mlp = MLPS.get(cfg.mlp)(cfg)  # None: an attention-only block
+        self.ln2 = NORMS.get(cfg.norm)(cfg.d_model, cfg) if self.mlp is not None else nn.Identity()
         self.hook_resid_pre = HookPoint()
         self.hook_attn_out = HookPoint()
         self.hook_resid_mid = HookPoint()
         self.hook_mlp_out = HookPoint()
         self.hook_resid_post = HookPoint()
 
+    def add(self, x: torch.Tensor, sublayer_out: torch.Tensor) -> torch.Tensor:
+        """The residual connection, or its ablation (model.residual = false)."""
+        return x + sublayer_out if self.residual else sublayer_out
+
 
 @BLOCKS.register("pre", "x + f(norm(x)): GPT-2, LLaMA (Xiong et al. 2020)")
 class PreNormBlock(Block):
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
+                positions: AttentionContext = NO_CONTEXT) -> torch.Tensor:
         x = self.hook_resid_pre(x)
-        x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(self.ln1(x), cache)))
-        return self.hook_resid_post(x + self.hook_mlp_out(self.mlp(self.ln2(x))))
+        x = self.hook_resid_mid(self.add(x, self.hook_attn_out(self.attn(self.ln1(x), cache, positions))))
+        if self.mlp is not None:
+            x = self.add(x, self.hook_mlp_out(self.mlp(self.ln2(x))))
+        return self.hook_resid_post(x)
 
 
 @BLOCKS.register("post", "norm(x + f(x)): the original Transformer (Vaswani et al. 2017)")
 class PostNormBlock(Block):
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
+                positions: AttentionContext = NO_CONTEXT) -> torch.Tensor:
         x = self.hook_resid_pre(x)
-        x = self.hook_resid_mid(self.ln1(x + self.hook_attn_out(self.attn(x, cache))))
-        return self.hook_resid_post(self.ln2(x + self.hook_mlp_out(self.mlp(x))))
+        x = self.hook_resid_mid(self.ln1(self.add(x, self.hook_attn_out(self.attn(x, cache, positions)))))
+        if self.mlp is not None:
+            x = self.ln2(self.add(x, self.hook_mlp_out(self.mlp(x))))
+        return self.hook_resid_post(x)
 
 
 class Transformer(LanguageModel):
@@ -72,10 +84,14 @@ class Transformer(LanguageModel):
         start = cache.pos if cache is not None else 0
         if start + T > self.config.context_len:
             raise ValueError(f"sequence of {start + T} tokens exceeds model.context_len={self.config.context_len}")
-        x = self.tok_emb(idx) + self.pos_emb(start, T)  # (B, T, D)
+        x = self.tok_emb(idx) + self.pos_emb.embed(start, T)  # (B, T, D)
         x = self.hook_embed(self.drop(x))
+        positions = self.pos_emb.context(start, T)  # rotations / score biases, shared by all layers
         for block in self.blocks:
-            x = block(x, cache)  # (B, T, D)
+            if self.config.grad_checkpoint and self.training:
+                x = checkpoint(block, x, cache, positions, use_reentrant=False)
+            else:
+                x = block(x, cache, positions)  # (B, T, D)
         logits = self.lm_head(self.hook_final(self.ln_f(x)))  # (B, T, V)
         if cache is not None:
             cache.advance(T)
@@ -86,3 +102,19 @@ class Transformer(LanguageModel):
         device = device or self.tok_emb.weight.device
         return KVCache(cfg.n_layer, batch_size, cfg.kv_heads, cfg.context_len, cfg.d_head,
                        device=device, dtype=dtype or self.tok_emb.weight.dtype)
+
+    def flops_per_token(self) -> int:
+        """The matmul FLOPs plus attention's 12 * n_layer * T * d_model (PaLM appendix B), T = context_len."""
+        cfg = self.config
+        return super().flops_per_token() + 12 * cfg.n_layer * cfg.context_len * cfg.d_model
+
+    def activation_bytes(self, batch_size: int, bytes_per_value: int = 2) -> int:
+        """Activations kept for backward in one step, after Korthikanti et al. 2022 (eq. 2):
+        per layer T * B * D * (34 + 5 * H * T / D) bytes at 16-bit with dropout masks,
+        rescaled to `bytes_per_value`; gradient checkpointing keeps only each block's input."""
+        cfg = self.config
+        T, D, H = cfg.context_len, cfg.d_model, cfg.n_head
+        per_layer = T * batch_size * D * (34 + 5 * H * T / D) * bytes_per_value / 2
+        if cfg.grad_checkpoint:
+            return int(cfg.n_layer * T * batch_size * D * bytes_per_value + per_layer)
+        return int(cfg.n_layer * per_layer)

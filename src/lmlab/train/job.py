@@ -73,7 +73,10 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
     cfg = cfg.replace(model={"vocab_size": cfg.model.vocab_size or tokenizer.vocab_size})
     save_tokenizer(tokenizer, run.tokenizer)
     cfg.save(run.config)
-    return _assemble(cfg, run, tokenizer, encode_splits(corpus, tokenizer))
+    job = _assemble(cfg, run, tokenizer, encode_splits(corpus, tokenizer))
+    if hasattr(job.model, "fit"):  # count-based models learn by counting the training split
+        job.model.fit(job.data.train.to(job.device))
+    return job
 
 
 def resume_job(run_dir: str | Path) -> Job:

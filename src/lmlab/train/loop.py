@@ -67,7 +67,7 @@ def run_job(job: Job) -> TrainResult:
                                          cfg.grad_clip, job.precision, job.device)
             dt = time.perf_counter() - t0
             check_finite(loss, job, bar)
-            if state.step == 0:
+            if state.step == 0 and not hasattr(job.model, "fit"):
                 warn_initial_loss(loss, job.tokenizer.vocab_size, bar)
             state.step += 1
             state.tokens += job.tokens_per_step

@@ -20,7 +20,8 @@ def train_step(model, optimizer, batches, step: int, grad_accum: int, grad_clip:
         x, y = batches.batch(step, micro)
         with precision.autocast():
             _, loss = model(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
-        precision.backward(loss / grad_accum)
+        if loss.requires_grad:  # count-based models have nothing to differentiate
+            precision.backward(loss / grad_accum)
         total += loss.detach()
     precision.unscale(optimizer)
     params = [p for group in optimizer.param_groups for p in group["params"]]

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmlab.model.components.norm import NORMS
+from lmlab.model.components.position import NO_CONTEXT, AttentionContext
 from lmlab.model.hooks import HookPoint
 from lmlab.registry import Registry
 
@@ -67,22 +69,30 @@ class CausalSelfAttention(nn.Module):
         self.layer = layer
         self.n_head, self.n_kv_head, self.d_head = cfg.n_head, cfg.kv_heads, cfg.d_head
         self.manual = manual
-        self.dropout = cfg.dropout
+        self.dropout = cfg.site_dropout("attn")
         kv_width = 2 * self.n_kv_head * self.d_head
         self.qkv = nn.Linear(cfg.d_model, cfg.d_model + kv_width, bias=cfg.bias)
-        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
-        self.attn_drop = nn.Dropout(cfg.dropout)
-        self.resid_drop = nn.Dropout(cfg.dropout)
+        # QK-norm (Henry et al. 2020; Dehghani et al. 2023): normalize each head's q and k.
+        self.q_norm = qk_norm(cfg) if cfg.qk_norm else nn.Identity()
+        self.k_norm = qk_norm(cfg) if cfg.qk_norm else nn.Identity()
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias) if cfg.attn_out_proj else nn.Identity()
+        self.attn_drop = nn.Dropout(self.dropout)
+        self.resid_drop = nn.Dropout(cfg.site_dropout("resid"))
+        self.hook_q = HookPoint()  # (B, H, T, Dh) after QK-norm and rotation
+        self.hook_k = HookPoint()  # (B, Hkv, T, Dh)
         self.hook_pattern = HookPoint()  # (B, H, Tq, Tk) softmax weights
         self.hook_z = HookPoint()  # (B, H, T, Dh) per-head outputs, before the output projection
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
+                positions: AttentionContext = NO_CONTEXT) -> torch.Tensor:
         B, T, D = x.shape
         H, Hkv, Dh = self.n_head, self.n_kv_head, self.d_head
         q, k, v = self.qkv(x).split([D, Hkv * Dh, Hkv * Dh], dim=-1)
-        q = q.view(B, T, H, Dh).transpose(1, 2)  # (B, H, T, Dh)
-        k = k.view(B, T, Hkv, Dh).transpose(1, 2)  # (B, Hkv, T, Dh)
+        q = self.q_norm(q.view(B, T, H, Dh)).transpose(1, 2)  # (B, H, T, Dh)
+        k = self.k_norm(k.view(B, T, Hkv, Dh)).transpose(1, 2)  # (B, Hkv, T, Dh)
         v = v.view(B, T, Hkv, Dh).transpose(1, 2)  # (B, Hkv, T, Dh)
+        q, k = positions.rotate(q, k)
+        q, k = self.hook_q(q), self.hook_k(k)
         if cache is not None:
             k, v = cache.update(self.layer, k, v)  # (B, Hkv, Tk, Dh)
         if Hkv != H:
@@ -90,29 +100,39 @@ class CausalSelfAttention(nn.Module):
             v = v.repeat_interleave(H // Hkv, dim=1)
         manual = self.manual if self.manual is not None else x.device.type == "cpu"
         if manual or self.hook_pattern.active():
-            z = self._manual(q, k, v)
+            z = self._manual(q, k, v, positions.bias)
         else:
-            z = self._fused(q, k, v)
+            z = self._fused(q, k, v, positions.bias)
         z = self.hook_z(z)  # (B, H, T, Dh)
         y = z.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
         return self.resid_drop(self.proj(y))
 
-    def _fused(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def _fused(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         t_q, t_k = q.size(2), k.size(2)
         p = self.dropout if self.training else 0.0
+        if bias is not None:
+            mask = bias.to(q.dtype) + additive_causal_mask(t_q, t_k, q.device, q.dtype)  # (H, Tq, Tk)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         if t_q == t_k:
             return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
         mask = None if t_q == 1 else causal_mask(t_q, t_k, q.device)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
 
-    def _manual(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def _manual(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         # Scale q (T x Dh) rather than the scores (T x T). Softmax stays in the scores' dtype:
         # the kernels accumulate in fp32 internally, and casting (B, H, T, T) to fp32 and back
         # cost more than the softmax itself under bf16 autocast on CPU.
         scores = (q * (1.0 / math.sqrt(self.d_head))) @ k.transpose(-2, -1)  # (B, H, Tq, Tk)
         scores = scores + additive_causal_mask(q.size(2), k.size(2), q.device, scores.dtype)
+        if bias is not None:
+            scores = scores + bias.to(scores.dtype)  # (H, Tq, Tk) broadcast over B
         pattern = self.hook_pattern(F.softmax(scores, dim=-1))
         return self.attn_drop(pattern) @ v  # (B, H, Tq, Dh)
+
+
+def qk_norm(cfg) -> nn.Module:
+    """The configured norm over one head's dimension (RMSNorm when model.norm is none)."""
+    return NORMS.get("rmsnorm" if cfg.norm == "none" else cfg.norm)(cfg.d_head, cfg)
 
 
 ATTENTIONS.register("sdpa", "fused scaled_dot_product_attention (flash / memory-efficient kernels)")(

@@ -21,11 +21,12 @@ class MLP(nn.Module):
         self.fc = nn.Linear(cfg.d_model, cfg.mlp_width, bias=cfg.bias)
         self.act = activation
         self.hook_hidden = HookPoint()
+        self.hidden_drop = nn.Dropout(cfg.site_dropout("mlp"))
         self.proj = nn.Linear(cfg.mlp_width, cfg.d_model, bias=cfg.bias)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = nn.Dropout(cfg.site_dropout("resid"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.proj(self.hook_hidden(self.act(self.fc(x)))))
+        return self.drop(self.proj(self.hidden_drop(self.hook_hidden(self.act(self.fc(x))))))
 
 
 class SwiGLU(nn.Module):
@@ -36,13 +37,17 @@ class SwiGLU(nn.Module):
         self.gate = nn.Linear(cfg.d_model, cfg.mlp_width, bias=cfg.bias)
         self.up = nn.Linear(cfg.d_model, cfg.mlp_width, bias=cfg.bias)
         self.hook_hidden = HookPoint()
+        self.hidden_drop = nn.Dropout(cfg.site_dropout("mlp"))
         self.proj = nn.Linear(cfg.mlp_width, cfg.d_model, bias=cfg.bias)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = nn.Dropout(cfg.site_dropout("resid"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.proj(self.hook_hidden(F.silu(self.gate(x)) * self.up(x))))
+        return self.drop(self.proj(self.hidden_drop(self.hook_hidden(F.silu(self.gate(x)) * self.up(x)))))
 
 
-MLPS.register("gelu", "Linear-GELU-Linear (exact GELU, as GPT-2 style models)")(lambda cfg: MLP(cfg, nn.GELU()))
+MLPS.register("gelu", "Linear-GELU-Linear (exact erf GELU, as nanoGPT)")(lambda cfg: MLP(cfg, nn.GELU()))
+MLPS.register("gelu_tanh", "Linear-GELU-Linear with the tanh approximation (OpenAI GPT-2's 'gelu_new')")(
+    lambda cfg: MLP(cfg, nn.GELU(approximate="tanh")))
 MLPS.register("relu", "Linear-ReLU-Linear (as the original Transformer)")(lambda cfg: MLP(cfg, nn.ReLU()))
 MLPS.register("swiglu", "gated SiLU unit (as LLaMA)")(SwiGLU)
+MLPS.register("none", "no MLP sublayer: attention-only blocks")(lambda cfg: None)

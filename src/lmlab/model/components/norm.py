@@ -17,3 +17,8 @@ def layernorm(d: int, cfg) -> nn.Module:
 @NORMS.register("rmsnorm", "RMSNorm: scale by the root mean square, learned gain (Zhang & Sennrich 2019)")
 def rmsnorm(d: int, cfg) -> nn.Module:
     return nn.RMSNorm(d, eps=cfg.norm_eps)
+
+
+@NORMS.register("none", "no normalization (identity)")
+def no_norm(d: int, cfg) -> nn.Module:
+    return nn.Identity()
