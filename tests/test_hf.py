@@ -89,3 +89,60 @@ def test_shapes_without_hf_counterpart_are_refused_by_name(change, switch):
     with pytest.raises(UserError, match="no Hugging Face counterpart") as err:
         hf_family(dataclasses.replace(GPT2, **change))
     assert switch in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def char_run(tmp_path_factory):
+    from lmlab.cli import main
+
+    run_dir = tmp_path_factory.mktemp("hf") / "run"
+    assert main(["train", "tiny", "--run-dir", str(run_dir), "--train.max_steps=20", "--eval.every=20"]) == 0
+    return run_dir
+
+
+@pytest.mark.parametrize("tokenizer", ["char", "byte"])
+def test_exported_run_loads_offline_in_transformers_with_equal_ids_and_logits(tmp_path, tokenizer, shakespeare):
+    from lmlab.cli import main
+    from lmlab.load import load_run
+
+    run_dir, out = tmp_path / "run", tmp_path / "hf"
+    assert main(["train", "tiny", "--run-dir", str(run_dir), "--train.max_steps=5", "--eval.every=5",
+                 f"--tokenizer.kind={tokenizer}", "--model.position=learned"]) == 0
+    assert main(["export", str(run_dir), "--format", "hf", "--out", str(out)]) == 0
+    hf_model = transformers.AutoModelForCausalLM.from_pretrained(out, local_files_only=True).eval()
+    hf_tok = transformers.AutoTokenizer.from_pretrained(out, local_files_only=True)
+    ours = load_run(run_dir, device="cpu")
+    text = shakespeare.read_text()[:300]
+    ids = ours.tokenizer.encode(text)
+    assert hf_tok(text)["input_ids"] == ids
+    x = torch.tensor([ids[:32]])
+    torch.testing.assert_close(hf_model(input_ids=x).logits, ours.model(x)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_import_makes_a_working_run(char_run, tmp_path, capsys):
+    from lmlab.cli import main
+    from lmlab.load import load_run
+
+    assert main(["export", str(char_run), "--out", str(tmp_path / "hf")]) == 0
+    assert main(["import", str(tmp_path / "hf"), "--run-dir", str(tmp_path / "imported")]) == 0
+    a, b = load_run(char_run, device="cpu"), load_run(tmp_path / "imported", device="cpu")
+    x = torch.tensor([a.tokenizer.encode("The object and the class")])
+    assert torch.equal(a.model(x)[0], b.model(x)[0])
+    assert b.tokenizer.encode("The object") == a.tokenizer.encode("The object")
+    capsys.readouterr()
+    assert main(["generate", str(tmp_path / "imported"), "--prompt", "The", "--temperature", "0",
+                 "--max-new-tokens", "20"]) == 0
+    assert capsys.readouterr().out.startswith("The")
+    assert main(["train", "--resume", str(tmp_path / "imported")]) == 0  # fine-tunes from the imported weights
+
+
+def test_export_refuses_shapes_without_counterpart(tmp_path, capsys):
+    from lmlab.cli import main
+
+    run_dir = tmp_path / "alibi"
+    assert main(["train", "tiny", "--run-dir", str(run_dir), "--train.max_steps=2", "--eval.every=2",
+                 "--model.position=alibi"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "x")]) == 2
+    assert "model.position='alibi'" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "nothing"), "--run-dir", str(tmp_path / "r")]) == 2

@@ -131,6 +131,22 @@ def cmd_presets(args, overrides) -> int:
     return 0
 
 
+def cmd_export(args, overrides) -> int:
+    from lmlab.interop import export_run
+
+    out = export_run(args.run_dir, args.out, args.checkpoint, args.format)
+    print(f"exported {args.run_dir} to {out} (load with transformers' AutoModelForCausalLM / AutoTokenizer)")
+    return 0
+
+
+def cmd_import(args, overrides) -> int:
+    from lmlab.interop import import_run
+
+    run = import_run(args.hf_dir, args.run_dir, args.force)
+    print(f"imported {args.hf_dir} into {run}: lmlab eval {run}, lmlab generate {run} --prompt ...")
+    return 0
+
+
 def cmd_report(args, overrides) -> int:
     from lmlab.report import write_report
     from lmlab.runs import RunDir
@@ -221,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fields", action="store_true", help="also list every config field and its default")
     p.add_argument("--components", action="store_true", help="also list every registered component")
     p.set_defaults(fn=cmd_presets)
+
+    p = verbs.add_parser("export", help="write a run as a Hugging Face model folder")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", default="hf", help="hf (transformers; GPT-2- or LLaMA-shaped models)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the folder to write")
+    p.add_argument("--checkpoint", default="last", help="last (default) or best")
+    p.set_defaults(fn=cmd_export)
+
+    p = verbs.add_parser("import", help="make a run directory from a local Hugging Face GPT-2 or Llama folder")
+    p.add_argument("hf_dir", metavar="HF_DIR")
+    p.add_argument("--run-dir", required=True, metavar="DIR")
+    p.add_argument("--force", action="store_true", help="overwrite an existing run directory")
+    p.set_defaults(fn=cmd_import)
 
     p = verbs.add_parser("report", help="(re)write report.md and loss.png of a run")
     p.add_argument("run_dir", metavar="RUN_DIR")

@@ -36,7 +36,8 @@ class DataConfig(Section):
 class TokenizerConfig(Section):
     """How text becomes token ids."""
 
-    kind: str = "char"  # char (vocabulary from the training split) | byte (UTF-8 bytes)
+    kind: str = "char"  # char (vocabulary from the training split) | byte (UTF-8 bytes) | hf (tokenizer.json)
+    path: str = ""  # the tokenizer file for pretrained kinds (hf: a tokenizer.json)
 
     _section = "tokenizer"
 

@@ -43,9 +43,10 @@ class Tokenizer(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
-def build_tokenizer(kind: str, train_text: str) -> Tokenizer:
-    """Make the tokenizer named by `tokenizer.kind`, fitted to the training text if it learns."""
-    return TOKENIZERS.get(kind).from_corpus(train_text)
+def build_tokenizer(kind: str, train_text: str, path: str = "") -> Tokenizer:
+    """Make the tokenizer named by `tokenizer.kind`: fitted to the training text if it learns,
+    read from `path` if it is a pretrained file."""
+    return TOKENIZERS.get(kind).from_corpus(train_text, path=path)
 
 
 def save_tokenizer(tok: Tokenizer, directory: str | Path) -> None:

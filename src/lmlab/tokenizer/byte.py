@@ -22,7 +22,7 @@ class ByteTokenizer:
     is_char_level = False
 
     @classmethod
-    def from_corpus(cls, text: str) -> "ByteTokenizer":
+    def from_corpus(cls, text: str, path: str = "") -> "ByteTokenizer":
         return cls()
 
     def encode(self, text: str) -> list[int]:

@@ -31,7 +31,7 @@ class CharTokenizer:
         self.vocab_size = len(self.chars) + 2
 
     @classmethod
-    def from_corpus(cls, text: str) -> "CharTokenizer":
+    def from_corpus(cls, text: str, path: str = "") -> "CharTokenizer":
         return cls(text)
 
     def encode(self, text: str) -> list[int]:

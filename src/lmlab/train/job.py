@@ -69,7 +69,10 @@ def seed_everything(seed: int) -> None:
 def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job:
     run = RunDir.create(run_dir, overwrite)
     corpus = load_corpus(cfg.data)
-    tokenizer = build_tokenizer(cfg.tokenizer.kind, corpus.train_text)
+    tokenizer = build_tokenizer(cfg.tokenizer.kind, corpus.train_text, cfg.tokenizer.path)
+    if cfg.model.vocab_size and cfg.model.vocab_size < tokenizer.vocab_size:
+        raise UserError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the {cfg.tokenizer.kind} "
+                        f"tokenizer's {tokenizer.vocab_size} tokens; use 0 (= the tokenizer's) or more")
     cfg = cfg.replace(model={"vocab_size": cfg.model.vocab_size or tokenizer.vocab_size})
     save_tokenizer(tokenizer, run.tokenizer)
     cfg.save(run.config)
@@ -88,7 +91,8 @@ def resume_job(run_dir: str | Path) -> Job:
     meta = read_meta(ckpt)
     load_weights(ckpt, job.model)
     tensors = load_state_tensors(ckpt)
-    restore_optimizer(job.optimizer, tensors, meta["optimizer"])
+    if meta.get("optimizer"):  # an imported model starts with a fresh optimizer (fine-tuning)
+        restore_optimizer(job.optimizer, tensors, meta["optimizer"])
     restore_rng(tensors)
     if job.precision.scaler is not None and "scaler" in meta:
         job.precision.scaler.load_state_dict(meta["scaler"])
@@ -108,7 +112,7 @@ def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: TokenSplits) -> Job:
         raise UserError(f"the training split has {len(data.train)} tokens, fewer than "
                         f"model.context_len={cfg.model.context_len} + 2; use a larger corpus or a shorter context")
     batches = RandomWindows(data.train, t.batch_size, cfg.model.context_len, t.seed)
-    model = build_model(cfg.model, tokenizer.vocab_size).to(device)
+    model = build_model(cfg.model, tokenizer.vocab_size).to(device)  # vocab_size: the config's if set
     optimizer = make_optimizer(model, t, device)
     return Job(cfg, run, device, precision, tokenizer, data, batches, model, optimizer)
 
