@@ -85,3 +85,6 @@ def get_preset(name: str) -> RunConfig:
 
 def describe_presets() -> dict[str, str]:
     return {name: (fn.__doc__ or "").strip().split("\n")[0] for name, fn in sorted(PRESETS.items())}
+
+
+from lmlab import presets_seeds  # noqa: E402,F401  (registers the seed studies presets)
