@@ -47,3 +47,24 @@ def test_stream_holds_back_partial_utf8():
         stream.push(i)
     stream.finish()
     assert out.getvalue() == "a€b\n"
+
+
+def test_int8_weights_stay_close_and_keep_the_cache_exact():
+    from lmlab.quantize import Int8Linear, quantize_int8
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(n_layer=2, n_head=2, d_model=32, context_len=16, attention="sdpa"), 40).eval()
+    quantized = quantize_int8(model)
+    assert sum(isinstance(m, Int8Linear) for m in quantized.modules()) == 2 * 4 + 1  # qkv, proj, fc, proj; head
+    assert not any(isinstance(m, Int8Linear) for m in model.modules())  # the original is untouched
+    for module in quantized.modules():
+        if isinstance(module, Int8Linear):  # rounding error at most half a step per weight
+            original = dict(model.named_modules())[[n for n, m in quantized.named_modules() if m is module][0]]
+            assert (module.dequantized() - original.weight).abs().max() <= module.scale.max() / 2 + 1e-7
+    x = torch.randint(0, 40, (2, 16))
+    with torch.no_grad():
+        full, approx = model(x)[0], quantized(x)[0]
+    assert (full - approx).abs().max() < 0.05
+    prompt = torch.tensor([[1, 2, 3]])
+    assert torch.equal(generate(quantized, prompt, 20, temperature=0),
+                       generate(quantized, prompt, 20, temperature=0, use_cache=False))

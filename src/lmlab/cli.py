@@ -102,10 +102,17 @@ def cmd_generate(args, overrides) -> int:
         raise UserError(f"--max-new-tokens={args.max_new_tokens} is invalid; expected 0 or more")
     if not 0.0 < args.top_p <= 1.0:
         raise UserError(f"--top-p={args.top_p} is invalid; expected a float in (0, 1]")
+    if args.quantize not in ("none", "int8"):
+        raise UserError(f"--quantize={args.quantize!r} is not valid; expected none or int8")
     loaded = load_run(args.run_dir, args.checkpoint, args.device)
+    model = loaded.model
+    if args.quantize == "int8":
+        from lmlab.quantize import quantize_int8
+
+        model = quantize_int8(model)
     stream = TextStream(loaded.tokenizer, sys.stdout)
     sys.stdout.write(args.prompt)
-    generate(loaded.model, loaded.encode_prompt(args.prompt), args.max_new_tokens, args.temperature,
+    generate(model, loaded.encode_prompt(args.prompt), args.max_new_tokens, args.temperature,
              args.top_k, args.top_p, args.seed, use_cache=not args.no_cache, on_token=stream.push)
     stream.finish()
     return 0
@@ -230,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="same seed, same text")
     p.add_argument("--checkpoint", default="last", help="last (default) or best")
     p.add_argument("--no-cache", action="store_true", help="recompute the whole context for every token")
+    p.add_argument("--quantize", default="none", help="none (default) or int8: weight-only int8 linear layers, "
+                   "faster on CPU, slightly different logits")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.set_defaults(fn=cmd_generate)
 

@@ -15,6 +15,11 @@ from torch import nn
 from lmlab.model.hooks import hook_points
 
 
+def dropout(p: float) -> nn.Module:
+    """nn.Dropout(p), or an identity when p = 0 (one module call less per site when decoding)."""
+    return nn.Dropout(p) if p > 0 else nn.Identity()
+
+
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor | None,
             loss_mask: torch.Tensor | None = None) -> torch.Tensor | None:
     """Mean cross-entropy over targets where loss_mask is true (all when no mask)."""

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmlab.errors import UserError
-from lmlab.model.base import LanguageModel, lm_loss
+from lmlab.model.base import LanguageModel, dropout, lm_loss
 from lmlab.model.components.mlp import MLPS
 from lmlab.model.components.norm import NORMS
 from lmlab.model.components.position import POSITIONS, Scheme
@@ -182,7 +182,7 @@ class Dense(nn.Module):
         self.fc = fc
         self.act = choose(ACTIVATIONS, cfg, "activation")()
         self.hook_hidden = HookPoint()
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.hook_hidden(self.act(self.fc(x))))
@@ -234,7 +234,7 @@ class Merge(nn.Module):
         self.norm = NORMS.get(cfg.norm)(cfg.d_model, cfg)
         self.act = choose(ACTIVATIONS, cfg, "activation")()
         self.hook_hidden = HookPoint()
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d = self.dilation
@@ -254,7 +254,7 @@ class WaveNet(Baseline):
         super().__init__()
         self.config = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, d_embed(cfg))
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = dropout(cfg.dropout)
         self.hook_embed = HookPoint()
         widths = [d_embed(cfg)] + [cfg.d_model] * (cfg.n_layer - 1)
         self.layers = nn.ModuleList(Merge(w, cfg, 2 ** i) for i, w in enumerate(widths))
@@ -339,7 +339,7 @@ class BagOfWords(Baseline):
         if type(self.pos_emb).context is not Scheme.context:
             raise UserError(f"model.position={cfg.position!r} acts on attention, which bow has not; "
                             f"expected learned, sinusoidal or none")
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = dropout(cfg.dropout)
         self.hook_embed = HookPoint()
         self.blocks = nn.ModuleList(BowBlock(cfg, i) for i in range(cfg.n_layer))
         self.ln_f = NORMS.get(cfg.norm)(cfg.d_model, cfg)
@@ -385,7 +385,7 @@ class Recurrent(Baseline):
         super().__init__()
         self.config = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, d_embed(cfg))
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = dropout(cfg.dropout)
         self.hook_embed = HookPoint()
         between = cfg.dropout if cfg.n_layer > 1 else 0.0  # nn.LSTM warns about dropout on 1 layer
         self.rnn = self.rnn_class(d_embed(cfg), cfg.d_model, cfg.n_layer, bias=cfg.bias,

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from lmlab.model.base import LanguageModel, lm_loss
+from lmlab.model.base import LanguageModel, dropout, lm_loss
 from lmlab.model.components.attention import ATTENTIONS, KVCache
 from lmlab.model.components.mlp import MLPS
 from lmlab.model.components.norm import NORMS
@@ -66,7 +66,7 @@ class Transformer(LanguageModel):
         self.config = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos_emb = POSITIONS.get(cfg.position)(cfg)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = dropout(cfg.dropout)
         self.hook_embed = HookPoint()
         self.blocks = nn.ModuleList(BLOCKS.get(cfg.norm_position)(cfg, i) for i in range(cfg.n_layer))
         # Post-norm blocks already end in a norm; pre-norm ones need a final one.

@@ -21,6 +21,7 @@ from torch import nn
 
 from lmlab.model.components.norm import NORMS
 from lmlab.model.components.position import NO_CONTEXT, AttentionContext
+from lmlab.model.base import dropout
 from lmlab.model.hooks import HookPoint
 from lmlab.registry import Registry
 
@@ -76,8 +77,8 @@ class CausalSelfAttention(nn.Module):
         self.q_norm = qk_norm(cfg) if cfg.qk_norm else nn.Identity()
         self.k_norm = qk_norm(cfg) if cfg.qk_norm else nn.Identity()
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias) if cfg.attn_out_proj else nn.Identity()
-        self.attn_drop = nn.Dropout(self.dropout)
-        self.resid_drop = nn.Dropout(cfg.site_dropout("resid"))
+        self.attn_drop = dropout(self.dropout)
+        self.resid_drop = dropout(cfg.site_dropout("resid"))
         self.hook_q = HookPoint()  # (B, H, T, Dh) after QK-norm and rotation
         self.hook_k = HookPoint()  # (B, Hkv, T, Dh)
         self.hook_pattern = HookPoint()  # (B, H, Tq, Tk) softmax weights

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmlab.model.base import dropout
 from lmlab.model.hooks import HookPoint
 from lmlab.registry import Registry
 
@@ -21,9 +22,9 @@ class MLP(nn.Module):
         self.fc = nn.Linear(cfg.d_model, cfg.mlp_width, bias=cfg.bias)
         self.act = activation
         self.hook_hidden = HookPoint()
-        self.hidden_drop = nn.Dropout(cfg.site_dropout("mlp"))
+        self.hidden_drop = dropout(cfg.site_dropout("mlp"))
         self.proj = nn.Linear(cfg.mlp_width, cfg.d_model, bias=cfg.bias)
-        self.drop = nn.Dropout(cfg.site_dropout("resid"))
+        self.drop = dropout(cfg.site_dropout("resid"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.proj(self.hidden_drop(self.hook_hidden(self.act(self.fc(x))))))
@@ -37,9 +38,9 @@ class SwiGLU(nn.Module):
         self.gate = nn.Linear(cfg.d_model, cfg.mlp_width, bias=cfg.bias)
         self.up = nn.Linear(cfg.d_model, cfg.mlp_width, bias=cfg.bias)
         self.hook_hidden = HookPoint()
-        self.hidden_drop = nn.Dropout(cfg.site_dropout("mlp"))
+        self.hidden_drop = dropout(cfg.site_dropout("mlp"))
         self.proj = nn.Linear(cfg.mlp_width, cfg.d_model, bias=cfg.bias)
-        self.drop = nn.Dropout(cfg.site_dropout("resid"))
+        self.drop = dropout(cfg.site_dropout("resid"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.proj(self.hidden_drop(self.hook_hidden(F.silu(self.gate(x)) * self.up(x)))))
