@@ -7,12 +7,11 @@ import math
 import pytest
 import torch
 
-from lmlab.checkpoint import load_weights, save_checkpoint
+import battery
+
 from lmlab.data import encode_splits, load_corpus
 from lmlab.eval import evaluate
-from lmlab.generate import generate
-from lmlab.model import ARCHS, ModelConfig, build_model, run_with_cache
-from lmlab.model import baselines
+from lmlab.model import ModelConfig, build_model, run_with_cache
 from lmlab.presets import get_preset
 from lmlab.tokenizer import build_tokenizer
 from lmlab.train import train
@@ -57,22 +56,12 @@ def variant(request):
 
 def test_shapes_and_initial_loss(variant):
     model = make(variant)
-    x, y = torch.randint(0, V, (8, 16)), torch.randint(0, V, (8, 16))
-    logits, loss = model(x, y)
-    assert logits.shape == (8, 16, V)
-    assert abs(loss.item() - math.log(V)) < 0.1
-    assert model(x)[1] is None
+    battery.shapes_and_initial_loss(model, V)
     assert model.config.arch == VARIANTS[variant][0]
 
 
 def test_causality(variant):
-    model = fitted(make(variant)).eval()
-    x = torch.randint(0, V, (2, 16))
-    changed = x.clone()
-    changed[:, 9:] = (changed[:, 9:] + 1) % V
-    a, b = model(x)[0], model(changed)[0]
-    torch.testing.assert_close(a[:, :9], b[:, :9])
-    assert not torch.allclose(a[:, 9:], b[:, 9:])
+    battery.causality(fitted(make(variant)), V)
 
 
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "count_bigram"])  # it counts: see below
@@ -88,13 +77,7 @@ def test_overfits_one_batch(variant):
         # parameter that Adam moves by about lr per step: 150 steps at 1e-2 give a margin of ~3
         # nats, short of the ~6 that loss 0.1 needs over 50 tokens.
         y, lr = torch.randperm(V)[x], 5e-2
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    for _ in range(steps):
-        _, loss = model(x, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.1
+    battery.overfits(model, x, y, lr, steps)
 
 
 def test_count_bigram_fit_is_smoothed_counting():
@@ -126,21 +109,11 @@ def test_count_bigram_fits_one_batch():
 
 
 def test_save_load_gives_identical_logits(variant, tmp_path):
-    model = fitted(make(variant)).eval()
-    save_checkpoint(tmp_path / "ck", model, None, {"step": 0})
-    other = make(variant, init="torch").eval()
-    load_weights(tmp_path / "ck", other)
-    x = torch.randint(0, V, (2, 16))
-    assert torch.equal(model(x)[0], other(x)[0])
+    battery.save_load(fitted(make(variant)), make(variant, init="torch"), tmp_path / "ck", V)
 
 
 def test_cached_generation_equals_recompute(variant):
-    model = fitted(make(variant))
-    prompt = torch.randint(0, V, (2, 5))
-    # 30 new tokens: past the 16-token context, so the sliding window is exercised too
-    cached = generate(model, prompt, 30, temperature=0)
-    full = generate(model, prompt, 30, temperature=0, use_cache=False)
-    assert torch.equal(cached, full)
+    battery.cache_equals_recompute(fitted(make(variant)), V)
 
 
 @pytest.mark.parametrize("variant", STATEFUL)
@@ -148,13 +121,8 @@ def test_carried_state_equals_running_the_prefix(variant):
     model = make(variant).eval()
     length = 16 if variant == "bow" else 40  # recurrent models have no length limit
     seq = torch.randint(0, V, (2, length))
+    battery.stepwise_equals_full(model, seq)
     cache = model.new_cache(2)
-    steps = [model(seq[:, :5], cache=cache)[0]]
-    for t in range(5, length):
-        steps.append(model(seq[:, t:t + 1], cache=cache)[0])
-    assert cache.pos == length
-    torch.testing.assert_close(torch.cat(steps, dim=1), model(seq)[0], atol=1e-5, rtol=1e-4)
-    cache.reset()
     torch.testing.assert_close(model(seq[:, :3], cache=cache)[0], model(seq[:, :3])[0])
 
 

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from lmlab.checkpoint import load_weights, save_checkpoint
-from lmlab.generate import generate
+import battery
+
 from lmlab.model import ModelConfig, build_model, run_with_cache
 from lmlab.model.components.position import sinusoidal_table
 
@@ -51,59 +51,25 @@ def variant(request):
 
 
 def test_shapes_and_initial_loss(variant):
-    model = make(variant)
-    x, y = torch.randint(0, V, (8, 16)), torch.randint(0, V, (8, 16))
-    logits, loss = model(x, y)
-    assert logits.shape == (8, 16, V)
-    assert abs(loss.item() - math.log(V)) < 0.1
-    assert model(x)[1] is None
+    battery.shapes_and_initial_loss(make(variant), V)
 
 
 def test_causality(variant):
-    model = make(variant).eval()
-    x = torch.randint(0, V, (2, 16))
-    changed = x.clone()
-    changed[:, 9:] = (changed[:, 9:] + 1) % V
-    a, b = model(x)[0], model(changed)[0]
-    torch.testing.assert_close(a[:, :9], b[:, :9])
-    assert not torch.allclose(a[:, 9:], b[:, 9:])
+    battery.causality(make(variant), V)
 
 
 def test_overfits_one_batch(variant):
-    model = make(variant)
-    x, y = torch.randint(0, V, (4, 16)), torch.randint(0, V, (4, 16))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        _, loss = model(x, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.1
+    battery.overfits(make(variant), torch.randint(0, V, (4, 16)), torch.randint(0, V, (4, 16)))
 
 
 def test_save_load_gives_identical_logits(variant, tmp_path):
-    model = make(variant).eval()
-    save_checkpoint(tmp_path / "ck", model, None, {"step": 0})
-    other = make(variant, init="torch").eval()
-    load_weights(tmp_path / "ck", other)
-    x = torch.randint(0, V, (2, 16))
-    assert torch.equal(model(x)[0], other(x)[0])
+    battery.save_load(make(variant), make(variant, init="torch"), tmp_path / "ck", V)
 
 
 def test_kv_cache_generation_equals_recompute(variant):
     model = make(variant)
-    prompt = torch.randint(0, V, (2, 5))
-    # 30 new tokens: past the 16-token context, so the sliding window is exercised too
-    cached = generate(model, prompt, 30, temperature=0)
-    full = generate(model, prompt, 30, temperature=0, use_cache=False)
-    assert torch.equal(cached, full)
-    model.eval()  # dropout off for the step-by-step comparison below
-    cache = model.new_cache(2)
-    seq = cached[:, :16]
-    step_logits = [model(seq[:, :5], cache=cache)[0]]
-    for t in range(5, 16):
-        step_logits.append(model(seq[:, t:t + 1], cache=cache)[0])
-    torch.testing.assert_close(torch.cat(step_logits, dim=1), model(seq)[0], atol=1e-5, rtol=1e-4)
+    cached = battery.cache_equals_recompute(model, V)
+    battery.stepwise_equals_full(model, cached[:, :16])
 
 
 @pytest.mark.parametrize("extra", [{}, {"n_kv_head": 2}, {"n_kv_head": 1}, {"dropout": 0.0, "norm": "rmsnorm"}])
