@@ -13,7 +13,7 @@ from lmlab.model import build_model
 from lmlab.presets import PRESETS, describe_presets
 
 SEED_PRESETS = sorted(name for name, fn in PRESETS.items() if fn.__module__ == "lmlab.presets_seeds")
-TOKENIZER_VOCAB = {"byte": 257, "char": 65}  # for presets that take the vocabulary from the tokenizer
+TOKENIZER_VOCAB = {"byte": 257, "char": 65, "gpt2": 50257, "cl100k_base": 100277}  # for presets that take the vocabulary from the tokenizer
 DOC_COUNT = re.compile(r"([\d.]+)([kM]) params(?: at V=(\d+))?")
 
 
@@ -22,7 +22,7 @@ def meta_model(name: str, vocab_size: int | None = None, **changes):
     if changes:
         cfg = cfg.replace(model=changes)
     with torch.device("meta"):
-        return build_model(cfg.model, vocab_size or TOKENIZER_VOCAB[cfg.tokenizer.kind])
+        return build_model(cfg.model, vocab_size or cfg.tokenizer.vocab_size or TOKENIZER_VOCAB[cfg.tokenizer.kind])
 
 
 def params(name: str, **changes) -> int:

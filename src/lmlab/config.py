@@ -36,10 +36,17 @@ class DataConfig(Section):
 class TokenizerConfig(Section):
     """How text becomes token ids."""
 
-    kind: str = "char"  # char (vocabulary from the training split) | byte (UTF-8 bytes) | hf (tokenizer.json)
-    path: str = ""  # the tokenizer file for pretrained kinds (hf: a tokenizer.json)
+    kind: str = "char"  # char | byte | bpe (trained on the training split) | gpt2 | cl100k_base (tiktoken) | hf
+    path: str = ""  # pretrained file: hf: a tokenizer.json; gpt2: gpt2.tiktoken or a folder with encoder.json +
+    # vocab.bpe; cl100k_base: cl100k_base.tiktoken; "" = download by name (needs network)
+    vocab_size: int = 0  # bpe: tokens in all (256 bytes + merges + <|endoftext|>); 0 = the kind's own (bpe: 4096)
+    min_frequency: int = 2  # bpe: merge a byte pair only if it occurs at least this often in the training split
 
     _section = "tokenizer"
+
+    def __post_init__(self) -> None:
+        require(self.vocab_size >= 0, self, "vocab_size", "0 (the kind's default) or a positive integer")
+        require(self.min_frequency >= 1, self, "min_frequency", "a positive integer")
 
 
 @dataclass

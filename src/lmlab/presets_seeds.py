@@ -3,9 +3,9 @@ three sizes, the step-by-step ladder, LLM-Lite and Pico-LLM.
 
 Each preset sets what its write-up states; a field the write-up leaves unstated keeps lmlab's
 default unless a comment says where the value comes from. Vocabularies are set explicitly
-(`model.vocab_size`) while `tokenizer.kind` stays at the nearest kind lmlab has (byte for a
-BPE, char for characters); a larger model vocabulary than the tokenizer's is allowed, so the
-presets run today. The data stay `builtin`; comments name the seed's corpus where shared/data
+(`model.vocab_size`) and match the tokenizer: `gpt2` and `cl100k_base` load by name through
+tiktoken when online, or from a local file with `--tokenizer.path=...`; `bpe` is trained on the
+training split. The data stay `builtin`; comments name the seed's corpus where shared/data
 holds a copy (train on it with `--data PATH`).
 
 Parameter counts (see tests/test_presets_seeds.py) are `model.num_params()`: every trainable
@@ -37,7 +37,7 @@ def llmini(name: str, d_model: int, n_head: int, n_layer: int) -> RunConfig:
     token utilization): 2,386 optimizer steps per epoch there.
     """
     return RunConfig(name=name).replace(
-        tokenizer={"kind": "byte"},  # the corpora issue switches this to gpt2/bpe
+        tokenizer={"kind": "gpt2"},
         model={"n_layer": n_layer, "n_head": n_head, "d_model": d_model, "mlp_mult": 4.0, "mlp": "gelu",
                "context_len": 256, "vocab_size": GPT2_VOCAB, "position": "learned", "tie_embeddings": False,
                "dropout": 0.0, "attn_dropout": 0.1, "resid_dropout": 0.3, "mlp_dropout": 0.0},
@@ -84,7 +84,7 @@ def minigpt(name: str, d_model: int) -> RunConfig:
     """
     return RunConfig(name=name).replace(
         # corpus: TinyStories (shared/data/tinystories holds a 2 MiB sample)
-        tokenizer={"kind": "byte"},  # the corpora issue switches this to gpt2/bpe
+        tokenizer={"kind": "bpe", "vocab_size": MINIGPT_VOCAB},
         model={"n_layer": 5, "n_head": 8, "d_model": d_model, "d_mlp": 2 * d_model, "mlp": "gelu",
                "context_len": 256, "vocab_size": MINIGPT_VOCAB, "position": "sinusoidal",
                "tie_embeddings": True, "norm": "layernorm", "norm_position": "pre", "bias": True},
@@ -249,7 +249,7 @@ def ladder_07() -> RunConfig:
     """Ladder 07 (07_00_2 = 07_02_0): the stage 06 model on the cl100k BPE vocabulary (100,277); 87.76M params."""
     return ladder_06().replace(
         name="ladder_07",
-        tokenizer={"kind": "byte"},  # the corpora issue switches this to gpt2/bpe (cl100k_base)
+        tokenizer={"kind": "cl100k_base"},
         model={"vocab_size": CL100K_VOCAB})
 
 
@@ -307,7 +307,7 @@ LLM_LITE_GRID = {"train.lr": [1e-3, 5e-4], "model.n_layer": [2, 4, 6], "model.n_
 
 @preset
 def llm_lite() -> RunConfig:
-    """LLM-Lite's best grid point: 6 layers x 128, 4 heads, lr 1e-3, batch 128, 50k steps; 1.24M params at V=257."""
+    """LLM-Lite's best grid point: 6 layers x 128, 4 heads, lr 1e-3, batch 128, 50k steps; 1.73M params at V=4096."""
     # The seed states no context length, BPE vocabulary size or dropout (lmlab's defaults: 128,
     # the tokenizer's size, 0), nor the early-stopping patience (3 evaluations here). Its
     # schedule: linear warmup to 1e-3 over 8,000 steps, cosine to zero at 50,000 (Fig. 8);
@@ -315,7 +315,7 @@ def llm_lite() -> RunConfig:
     # (shared/data/wikitext-2 lacks the train split). Its perplexity of 1.17 is not credible
     # (see shared/seeds/README.md).
     return RunConfig(name="llm_lite").replace(
-        tokenizer={"kind": "byte"},  # the corpora issue switches this to gpt2/bpe (a BPE trained on the corpus)
+        tokenizer={"kind": "bpe", "vocab_size": 4096},  # trained on the corpus; the seed states no size
         model={"n_layer": 6, "n_head": 4, "d_model": 128},
         train={"max_steps": 50000, "batch_size": 128, "lr": 1e-3, "schedule": "cosine", "warmup_steps": 8000,
                "min_lr_ratio": 0.0, "patience": 3},
@@ -332,7 +332,7 @@ def llm_lite() -> RunConfig:
 
 def pico(name: str, lr: float, epochs: int, steps_per_epoch: int, **model) -> RunConfig:
     return RunConfig(name=name).replace(
-        tokenizer={"kind": "byte"},  # the corpora issue switches this to gpt2/bpe
+        tokenizer={"kind": "gpt2"},
         model={"vocab_size": GPT2_VOCAB, **model},
         train={"max_steps": epochs * steps_per_epoch, "batch_size": 16, "lr": lr, "schedule": "constant",
                "warmup_steps": 0, "weight_decay": 0.0, "beta2": 0.999, "grad_clip": 0.0},

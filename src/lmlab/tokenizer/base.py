@@ -43,10 +43,17 @@ class Tokenizer(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
-def build_tokenizer(kind: str, train_text: str, path: str = "") -> Tokenizer:
+def build_tokenizer(kind: str, train_text: str, path: str = "", **options: Any) -> Tokenizer:
     """Make the tokenizer named by `tokenizer.kind`: fitted to the training text if it learns,
-    read from `path` if it is a pretrained file."""
-    return TOKENIZERS.get(kind).from_corpus(train_text, path=path)
+    read from `path` if it is a pretrained file. `options`: vocab_size, min_frequency."""
+    return TOKENIZERS.get(kind).from_corpus(train_text, path=path, **options)
+
+
+def no_vocab_size(kind: str, vocab_size: int) -> None:
+    """Kinds whose vocabulary is fixed by their definition refuse a requested size."""
+    if vocab_size:
+        raise UserError(f"tokenizer.vocab_size={vocab_size} does not apply to tokenizer.kind={kind!r} "
+                        f"(its vocabulary is fixed); use 0 or tokenizer.kind='bpe'")
 
 
 def save_tokenizer(tok: Tokenizer, directory: str | Path) -> None:

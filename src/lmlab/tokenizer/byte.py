@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from lmlab.tokenizer.base import TOKENIZERS
+from lmlab.tokenizer.base import TOKENIZERS, no_vocab_size
 
 
 @TOKENIZERS.register("byte", "the 256 UTF-8 byte values plus <|endoftext|>")
@@ -22,7 +22,8 @@ class ByteTokenizer:
     is_char_level = False
 
     @classmethod
-    def from_corpus(cls, text: str, path: str = "") -> "ByteTokenizer":
+    def from_corpus(cls, text: str, path: str = "", vocab_size: int = 0, min_frequency: int = 2) -> "ByteTokenizer":
+        no_vocab_size(cls.kind, vocab_size)
         return cls()
 
     def encode(self, text: str) -> list[int]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from lmlab.tokenizer.base import TOKENIZERS
+from lmlab.tokenizer.base import TOKENIZERS, no_vocab_size
 
 UNK, EOS = "<unk>", "<|endoftext|>"
 
@@ -31,7 +31,8 @@ class CharTokenizer:
         self.vocab_size = len(self.chars) + 2
 
     @classmethod
-    def from_corpus(cls, text: str, path: str = "") -> "CharTokenizer":
+    def from_corpus(cls, text: str, path: str = "", vocab_size: int = 0, min_frequency: int = 2) -> "CharTokenizer":
+        no_vocab_size(cls.kind, vocab_size)
         return cls(text)
 
     def encode(self, text: str) -> list[int]:

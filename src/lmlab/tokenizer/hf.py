@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from lmlab.errors import UserError
-from lmlab.tokenizer.base import TOKENIZERS
+from lmlab.tokenizer.base import TOKENIZERS, no_vocab_size
 
 EOS_NAMES = ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>")
 BOS_NAMES = ("<s>", "<bos>", "<|begin_of_text|>")
@@ -55,7 +55,8 @@ class HFTokenizer:
         return None
 
     @classmethod
-    def from_corpus(cls, text: str, path: str = "") -> "HFTokenizer":
+    def from_corpus(cls, text: str, path: str = "", vocab_size: int = 0, min_frequency: int = 2) -> "HFTokenizer":
+        no_vocab_size(cls.kind, vocab_size)
         if not path:
             raise UserError("tokenizer.kind='hf' needs tokenizer.path=PATH/tokenizer.json")
         file = Path(path).expanduser()
@@ -69,9 +70,9 @@ class HFTokenizer:
         return self.tk.encode(text, add_special_tokens=False).ids
 
     def encode_array(self, text: str) -> np.ndarray:
-        lines = text.splitlines(keepends=True)  # batched: the Rust side encodes in parallel
-        encoded = self.tk.encode_batch(lines, add_special_tokens=False) if lines else []
-        return np.fromiter((i for e in encoded for i in e.ids), dtype=np.int64)
+        # The whole text at once: cutting it (at line ends, say) can change what an arbitrary
+        # tokenizer.json's pre-tokenizer does at the cuts.
+        return np.asarray(self.tk.encode(text, add_special_tokens=False).ids, dtype=np.int64)
 
     def decode(self, ids: list[int]) -> str:
         return self.tk.decode([int(i) for i in ids], skip_special_tokens=False)
@@ -100,7 +101,7 @@ def to_hf_tokenizer(tok):
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    if tok.kind == "hf":
+    if tok.kind in ("hf", "bpe"):
         tk = Tokenizer.from_str(tok.json_text)
     elif tok.kind == "char":
         vocab = {c: i for i, c in enumerate(tok.chars)} | {"<unk>": tok.unk_id, "<|endoftext|>": tok.eos_id}
@@ -114,7 +115,7 @@ def to_hf_tokenizer(tok):
         tk.decoder = decoders.ByteLevel()
     else:
         raise UserError(f"tokenizer.kind={tok.kind!r} has no Hugging Face export")
-    eos = tok.decode([tok.eos_id]) if tok.kind == "hf" and tok.eos_id is not None else "<|endoftext|>"
+    eos = tok.decode([tok.eos_id]) if tok.kind in ("hf", "bpe") and tok.eos_id is not None else "<|endoftext|>"
     tk.add_special_tokens([eos] if tok.eos_id is not None else [])
     unk = {"unk_token": "<unk>"} if tok.kind == "char" else {}
     return PreTrainedTokenizerFast(tokenizer_object=tk, eos_token=eos if tok.eos_id is not None else None, **unk)

@@ -69,7 +69,9 @@ def seed_everything(seed: int) -> None:
 def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job:
     run = RunDir.create(run_dir, overwrite)
     corpus = load_corpus(cfg.data)
-    tokenizer = build_tokenizer(cfg.tokenizer.kind, corpus.train_text, cfg.tokenizer.path)
+    t = cfg.tokenizer
+    tokenizer = build_tokenizer(t.kind, corpus.train_text, t.path, vocab_size=t.vocab_size,
+                                min_frequency=t.min_frequency)
     if cfg.model.vocab_size and cfg.model.vocab_size < tokenizer.vocab_size:
         raise UserError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the {cfg.tokenizer.kind} "
                         f"tokenizer's {tokenizer.vocab_size} tokens; use 0 (= the tokenizer's) or more")
