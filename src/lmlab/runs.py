@@ -1,6 +1,7 @@
 """The run directory, the only thing eval, generate, analysis and report read:
 
     runs/<name>/config.toml      the full RunConfig
+                model.json       parameters, FLOPs per token, activation-memory estimate
                 metrics.jsonl    one JSON object per line: {"kind": "train" | "eval", "step": ...}
                 tokenizer/       the tokenizer, reloadable on its own
                 checkpoints/     last/ and best/ (model.safetensors, state.safetensors, meta.json)

@@ -60,7 +60,20 @@ class LanguageModel(nn.Module):
     def hook_names(self) -> list[str]:
         return list(hook_points(self))
 
-    def summary(self) -> str:
-        return (f"{type(self).__name__}: {self.num_params() / 1e6:.3f}M parameters "
+    def activation_bytes(self, batch_size: int, bytes_per_value: int = 2) -> int | None:
+        """Activations kept for backward in one step; None where no estimate is defined."""
+        return None
+
+    def stats(self, batch_size: int = 1, bytes_per_value: int = 2) -> dict:
+        """What the trainer prints at build and saves in the run (model.json)."""
+        return {"arch": self.config.arch, "params": self.num_params(),
+                "params_non_embedding": self.num_params(embeddings=False),
+                "flops_per_token_train": self.flops_per_token(), "batch_size": batch_size,
+                "activation_bytes_estimate": self.activation_bytes(batch_size, bytes_per_value)}
+
+    def summary(self, batch_size: int | None = None, bytes_per_value: int = 2) -> str:
+        text = (f"{type(self).__name__}: {self.num_params() / 1e6:.3f}M parameters "
                 f"({self.num_params(embeddings=False) / 1e6:.3f}M non-embedding), "
                 f"{self.flops_per_token() / 1e6:.2f} MFLOPs/token (train)")
+        act = self.activation_bytes(batch_size, bytes_per_value) if batch_size else None
+        return text + (f", ~{act / 2**20:,.0f} MiB of activations at batch {batch_size}" if act else "")

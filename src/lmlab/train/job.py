@@ -4,6 +4,7 @@ tokenizer, model, optimizer, precision and the resumable state. `loop.py` only s
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import random
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from lmlab.config import RunConfig, load_config
 from lmlab.data import RandomWindows, TokenSplits, encode_splits, load_corpus
 from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
-from lmlab.runs import RunDir
+from lmlab.runs import RunDir, atomic_write_text
 from lmlab.tokenizer import build_tokenizer, load_tokenizer, save_tokenizer
 from lmlab.train.optim import make_optimizer
 from lmlab.train.precision import Precision, resolve_device, resolve_precision
@@ -55,6 +56,11 @@ class Job:
     state: TrainState = field(default_factory=TrainState)
 
     @property
+    def value_bytes(self) -> int:
+        """Bytes per activation value under this run's precision (for the memory estimate)."""
+        return 4 if self.precision.name == "fp32" else 2
+
+    @property
     def tokens_per_step(self) -> int:
         t = self.cfg.train
         return t.batch_size * t.grad_accum * self.cfg.model.context_len
@@ -79,6 +85,8 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
     save_tokenizer(tokenizer, run.tokenizer)
     cfg.save(run.config)
     job = _assemble(cfg, run, tokenizer, encode_splits(corpus, tokenizer))
+    atomic_write_text(run.root / "model.json", json.dumps(job.model.stats(cfg.train.batch_size,
+                                                                          job.value_bytes), indent=1))
     if hasattr(job.model, "fit"):  # count-based models learn by counting the training split
         job.model.fit(job.data.train.to(job.device))
     return job

@@ -53,7 +53,7 @@ def run_job(job: Job) -> TrainResult:
     if cfg.progress:
         verb = f"resuming at step {state.step}" if state.step else "training"
         bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}); "
-                    f"{job.model.summary()}")
+                    f"{job.model.summary(cfg.batch_size, job.value_bytes)}")
     log = MetricsLog(job.run.metrics)
     step_model = torch.compile(job.model) if cfg.compile else job.model
     last_eval: dict = {}
