@@ -128,3 +128,18 @@ def test_gpt2_init_scales_residual_projections():
     assert model.lm_head.weight is model.tok_emb.weight
     untied = make("rms_swiglu")
     assert untied.lm_head.weight is not untied.tok_emb.weight
+
+
+@pytest.mark.parametrize("variant", ["gpt", "manual", "rope_gqa", "alibi", "alibi_manual", "llama"])
+def test_right_padding_is_invisible_to_real_tokens_and_the_loss(variant):
+    """Right-padded rows (the `pad` layout): causality keeps every real token from attending to the
+    pads after it, so its logits equal the unpadded sequence's, on the fused and the manual path
+    alike, and the loss mask drops the pads from the loss."""
+    model = make(variant).eval()
+    real = torch.randint(0, V, (1, 10))
+    padded = torch.cat([real, torch.randint(0, V, (1, 6))], dim=1)  # whatever the pad ids are
+    torch.testing.assert_close(model(padded)[0][:, :10], model(real)[0], atol=1e-5, rtol=1e-4)
+    targets = torch.cat([real[:, 1:], torch.zeros(1, 7, dtype=torch.long)], dim=1)  # (1, 16)
+    mask = torch.arange(16)[None, :] < 9  # the 9 real next-token targets
+    masked = model(padded, targets, loss_mask=mask)[1]
+    torch.testing.assert_close(masked, model(real[:, :-1], real[:, 1:])[1])
