@@ -62,6 +62,13 @@ class Baseline(LanguageModel):
     def flops_per_token(self) -> int:
         return 6 * matmul_weights(self)
 
+    def _token_input(self, cfg) -> None:
+        """The input stage wavenet and the recurrent models share: embedding, dropout, hook."""
+        self.config = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, d_embed(cfg))
+        self.drop = dropout(cfg.dropout)
+        self.hook_embed = HookPoint()
+
 
 class Bigram(Baseline):
     """Neural bigram: logits[t] = W[idx[t]], one learned V x V table and nothing else."""
@@ -252,10 +259,7 @@ class WaveNet(Baseline):
 
     def __init__(self, cfg):
         super().__init__()
-        self.config = cfg
-        self.tok_emb = nn.Embedding(cfg.vocab_size, d_embed(cfg))
-        self.drop = dropout(cfg.dropout)
-        self.hook_embed = HookPoint()
+        self._token_input(cfg)
         widths = [d_embed(cfg)] + [cfg.d_model] * (cfg.n_layer - 1)
         self.layers = nn.ModuleList(Merge(w, cfg, 2 ** i) for i, w in enumerate(widths))
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=cfg.bias)
@@ -383,10 +387,7 @@ class Recurrent(Baseline):
 
     def __init__(self, cfg):
         super().__init__()
-        self.config = cfg
-        self.tok_emb = nn.Embedding(cfg.vocab_size, d_embed(cfg))
-        self.drop = dropout(cfg.dropout)
-        self.hook_embed = HookPoint()
+        self._token_input(cfg)
         between = cfg.dropout if cfg.n_layer > 1 else 0.0  # nn.LSTM warns about dropout on 1 layer
         self.rnn = self.rnn_class(d_embed(cfg), cfg.d_model, cfg.n_layer, bias=cfg.bias,
                                   batch_first=True, dropout=between)

@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 
 import torch
 from torch import nn
+from torch.nn.modules import module as _nn_module
 
 
 class HookPoint(nn.Module):
@@ -34,9 +35,7 @@ class HookPoint(nn.Module):
 
 
 def _global_hooks() -> bool:
-    from torch.nn.modules import module
-
-    return bool(module._global_forward_hooks or module._global_forward_pre_hooks)
+    return bool(_nn_module._global_forward_hooks or _nn_module._global_forward_pre_hooks)
 
 
 def hook_points(model: nn.Module) -> dict[str, HookPoint]:
