@@ -14,6 +14,20 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LMLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Every test session gets its own token cache, and relative source paths resolve in shared/data."""
+    old = {k: os.environ.get(k) for k in ("LMLAB_CACHE", "LMLAB_DATA")}
+    os.environ["LMLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["LMLAB_DATA"] = str(SHARED_DATA)
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real corpora; a missing folder is a failure with instructions, never a silent skip."""

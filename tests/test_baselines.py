@@ -4,16 +4,14 @@ bow, lstm, gru), their own invariants, and a short training run of each on real 
 import dataclasses
 import math
 
+import battery
 import pytest
 import torch
 
-import battery
-
-from lmlab.data import encode_splits, load_corpus
+from lmlab.data import prepare
 from lmlab.eval import evaluate
 from lmlab.model import ModelConfig, build_model, run_with_cache
 from lmlab.presets import get_preset
-from lmlab.tokenizer import build_tokenizer
 from lmlab.train import train
 
 V = 50
@@ -230,10 +228,9 @@ def test_trains_on_shakespeare(arch, shakespeare, tmp_path):
 
 def test_count_bigram_on_shakespeare(shakespeare):
     cfg = text_config("count_bigram", shakespeare)
-    corpus = load_corpus(cfg.data)
-    tokenizer = build_tokenizer("char", corpus.train_text)
-    splits = encode_splits(corpus, tokenizer)
+    data = prepare(cfg)
+    tokenizer = data.tokenizer
     model = build_model(cfg.model, tokenizer.vocab_size)
-    model.fit(splits.train)
-    val = evaluate(model, splits.val, tokenizer, 32, 64, max_tokens=4096)
+    model.fit(data.train_tokens())
+    val = evaluate(model, data.splits["val"], tokenizer, 32, 64, max_tokens=4096)
     assert 2.3 < val["loss"] < 2.6  # a character bigram's cross-entropy on English

@@ -2,8 +2,10 @@ import pytest
 import torch
 
 from lmlab.config import DataConfig
-from lmlab.data import RandomWindows, eval_windows, load_corpus, split_text
+from lmlab.data import RandomWindows, eval_windows
 from lmlab.data.builtin import builtin_text
+from lmlab.data.prepare import cut_tail
+from lmlab.data.sources import read_documents
 from lmlab.errors import UserError
 
 
@@ -16,30 +18,34 @@ def test_builtin_corpus_is_deterministic_english():
 
 def test_split_cuts_at_a_line_break_near_the_fraction():
     text = "".join(f"line {i}\n" for i in range(1000))
-    corpus = split_text(text, 0.1)
-    assert corpus.train_text + corpus.val_text == text
-    assert corpus.train_text.endswith("\n")
-    assert abs(len(corpus.val_text) / len(text) - 0.1) < 0.01
+    train, val, test = cut_tail(text, 0.1)
+    assert train + val == text and test == ""
+    assert train.endswith("\n")
+    assert abs(len(val) / len(text) - 0.1) < 0.01
+
+
+def _docs(data):
+    return read_documents(data.source_list()[0], data)
 
 
 def test_text_source_errors(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        load_corpus(DataConfig(source="text", path=str(tmp_path / "missing.txt")))
+        _docs(DataConfig(source="text", path=str(tmp_path / "missing.txt")))
     (tmp_path / "empty.txt").write_text("  \n")
     with pytest.raises(UserError, match="is empty"):
-        load_corpus(DataConfig(source="text", path=str(tmp_path / "empty.txt")))
+        _docs(DataConfig(source="text", path=str(tmp_path / "empty.txt")))
     (tmp_path / "bin.dat").write_bytes(b"\x00\x01\x02" * 100)
     with pytest.raises(UserError, match="looks binary"):
-        load_corpus(DataConfig(source="text", path=str(tmp_path / "bin.dat")))
+        _docs(DataConfig(source="text", path=str(tmp_path / "bin.dat")))
     with pytest.raises(UserError, match="needs a file"):
-        load_corpus(DataConfig(source="text"))
+        _docs(DataConfig(source="text"))
 
 
 def test_invalid_utf8_is_replaced_and_counted(tmp_path, capsys):
     path = tmp_path / "bad.txt"
     path.write_bytes(b"hello \xff\xfe world\n" * 50)
-    corpus = load_corpus(DataConfig(source="text", path=str(path)))
-    assert "\ufffd" in corpus.train_text
+    docs = _docs(DataConfig(source="text", path=str(path)))
+    assert "\ufffd" in docs[0]
     assert "100 invalid UTF-8 sequence(s) replaced" in capsys.readouterr().err
 
 
@@ -47,7 +53,8 @@ def test_random_windows_are_a_pure_function_of_step():
     tokens = torch.arange(1000)
     a = RandomWindows(tokens, 4, 16, seed=7)
     b = RandomWindows(tokens, 4, 16, seed=7)
-    x5, y5 = a.batch(5)
+    x5, y5, mask = a.batch(5)
+    assert mask is None
     assert torch.equal(x5, b.batch(5)[0]) and torch.equal(y5, b.batch(5)[1])
     assert torch.equal(y5, x5 + 1)  # targets are inputs shifted by one
     assert x5.shape == (4, 16) and x5.dtype == torch.long
@@ -60,7 +67,8 @@ def test_random_windows_are_a_pure_function_of_step():
 
 def test_eval_windows_score_each_token_once():
     tokens = torch.arange(101)
-    seen = torch.cat([y.flatten() for _, y in eval_windows(tokens, 3, 10)])
+    seen = torch.cat([y.flatten() for _, y, _ in eval_windows(tokens, 3, 10)])
     assert torch.equal(seen, torch.arange(1, 101))
-    capped = torch.cat([y.flatten() for _, y in eval_windows(tokens, 3, 10, max_tokens=40)])
-    assert torch.equal(capped, torch.arange(1, 41))
+    capped = torch.cat([y.flatten() for _, y, _ in eval_windows(tokens, 3, 10, max_tokens=40)])
+    # a cap spreads the windows over the whole split: 4 windows of the 10, from start to end
+    assert torch.equal(capped, torch.cat([torch.arange(s + 1, s + 11) for s in (0, 30, 60, 90)]))

@@ -165,7 +165,7 @@ def test_grad_accumulation_equals_one_big_batch():
     opts = [torch.optim.AdamW(m.parameters(), lr=1e-2) for m in models]
     cpu = torch.device("cpu")
     loss, norm = train_step(models[0], opts[0], batches, 7, 2, 1.0, Precision("fp32", cpu), cpu)
-    (x0, y0), (x1, y1) = batches.batch(7, 0), batches.batch(7, 1)
+    (x0, y0, _), (x1, y1, _) = batches.batch(7, 0), batches.batch(7, 1)
     _, big_loss = models[1](torch.cat([x0, x1]), torch.cat([y0, y1]))
     big_loss.backward()
     big_norm = torch.nn.utils.clip_grad_norm_(models[1].parameters(), 1.0)

@@ -50,9 +50,9 @@ def resolve_config(spec: str | None, data: str | None, overrides: dict[str, str]
     else:
         cfg = get_preset(spec or "demo")
     if data:
-        if not Path(data).is_file():
-            raise UserError(f"--data {data}: no such file")
-        overrides = {"data.source": "text", "data.path": str(Path(data).resolve()), **overrides}
+        if not Path(data).exists():
+            raise UserError(f"--data {data}: no such file or directory")
+        cfg = cfg.replace(data={"sources": [], "source": "text", "path": str(Path(data).resolve())})
     return apply_overrides(cfg, overrides)
 
 
@@ -85,12 +85,35 @@ def cmd_demo(args, overrides) -> int:
 def cmd_eval(args, overrides) -> int:
     from lmlab.eval.run import eval_run
 
-    metrics = eval_run(args.run_dir, args.checkpoint, args.max_tokens, args.device)
+    metrics = eval_run(args.run_dir, args.checkpoint, args.max_tokens, args.device, args.split)
     if args.json:
         print(json.dumps(metrics))
-    else:
-        for key, value in metrics.items():
-            print(f"{key:>14}: {value:.4f}" if isinstance(value, float) else f"{key:>14}: {value}")
+        return 0
+    by_source = metrics.pop("by_source", {})
+    for key, value in metrics.items():
+        print(f"{key:>14}: {value:.4f}" if isinstance(value, float) else f"{key:>14}: {value}")
+    for name, values in by_source.items():
+        print(f"{name:>14}: loss {values['loss']:.4f}, bits/byte {values['bits_per_byte']:.4f}, "
+              f"{values['tokens']:,} tokens")
+    return 0
+
+
+def cmd_prepare(args, overrides) -> int:
+    from lmlab.data import prepare
+    from lmlab.data.stats import format_table, write_stats
+
+    cfg = resolve_config(args.config, args.data, overrides)
+    prepared = prepare(cfg, force=args.force)
+    written = write_stats(prepared, Path(args.out)) if args.out else []
+    if args.json:
+        print(json.dumps(prepared.stats, indent=1))
+        return 0
+    print(format_table(prepared.stats))
+    where = prepared.directory or "not cached (data.cache = false)"
+    print(f"\ntoken cache: {where}{' (reused)' if prepared.stats.get('cached') else ''}")
+    for path in written or ([prepared.directory / n for n in ("stats.json", "stats.csv", "lengths.png")
+                             if (prepared.directory / n).exists()] if prepared.directory else []):
+        print(f"wrote {path}")
     return 0
 
 
@@ -213,14 +236,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("train", help="train a preset or a config file", epilog=EPILOG)
     p.add_argument("config", nargs="?", metavar="PRESET|CONFIG.toml", help="a preset name (see `lmlab presets`) "
                    "or a TOML config file; default: demo")
-    p.add_argument("--data", metavar="PATH", help="train on this text file (sets data.source=text, data.path)")
+    p.add_argument("--data", metavar="PATH", help="train on this text file or directory (sets data.source=text, "
+                   "data.path; replaces the config's sources)")
     p.add_argument("--run-dir", metavar="DIR", help="run directory (default runs/<config name>)")
     p.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint")
     p.set_defaults(fn=cmd_train)
 
-    p = verbs.add_parser("eval", help="evaluate a run on its validation split")
+    p = verbs.add_parser("prepare", help="read, split, tokenize and cache a config's data; print its statistics",
+                         epilog=EPILOG)
+    p.add_argument("config", nargs="?", metavar="PRESET|CONFIG.toml", help="a preset name or a TOML config; "
+                   "default: demo")
+    p.add_argument("--data", metavar="PATH", help="a text file or directory instead of the config's sources")
+    p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    p.add_argument("--out", metavar="DIR", help="also write stats.json, stats.csv and lengths.png here")
+    p.add_argument("--force", action="store_true", help="prepare again even if the cache holds it")
+    p.set_defaults(fn=cmd_prepare)
+
+    p = verbs.add_parser("eval", help="evaluate a run on its validation (or test) split")
     p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--split", default="val", choices=("val", "test"), help="val (default) or test")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--checkpoint", default="last", help="last (default) or best")
     p.add_argument("--max-tokens", type=int, default=0, help="score at most N tokens (default: the whole split)")
@@ -275,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "fn", None):
             parser.print_help()
             return 2
-        if overrides and args.verb not in ("train", "demo"):
+        if overrides and args.verb not in ("train", "demo", "prepare"):
             raise UserError(f"lmlab {args.verb} takes no config overrides (got --{next(iter(overrides))})")
         return args.fn(args, overrides)
     except LmlabError as err:

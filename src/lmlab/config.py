@@ -13,23 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmlab.config_base import Section, coerce, require, require_choice, toml_value
+from lmlab.config_base import (
+    Section,
+    coerce,
+    require,
+    require_choice,
+    section_list_type,
+    toml_value,
+)
+from lmlab.data.config import DataConfig
 from lmlab.errors import UserError
 from lmlab.model.config import ModelConfig
-
-
-@dataclass
-class DataConfig(Section):
-    """Where the text comes from and how it is split."""
-
-    source: str = "builtin"  # builtin (Python's bundled docs, no network) | text (a file)
-    path: str = ""  # the text file for source = "text"
-    val_fraction: float = 0.1  # the last fraction of the text (cut at a line break) is validation
-
-    _section = "data"
-
-    def __post_init__(self) -> None:
-        require(0.0 < self.val_fraction < 0.5, self, "val_fraction", "a float in (0, 0.5)")
 
 
 @dataclass
@@ -158,8 +152,17 @@ class RunConfig:
     def to_toml(self) -> str:
         lines = [f"name = {toml_value(self.name)}"]
         for name in SECTIONS:
+            section = getattr(self, name)
             lines += ["", f"[{name}]"]
-            lines += [f"{k} = {toml_value(v)}" for k, v in getattr(self, name).to_dict().items()]
+            tables = []
+            for k, v in section.to_dict().items():
+                if isinstance(v, list):  # a list of tables: [[section.field]] after the scalars
+                    tables += [(k, item) for item in getattr(section, k)]
+                else:
+                    lines.append(f"{k} = {toml_value(v)}")
+            for k, item in tables:
+                lines += ["", f"[[{name}.{k}]]"]
+                lines += [f"{f} = {toml_value(v)}" for f, v in item.non_defaults().items()]
         return "\n".join(lines) + "\n"
 
     def save(self, path: str | Path) -> None:
@@ -192,6 +195,16 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, str]) -> RunConfig:
             raise UserError(f"--{key}: unknown setting; use --SECTION.FIELD=VALUE with SECTION one of "
                             f"{', '.join(SECTIONS)}")
         types = SECTIONS[section].field_types()
+        head, _, rest = name.partition(".")
+        item = section_list_type(types.get(head))
+        if item is not None:  # --data.sources.0.weight=0.5
+            index, _, sub = rest.partition(".")
+            items = values[section][head]
+            if not index.isdigit() or int(index) >= len(items) or sub not in item.field_types():
+                raise UserError(f"--{key}: expected --{section}.{head}.N.FIELD with N in 0..{len(items) - 1} "
+                                f"and FIELD one of {', '.join(item.field_types())}")
+            items[int(index)][sub] = coerce(text, item.field_types()[sub], key)
+            continue
         if name not in types:
             raise UserError(f"--{key}: unknown field; valid fields of {section}: {', '.join(types)}")
         values[section][name] = coerce(text, types[name], key)
@@ -205,6 +218,13 @@ def check_choices(cfg: RunConfig) -> None:
     for field_name, registry in all_registries().items():
         section, _, name = field_name.partition(".")
         registry.get(getattr(getattr(cfg, section), name))
+    from lmlab.data.sources import SOURCES
+
+    for i, source in enumerate(cfg.data.sources):
+        try:
+            SOURCES.get(source.kind)
+        except UserError as err:
+            raise UserError(f"data.sources[{i}]: {err}") from None
 
 
 def field_docs() -> dict[str, list[tuple[str, str, str]]]:
@@ -212,6 +232,7 @@ def field_docs() -> dict[str, list[tuple[str, str, str]]]:
     rows = {}
     for name, section in SECTIONS.items():
         types = section.field_types()
-        rows[name] = [(f.name, types[f.name].__name__, repr(f.default))
+        rows[name] = [(f.name, getattr(types[f.name], "__name__", str(types[f.name])),
+                       repr(f.default) if f.default is not dataclasses.MISSING else repr(f.default_factory()))
                       for f in dataclasses.fields(section)]
     return rows

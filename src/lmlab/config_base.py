@@ -27,7 +27,7 @@ class Section:
         return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "") -> "Section":
@@ -37,6 +37,21 @@ class Section:
             raise UserError(f"{where or 'config'}: unknown field {cls._section}.{unknown[0]}; "
                             f"valid fields of [{cls._section}]: {', '.join(types)}")
         return cls(**{k: coerce(v, types[k], f"{cls._section}.{k}") for k, v in values.items()})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [v.to_dict() if isinstance(v, Section) else v for v in value]
+    return value
+
+
+def section_list_type(kind: Any) -> type | None:
+    """The Section class of a `list[SomeSection]` field, else None."""
+    if typing.get_origin(kind) is list:
+        (item,) = typing.get_args(kind)
+        if isinstance(item, type) and issubclass(item, Section):
+            return item
+    return None
 
 
 def require(ok: bool, section: Section, field: str, valid: str) -> None:
@@ -53,6 +68,21 @@ def require_choice(section: Section, field: str, choices: typing.Iterable[str]) 
 
 def coerce(value: Any, kind: type, name: str) -> Any:
     """Convert a TOML value or a command-line string to the field's type, or fail naming it."""
+    item = section_list_type(kind)
+    if item is not None:
+        if not isinstance(value, list):
+            raise UserError(f"{name} must be a list of tables ([[{name}]] in TOML), got {value!r}")
+        out = []
+        for i, v in enumerate(value):
+            if isinstance(v, Section):
+                v = v.to_dict()
+            if not isinstance(v, dict):
+                raise UserError(f"{name}[{i}] must be a table of fields, got {v!r}")
+            try:
+                out.append(item.from_dict(v, f"{name}[{i}]"))
+            except UserError as err:
+                raise UserError(f"{name}[{i}]: {err}") from None
+        return out
     if isinstance(value, str) and kind is not str:
         return _parse(value, kind, name)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):

@@ -33,8 +33,9 @@ def sample(job, label: str) -> str:
 def run_demo(run_dir: str = "runs/demo", overrides: dict[str, str] | None = None) -> dict:
     cfg = apply_overrides(get_preset("demo"), overrides or {})
     job = new_job(cfg, run_dir, overwrite=True)
-    print(f"corpus: built-in (Python's bundled docs), {len(job.data.train):,} train / "
-          f"{len(job.data.val):,} val characters, vocabulary {job.tokenizer.vocab_size}")
+    tokens = job.data.stats["splits"]["tokens"]
+    print(f"corpus: built-in (Python's bundled docs), {tokens['train']:,} train / "
+          f"{tokens['val']:,} val characters, vocabulary {job.tokenizer.vocab_size}")
     print(job.model.summary())
     print(f"device {job.device}, precision {job.precision.name}, {cfg.train.max_steps} steps of "
           f"{job.tokens_per_step:,} tokens\n")

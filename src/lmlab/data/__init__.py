@@ -1,8 +1,10 @@
-"""Data: sources -> text -> train/val split -> token arrays -> batches."""
+"""Data: sources -> documents -> splits -> tokenizer -> token arrays (cached) -> layout -> batches."""
 
-from lmlab.data.batches import RandomWindows, eval_windows
-from lmlab.data.corpus import Corpus, TokenSplits, encode_splits, load_corpus, split_text
+from lmlab.data.batches import MixtureBatches, RandomWindows, eval_windows
+from lmlab.data.config import DataConfig, SourceConfig
+from lmlab.data.layout import Rows, Stream
+from lmlab.data.prepare import Prepared, prepare
 from lmlab.data.sources import SOURCES
 
-__all__ = ["RandomWindows", "eval_windows", "Corpus", "TokenSplits", "encode_splits",
-           "load_corpus", "split_text", "SOURCES"]
+__all__ = ["MixtureBatches", "RandomWindows", "eval_windows", "DataConfig", "SourceConfig", "Rows", "Stream",
+           "Prepared", "prepare", "SOURCES"]

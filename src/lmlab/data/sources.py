@@ -1,9 +1,20 @@
-"""Text sources: each turns its `data` config into one string (the corpus issue adds more)."""
+"""Sources: each kind turns one `[[data.sources]]` table into a list of documents (strings).
+
+A reader stops after `max_docs` documents, so a capped source never reads more than it keeps
+(that matters for streamed HuggingFace datasets). Failures are `UserError`s naming the source
+(`data.sources[i] (name)`), the file and the field.
+"""
 
 from __future__ import annotations
 
+import csv
+import glob
+import hashlib
+import json
 import sys
+from itertools import islice
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from lmlab.errors import UserError
 from lmlab.registry import Registry
@@ -11,21 +22,107 @@ from lmlab.registry import Registry
 SOURCES: Registry = Registry("data.source")
 
 
-@SOURCES.register("builtin", "Python's bundled Language Reference topics (pydoc_data); no download")
-def builtin_source(cfg) -> str:
+class Where:
+    """A source and its position in the config, for error messages and path resolution."""
+
+    def __init__(self, src, data, index: int):
+        self.src, self.data, self.index = src, data, index
+
+    def __str__(self) -> str:
+        return f"data.sources[{self.index}] ({self.src.label})" if self.data.sources else f"data.source={self.src.kind!r}"
+
+    def fail(self, message: str) -> UserError:
+        return UserError(f"{self}: {message}")
+
+    def files(self) -> list[Path]:
+        """`path` as files: one file, every file under a directory, or a glob's matches, sorted."""
+        if not self.src.path:
+            raise self.fail(f"kind={self.src.kind!r} needs a path (a file, directory or glob)")
+        resolved = self.data.resolve(self.src.path)
+        if glob.has_magic(str(resolved)):
+            found = sorted(Path(p) for p in glob.glob(str(resolved), recursive=True) if Path(p).is_file())
+            if not found:
+                raise self.fail(f"no files match {resolved}")
+            return found
+        if resolved.is_dir():
+            found = sorted(p for p in resolved.rglob("*") if p.is_file()
+                           and not any(part.startswith(".") for part in p.relative_to(resolved).parts))
+            if not found:
+                raise self.fail(f"directory {resolved} holds no files")
+            return found
+        if not resolved.exists():
+            hint = "" if Path(self.src.path).is_absolute() else \
+                f" (relative paths are looked up under data.root or $LMLAB_DATA; now {self.data.resolve('.')})"
+            raise self.fail(f"{resolved} does not exist{hint}")
+        return [resolved]
+
+
+def read_documents(src, data, index: int = 0) -> list[str]:
+    """The documents of one source, at most `max_docs`, empty ones dropped."""
+    where = Where(src, data, index)
+    docs = (d for d in SOURCES.get(src.kind)(where) if d.strip())
+    docs = list(islice(docs, src.max_docs) if src.max_docs else docs)
+    if not docs:
+        raise where.fail("no documents (the source is empty)")
+    return docs
+
+
+def fingerprint(src, data) -> dict:
+    """What identifies a source's content for the token cache: its settings, and for files their
+    size and modification time (content hashes would cost a full read on every run)."""
+    out = {"spec": src.to_dict()}
+    if src.kind == "builtin":
+        out["python"] = sys.version
+    elif src.path and src.kind != "synthetic":
+        try:
+            files = Where(src, data, 0).files()
+        except UserError:
+            files = []  # the read itself will report it
+        out["files"] = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return out
+
+
+def digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@SOURCES.register("builtin", "Python's bundled Language Reference topics (pydoc_data), one document; no download")
+def builtin_source(where: Where) -> list[str]:
     from lmlab.data.builtin import builtin_text
 
-    return builtin_text()
+    return [builtin_text()]
 
 
-@SOURCES.register("text", "a UTF-8 text file given by data.path (or --data PATH)")
-def text_source(cfg) -> str:
-    if not cfg.path:
+@SOURCES.register("text", "UTF-8 text: a file, directory or glob; documents per file, line, paragraph or delimiter")
+def text_source(where: Where) -> Iterator[str]:
+    src = where.src
+    if not src.path and where.data.sources == []:
         raise UserError("data.source='text' needs a file: give --data PATH (or --data.path=PATH)")
-    return read_text_file(cfg.path)
+    for file in where.files():
+        text = read_text_file(file)
+        if src.docs == "file":
+            yield text
+        elif src.docs == "line":
+            yield from text.splitlines()
+        elif src.docs == "paragraph":
+            yield from _paragraphs(text)
+        else:
+            yield from (part.strip("\n") for part in text.split(src.delimiter))
 
 
-def read_text_file(path_str: str) -> str:
+def _paragraphs(text: str) -> Iterator[str]:
+    block: list[str] = []
+    for line in text.splitlines():
+        if line.strip():
+            block.append(line)
+        elif block:
+            yield "\n".join(block)
+            block = []
+    if block:
+        yield "\n".join(block)
+
+
+def read_text_file(path_str: str | Path) -> str:
     """Read a text file; fail on a missing, empty or binary file; replace invalid UTF-8 and say how often."""
     path = Path(path_str).expanduser()
     if not path.exists():
@@ -42,3 +139,114 @@ def read_text_file(path_str: str) -> str:
     if bad:
         print(f"lmlab: warning: {path}: {bad} invalid UTF-8 sequence(s) replaced by U+FFFD", file=sys.stderr)
     return text
+
+
+# --- tables: one document per row -------------------------------------------------------------
+
+
+def render_rows(where: Where, rows: Iterable[dict], origin: str) -> Iterator[str]:
+    """Each row as text: `template.format(**row)`, or the `field` column."""
+    src = where.src
+    for n, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise where.fail(f"{origin}: row {n} is not an object/record")
+        try:
+            text = src.template.format_map(row) if src.template else row[src.field]
+        except KeyError as err:
+            what = f"template key {err.args[0]!r}" if src.template else f"field {src.field!r}"
+            raise where.fail(f"{origin}: row {n} has no {what}; its fields: {', '.join(map(str, row))}") from None
+        except (ValueError, IndexError) as err:
+            raise where.fail(f"template {src.template!r} is not a valid format string ({err})") from None
+        yield text if isinstance(text, str) else ("" if text is None else str(text))
+
+
+def _checked_lines(where: Where, file: Path) -> Iterator[tuple[int, str]]:
+    with open(file, encoding="utf-8", errors="replace") as handle:
+        for n, line in enumerate(handle, 1):
+            if line.strip():
+                yield n, line
+
+
+@SOURCES.register("jsonl", "JSON lines, one document per row from `field` or `template`")
+def jsonl_source(where: Where) -> Iterator[str]:
+    for file in where.files():
+        yield from render_rows(where, _jsonl_rows(where, file), str(file))
+
+
+def _jsonl_rows(where: Where, file: Path) -> Iterator[dict]:
+    for n, line in _checked_lines(where, file):
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as err:
+            raise where.fail(f"{file}:{n}: not valid JSON ({err.msg})") from None
+
+
+@SOURCES.register("json", "a JSON array of rows (or an object holding one), one document per row")
+def json_source(where: Where) -> Iterator[str]:
+    for file in where.files():
+        try:
+            value = json.loads(file.read_text(encoding="utf-8", errors="replace"))
+        except json.JSONDecodeError as err:
+            raise where.fail(f"{file}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        if isinstance(value, dict):
+            lists = [v for v in value.values() if isinstance(v, list)]
+            if len(lists) != 1:
+                raise where.fail(f"{file}: expected an array of rows, or an object with exactly one array")
+            value = lists[0]
+        if not isinstance(value, list):
+            raise where.fail(f"{file}: expected an array of rows")
+        yield from render_rows(where, value, str(file))
+
+
+@SOURCES.register("csv", "CSV with a header row (or `columns`), one document per row")
+def csv_source(where: Where) -> Iterator[str]:
+    columns = [c.strip() for c in where.src.columns.split(",")] if where.src.columns else None
+    for file in where.files():
+        with open(file, encoding="utf-8", errors="replace", newline="") as handle:
+            yield from render_rows(where, csv.DictReader(handle, fieldnames=columns), str(file))
+
+
+@SOURCES.register("parquet", "Parquet files (needs pyarrow), one document per row")
+def parquet_source(where: Where) -> Iterator[str]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise where.fail("reading parquet needs pyarrow: pip install pyarrow") from None
+    for file in where.files():
+        try:
+            table = pq.ParquetFile(file)
+        except Exception as err:  # pyarrow raises its own error types for damaged files
+            raise where.fail(f"{file}: not a readable parquet file ({err})") from None
+        for batch in table.iter_batches(batch_size=4096):
+            yield from render_rows(where, batch.to_pylist(), str(file))
+
+
+@SOURCES.register("hf", "a HuggingFace dataset (`dataset`, `subset`, `hf_split`; needs `datasets`)")
+def hf_source(where: Where) -> Iterator[str]:
+    src = where.src
+    if not src.dataset:
+        raise where.fail("kind='hf' needs `dataset` (a Hub name such as roneneldan/TinyStories, "
+                         "or a builder such as json with `path`)")
+    try:
+        import datasets
+    except ImportError:
+        raise where.fail("kind='hf' needs the datasets package: pip install datasets") from None
+    kwargs: dict = {"split": src.hf_split, "streaming": src.streaming}
+    if src.path:
+        kwargs["data_files"] = [str(f) for f in where.files()]
+    if src.revision:
+        kwargs["revision"] = src.revision
+    try:
+        dataset = datasets.load_dataset(src.dataset, src.subset or None, **kwargs)
+    except (FileNotFoundError, ValueError, ConnectionError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise where.fail(f"cannot load dataset {src.dataset!r}"
+                         f"{f' ({src.subset})' if src.subset else ''} split {src.hf_split!r}: {first}") from None
+    yield from render_rows(where, iter(dataset), f"dataset {src.dataset!r}")
+
+
+@SOURCES.register("synthetic", "generated sequences: counting | markov (known entropy) | copy | induction")
+def synthetic_source(where: Where) -> list[str]:
+    from lmlab.data.synthetic import generate
+
+    return generate(where.src)

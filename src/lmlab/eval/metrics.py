@@ -13,32 +13,65 @@ from __future__ import annotations
 import contextlib
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lmlab.data.batches import eval_windows
+
+def as_parts(data) -> dict:
+    """A token array, one part (`Stream` / `Rows`) or {source: part}, as {source: part}."""
+    from lmlab.data.layout import Rows, Stream
+
+    if isinstance(data, dict):
+        return data
+    if isinstance(data, (Stream, Rows)):
+        return {"all": data}
+    array = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+    return {"all": Stream(array)}
 
 
 @torch.no_grad()
-def evaluate(model, tokens: torch.Tensor, tokenizer, context_len: int, batch_size: int,
-             max_tokens: int = 0, device: torch.device | str = "cpu", autocast=None) -> dict[str, float]:
+def evaluate(model, data, tokenizer, context_len: int, batch_size: int,
+             max_tokens: int = 0, device: torch.device | str = "cpu", autocast=None) -> dict:
+    """Metrics over `data` (a token array, a part, or {source: part}); with several sources also
+    `by_source`: each one's metrics. `max_tokens` is shared in proportion to the sources' sizes."""
+    parts = as_parts(data)
+    total = sum(p.real_tokens for p in parts.values()) or 1
     byte_len = torch.as_tensor(tokenizer.token_byte_lengths(), dtype=torch.float64)
-    nats = correct = count = n_bytes = 0.0
+    char_level = getattr(tokenizer, "is_char_level", False)
+    sums = {}
     was_training = model.training
     model.eval()
     try:
-        for x, y in eval_windows(tokens, batch_size, context_len, max_tokens):
-            with autocast() if autocast else contextlib.nullcontext():
-                logits, _ = model(x.to(device))
-            logits = logits.float()
-            y_dev = y.to(device)
-            nats += F.cross_entropy(logits.flatten(0, 1), y_dev.flatten(), reduction="sum").item()
-            correct += (logits.argmax(-1) == y_dev).sum().item()
-            count += y.numel()
-            n_bytes += byte_len[y].sum().item()
+        for name, part in parts.items():
+            cap = max(int(max_tokens * part.real_tokens / total), 1) if max_tokens else 0
+            sums[name] = _score(model, part.eval_batches(batch_size, context_len, cap), byte_len, device, autocast)
     finally:
         model.train(was_training)
-    return summarize(nats, correct, count, n_bytes, getattr(tokenizer, "is_char_level", False))
+    out = summarize(*np.sum(list(sums.values()), axis=0), char_level)
+    if len(parts) > 1:
+        out["by_source"] = {name: summarize(*v, char_level) for name, v in sums.items()}
+    return out
+
+
+def _score(model, batches, byte_len, device, autocast) -> tuple[float, float, float, float]:
+    nats = correct = count = n_bytes = 0.0
+    for x, y, mask in batches:
+        with autocast() if autocast else contextlib.nullcontext():
+            logits, _ = model(x.to(device))
+        logits = logits.float()
+        y_dev = y.to(device)
+        per_token = F.cross_entropy(logits.flatten(0, 1), y_dev.flatten(), reduction="none")
+        hit = (logits.argmax(-1) == y_dev).flatten()
+        tok_bytes = byte_len[y].flatten()
+        if mask is not None:
+            m = mask.flatten()
+            per_token, hit, tok_bytes = per_token[m.to(device)], hit[m.to(device)], tok_bytes[m]
+        nats += per_token.sum().item()
+        correct += hit.sum().item()
+        count += per_token.numel()
+        n_bytes += tok_bytes.sum().item()
+    return nats, correct, count, n_bytes
 
 
 def summarize(nats: float, correct: float, count: float, n_bytes: float, char_level: bool) -> dict[str, float]:

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmlab.data import encode_splits, load_corpus
+from lmlab.data import prepare
+from lmlab.errors import UserError
 from lmlab.eval.metrics import evaluate
 from lmlab.load import load_run
 
 
 def eval_run(run_dir: str | Path, checkpoint: str = "last", max_tokens: int = 0,
-             device: str = "auto") -> dict:
-    """Metrics of the run's `checkpoint` on its whole validation split (or the first max_tokens)."""
+             device: str = "auto", split: str = "val") -> dict:
+    """Metrics of the run's `checkpoint` on its whole `split` (val or test; max_tokens spread over it)."""
     loaded = load_run(run_dir, checkpoint, device)
     cfg = loaded.cfg
-    splits = encode_splits(load_corpus(cfg.data), loaded.tokenizer)
-    metrics = evaluate(loaded.model, splits.val, loaded.tokenizer, cfg.model.context_len,
+    parts = prepare(cfg, loaded.tokenizer, progress=False).splits[split]
+    if not parts:
+        raise UserError(f"{loaded.run.root} has no {split} split; set data.test_fraction, or a source with "
+                        f"split = \"{split}\", when training")
+    metrics = evaluate(loaded.model, parts, loaded.tokenizer, cfg.model.context_len,
                        cfg.eval.batch_size or cfg.train.batch_size, max_tokens, loaded.device,
                        loaded.precision().autocast)
     return {"run_dir": str(loaded.run.root), "checkpoint": checkpoint, "step": loaded.meta["step"],
-            "split": "val", **metrics}
+            "split": split, **metrics}

@@ -36,6 +36,11 @@ class Tokenizer(Protocol):
         """The ids of a long text as an integer array (fast path for corpora)."""
         ...
 
+    def encode_batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Many documents at once (in parallel where the backend can): their ids concatenated,
+        and each document's number of ids."""
+        ...
+
     def token_byte_lengths(self) -> np.ndarray:
         """UTF-8 bytes each id stands for (0 for special tokens); shape (vocab_size,)."""
         ...
@@ -70,3 +75,10 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
         raise UserError(f"{path} does not exist: not a saved tokenizer")
     values = json.loads(path.read_text(encoding="utf-8"))
     return TOKENIZERS.get(values.pop("kind")).from_json(values)
+
+
+def concat_ids(id_lists) -> tuple[np.ndarray, np.ndarray]:
+    """Lists of ids (one per document) as (all ids concatenated, per-document lengths)."""
+    lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
+    flat = np.fromiter((i for ids in id_lists for i in ids), dtype=np.int64, count=int(lengths.sum()))
+    return flat, lengths

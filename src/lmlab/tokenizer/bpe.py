@@ -82,6 +82,18 @@ class BPETokenizer(HFTokenizer):
         encoded = batch(safe_pieces(text), add_special_tokens=False)  # in parallel, in Rust
         return np.fromiter((i for e in encoded for i in e.ids), dtype=np.int64)
 
+    def encode_batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        # Long documents are cut into pieces that encode alike, so one long file also runs in parallel.
+        pieces: list[str] = []
+        owner: list[int] = []
+        for i, text in enumerate(texts):
+            cut = safe_pieces(text) if len(text) > PIECE_CHARS else [text]
+            pieces += cut
+            owner += [i] * len(cut)
+        flat, piece_lengths = super().encode_batch(pieces)
+        lengths = np.bincount(np.asarray(owner, dtype=np.int64), weights=piece_lengths, minlength=len(texts))
+        return flat, lengths.astype(np.int64)
+
 
 def train_bpe(text: str, vocab_size: int, min_frequency: int) -> str:
     """Learn the merges with the Rust BpeTrainer; the tokenizer.json text."""

@@ -32,6 +32,11 @@ class ByteTokenizer:
     def encode_array(self, text: str) -> np.ndarray:
         return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int64)
 
+    def encode_batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        raw = [t.encode("utf-8") for t in texts]
+        lengths = np.fromiter((len(b) for b in raw), dtype=np.int64, count=len(raw))
+        return np.frombuffer(b"".join(raw), dtype=np.uint8).astype(np.int64), lengths
+
     def decode(self, ids: list[int]) -> str:
         return bytes(i for i in map(int, ids) if i < 256).decode("utf-8", errors="replace")
 

@@ -44,6 +44,10 @@ class CharTokenizer:
         known = self._codes[pos] == codes if len(self._codes) else np.zeros(len(codes), bool)
         return np.where(known, pos, self.unk_id).astype(np.int64)
 
+    def encode_batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        return self.encode_array("".join(texts)), lengths  # one id per character
+
     def decode(self, ids: list[int]) -> str:
         table = self.chars
         return "".join(table[i] if i < len(table) else ("\ufffd" if i == self.unk_id else "")

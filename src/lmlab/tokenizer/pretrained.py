@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from lmlab.errors import UserError
-from lmlab.tokenizer.base import TOKENIZERS, Tokenizer
+from lmlab.tokenizer.base import TOKENIZERS, Tokenizer, concat_ids
 from lmlab.tokenizer.hf import byte_alphabet
 
 EOS = "<|endoftext|>"
@@ -187,6 +187,11 @@ class TiktokenTokenizer:
 
     def encode_array(self, text: str) -> np.ndarray:
         return self.enc.encode_to_numpy(text, disallowed_special=()).astype(np.int64)
+
+    def encode_batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        import os
+
+        return concat_ids(self.enc.encode_ordinary_batch(texts, num_threads=os.cpu_count() or 1))
 
     def decode(self, ids: list[int]) -> str:
         valid, n = self._valid, self.vocab_size

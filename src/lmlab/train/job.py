@@ -7,19 +7,25 @@ import dataclasses
 import json
 import math
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lmlab.checkpoint import load_state_tensors, load_weights, read_meta, restore_optimizer
+from lmlab.checkpoint import (
+    load_state_tensors,
+    load_weights,
+    read_meta,
+    restore_optimizer,
+)
 from lmlab.config import RunConfig, load_config
-from lmlab.data import RandomWindows, TokenSplits, encode_splits, load_corpus
+from lmlab.data import MixtureBatches, Prepared, prepare
 from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
 from lmlab.runs import RunDir, atomic_write_text
-from lmlab.tokenizer import build_tokenizer, load_tokenizer, save_tokenizer
+from lmlab.tokenizer import load_tokenizer, save_tokenizer
 from lmlab.train.optim import make_optimizer
 from lmlab.train.precision import Precision, resolve_device, resolve_precision
 
@@ -49,8 +55,8 @@ class Job:
     device: torch.device
     precision: Precision
     tokenizer: object
-    data: TokenSplits
-    batches: RandomWindows
+    data: Prepared
+    batches: MixtureBatches
     model: LanguageModel
     optimizer: torch.optim.Optimizer
     state: TrainState = field(default_factory=TrainState)
@@ -74,21 +80,26 @@ def seed_everything(seed: int) -> None:
 
 def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job:
     run = RunDir.create(run_dir, overwrite)
-    corpus = load_corpus(cfg.data)
-    t = cfg.tokenizer
-    tokenizer = build_tokenizer(t.kind, corpus.train_text, t.path, vocab_size=t.vocab_size,
-                                min_frequency=t.min_frequency)
+    try:
+        data = prepare(cfg, progress=cfg.train.progress)
+    except BaseException:
+        shutil.rmtree(run.root, ignore_errors=True)  # bad data leaves no half-made run behind
+        raise
+    tokenizer = data.tokenizer
     if cfg.model.vocab_size and cfg.model.vocab_size < tokenizer.vocab_size:
         raise UserError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the {cfg.tokenizer.kind} "
                         f"tokenizer's {tokenizer.vocab_size} tokens; use 0 (= the tokenizer's) or more")
     cfg = cfg.replace(model={"vocab_size": cfg.model.vocab_size or tokenizer.vocab_size})
     save_tokenizer(tokenizer, run.tokenizer)
     cfg.save(run.config)
-    job = _assemble(cfg, run, tokenizer, encode_splits(corpus, tokenizer))
+    from lmlab.data.stats import write_stats
+
+    write_stats(data, run.root / "data")
+    job = _assemble(cfg, run, tokenizer, data)
     atomic_write_text(run.root / "model.json", json.dumps(job.model.stats(cfg.train.batch_size,
                                                                           job.value_bytes), indent=1))
     if hasattr(job.model, "fit"):  # count-based models learn by counting the training split
-        job.model.fit(job.data.train.to(job.device))
+        job.model.fit(job.data.train_tokens().to(job.device))
     return job
 
 
@@ -96,7 +107,7 @@ def resume_job(run_dir: str | Path) -> Job:
     run = RunDir.open(run_dir)
     cfg = load_config(run.config)
     tokenizer = load_tokenizer(run.tokenizer)
-    job = _assemble(cfg, run, tokenizer, encode_splits(load_corpus(cfg.data), tokenizer))
+    job = _assemble(cfg, run, tokenizer, prepare(cfg, tokenizer, progress=cfg.train.progress))
     ckpt = run.checkpoint("last")
     meta = read_meta(ckpt)
     load_weights(ckpt, job.model)
@@ -111,17 +122,14 @@ def resume_job(run_dir: str | Path) -> Job:
     return job
 
 
-def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: TokenSplits) -> Job:
+def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared) -> Job:
     t = cfg.train
     if t.threads:
         torch.set_num_threads(t.threads)
     device = resolve_device(t.device)
     precision = Precision(resolve_precision(t.precision, device), device)
     seed_everything(t.seed)
-    if len(data.train) <= cfg.model.context_len + 1:
-        raise UserError(f"the training split has {len(data.train)} tokens, fewer than "
-                        f"model.context_len={cfg.model.context_len} + 2; use a larger corpus or a shorter context")
-    batches = RandomWindows(data.train, t.batch_size, cfg.model.context_len, t.seed)
+    batches = data.train_batches(t.batch_size, cfg.model.context_len, t.seed)
     model = build_model(cfg.model, tokenizer.vocab_size).to(device)  # vocab_size: the config's if set
     optimizer = make_optimizer(model, t, device)
     return Job(cfg, run, device, precision, tokenizer, data, batches, model, optimizer)

@@ -95,7 +95,7 @@ def run_job(job: Job) -> TrainResult:
 def evaluate_and_save(job: Job, log: MetricsLog, bar: Progress) -> dict:
     """Evaluate on validation, log it, keep `best`, save `last`, and apply early stopping."""
     state, ecfg = job.state, job.cfg.eval
-    metrics = evaluate(job.model, job.data.val, job.tokenizer, job.cfg.model.context_len,
+    metrics = evaluate(job.model, job.data.splits["val"], job.tokenizer, job.cfg.model.context_len,
                        ecfg.batch_size or job.cfg.train.batch_size, ecfg.max_tokens, job.device,
                        job.precision.autocast)
     if not math.isfinite(metrics["loss"]):

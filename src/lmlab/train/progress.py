@@ -43,6 +43,21 @@ class Progress:
             self.stream.write(line + "\n")
             self._next_line = step + max(self.total // 10, 1)
 
+    def update_task(self, done: int, text: str) -> None:
+        """A bar for work that is not training steps: `done` of `total`, a free text and ETA."""
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        eta = (now - self.t0) / done * (self.total - done) if done else 0.0
+        filled = int(24 * done / self.total)
+        line = f"[{'#' * filled}{'.' * (24 - filled)}] {text} ETA {fmt_duration(eta)}"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(100)[:120])
+            self.stream.flush()
+        elif done >= self._next_line or done >= self.total:
+            self.stream.write(line + "\n")
+            self._next_line = done + max(self.total // 10, 1)
+
     def message(self, text: str) -> None:
         """Print a line without breaking the bar."""
         if self.tty and self.enabled:

@@ -17,9 +17,11 @@ def train_step(model, optimizer, batches, step: int, grad_accum: int, grad_clip:
     """Returns (mean loss over micro-batches, global grad norm before clipping)."""
     total = torch.zeros((), device=device)
     for micro in range(grad_accum):
-        x, y = batches.batch(step, micro)
+        x, y, mask = batches.batch(step, micro)
+        if mask is not None:
+            mask = mask.to(device, non_blocking=True)
         with precision.autocast():
-            _, loss = model(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+            _, loss = model(x.to(device, non_blocking=True), y.to(device, non_blocking=True), loss_mask=mask)
         if loss.requires_grad:  # count-based models have nothing to differentiate
             precision.backward(loss / grad_accum)
         total += loss.detach()
