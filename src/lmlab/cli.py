@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -215,6 +216,15 @@ def print_result(result) -> None:
         line += (f"; val loss {m['loss']:.4f}, perplexity {m['perplexity']:.2f}, accuracy {m['accuracy']:.3f}, "
                  f"bits/byte {m['bits_per_byte']:.3f}")
     print(line)
+    for name, values in (m or {}).get("by_source", {}).items():
+        print(f"  val {name}: loss {values['loss']:.4f}, bits/byte {values['bits_per_byte']:.3f}")
+    stats_file = Path(result.run_dir) / "data" / "stats.json"
+    if m and stats_file.is_file():
+        for src in json.loads(stats_file.read_text()).get("sources", []):
+            if "entropy_bits_per_symbol" in src:
+                floor = src["entropy_bits_per_symbol"] * math.log(2)
+                print(f"entropy rate of {src['name']}: {floor:.4f} nats/symbol, the floor for its loss; "
+                      f"val loss is {m['loss'] - floor:+.4f} from it")
     print(f"run directory: {result.run_dir}")
 
 

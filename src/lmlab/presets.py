@@ -31,9 +31,9 @@ def demo() -> RunConfig:
 
 @preset
 def shakespeare_char() -> RunConfig:
-    """nanoGPT's documented CPU recipe: 4 layers x 128 wide, context 64, batch 12, 2000 steps (needs --data)."""
+    """nanoGPT's documented CPU recipe on tinyshakespeare/input.txt: 4 layers x 128 wide, context 64, batch 12."""
     return RunConfig(name="shakespeare_char").replace(
-        data={"source": "text"},
+        data={"source": "text", "path": "tinyshakespeare/input.txt"},  # under data.root / $LMLAB_DATA
         tokenizer={"kind": "char"},
         model={"n_layer": 4, "n_head": 4, "d_model": 128, "context_len": 64, "dropout": 0.0, "bias": False},
         train={"max_steps": 2000, "batch_size": 12, "lr": 1e-3, "warmup_steps": 100,
@@ -44,7 +44,7 @@ def shakespeare_char() -> RunConfig:
 
 @preset
 def shakespeare_speedrun() -> RunConfig:
-    """CPU speedrun: nanoGPT's tiny model in bf16, batch 32, lr 3e-3, 800 steps (needs --data)."""
+    """CPU speedrun: nanoGPT's tiny model in bf16, batch 32, lr 3e-3, 800 steps."""
     # Measured on 2 cores: val 1.878 at step 700 after 46 s, where the recipe above takes
     # ~2000 steps (~115 s in nanoGPT) to reach ~1.89. A larger batch makes bf16 matmuls more
     # efficient; the higher peak lr is stable at this batch size. See bench/README.md.
@@ -58,7 +58,7 @@ def shakespeare_speedrun() -> RunConfig:
 
 @preset
 def shakespeare_6x384() -> RunConfig:
-    """nanoGPT's GPU-sized model on CPU: 6 layers x 384 wide, context 256, batch 8 (needs --data)."""
+    """nanoGPT's GPU-sized model on CPU: 6 layers x 384 wide, context 256, batch 8."""
     base = shakespeare_char()
     return base.replace(name="shakespeare_6x384",
                         model={"n_layer": 6, "n_head": 6, "d_model": 384, "context_len": 256},
@@ -87,4 +87,4 @@ def describe_presets() -> dict[str, str]:
     return {name: (fn.__doc__ or "").strip().split("\n")[0] for name, fn in sorted(PRESETS.items())}
 
 
-from lmlab import presets_seeds  # noqa: E402,F401  (registers the seed studies presets)
+from lmlab import presets_data, presets_seeds  # noqa: E402,F401  (register the corpora and seed studies presets)

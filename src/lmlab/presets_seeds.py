@@ -5,8 +5,10 @@ Each preset sets what its write-up states; a field the write-up leaves unstated 
 default unless a comment says where the value comes from. Vocabularies are set explicitly
 (`model.vocab_size`) and match the tokenizer: `gpt2` and `cl100k_base` load by name through
 tiktoken when online, or from a local file with `--tokenizer.path=...`; `bpe` is trained on the
-training split. The data stay `builtin`; comments name the seed's corpus where shared/data
-holds a copy (train on it with `--data PATH`).
+training split. Each family reads its seed's corpus from the data presets (presets_data.py):
+LLmini the `llmini_mix` mixture, Mini GPT `tinystories_bpe3000`'s TinyStories, LLM-Lite
+`wikitext2_bpe`'s WikiText-2, Pico-LLM `tinystories_counting`'s mix, the ladder `shakespeare_char`'s
+text; relative paths resolve under data.root / $LMLAB_DATA, and `--data PATH` trains on a file.
 
 Parameter counts (see tests/test_presets_seeds.py) are `model.num_params()`: every trainable
 parameter, tied weights once, sinusoidal tables (buffers) not at all.
@@ -15,7 +17,13 @@ parameter, tied weights once, sinusoidal tables (buffers) not at all.
 from __future__ import annotations
 
 from lmlab.config import RunConfig
-from lmlab.presets import preset
+from lmlab.presets import get_preset, preset
+from lmlab.presets_data import CL100K_FILE, GPT2_FILE
+
+
+def corpus(preset_name: str) -> dict:
+    """The data section of a data preset, to train a seed architecture on its seed's corpus."""
+    return get_preset(preset_name).to_dict()["data"]
 
 GPT2_VOCAB = 50257  # GPT-2 BPE / tiktoken "gpt2": LLmini, Pico-LLM
 CL100K_VOCAB = 100277  # tiktoken cl100k_base (100,256 ranks + special tokens): the ladder from stage 07
@@ -37,7 +45,8 @@ def llmini(name: str, d_model: int, n_head: int, n_layer: int) -> RunConfig:
     token utilization): 2,386 optimizer steps per epoch there.
     """
     return RunConfig(name=name).replace(
-        tokenizer={"kind": "gpt2"},
+        data=corpus("llmini_mix"),
+        tokenizer={"kind": "gpt2", "path": GPT2_FILE},
         model={"n_layer": n_layer, "n_head": n_head, "d_model": d_model, "mlp_mult": 4.0, "mlp": "gelu",
                "context_len": 256, "vocab_size": GPT2_VOCAB, "position": "learned", "tie_embeddings": False,
                "dropout": 0.0, "attn_dropout": 0.1, "resid_dropout": 0.3, "mlp_dropout": 0.0},
@@ -83,7 +92,7 @@ def minigpt(name: str, d_model: int) -> RunConfig:
     the seed states neither batch nor learning rate (lmlab's default lr).
     """
     return RunConfig(name=name).replace(
-        # corpus: TinyStories (shared/data/tinystories holds a 2 MiB sample)
+        data=corpus("tinystories_bpe3000"),  # the 2 MiB TinyStories sample stands in for 104M tokens
         tokenizer={"kind": "bpe", "vocab_size": MINIGPT_VOCAB},
         model={"n_layer": 5, "n_head": 8, "d_model": d_model, "d_mlp": 2 * d_model, "mlp": "gelu",
                "context_len": 256, "vocab_size": MINIGPT_VOCAB, "position": "sinusoidal",
@@ -249,7 +258,7 @@ def ladder_07() -> RunConfig:
     """Ladder 07 (07_00_2 = 07_02_0): the stage 06 model on the cl100k BPE vocabulary (100,277); 87.76M params."""
     return ladder_06().replace(
         name="ladder_07",
-        tokenizer={"kind": "cl100k_base"},
+        tokenizer={"kind": "cl100k_base", "path": CL100K_FILE},
         model={"vocab_size": CL100K_VOCAB})
 
 
@@ -315,6 +324,7 @@ def llm_lite() -> RunConfig:
     # (shared/data/wikitext-2 lacks the train split). Its perplexity of 1.17 is not credible
     # (see shared/seeds/README.md).
     return RunConfig(name="llm_lite").replace(
+        data=corpus("wikitext2_bpe"),
         tokenizer={"kind": "bpe", "vocab_size": 4096},  # trained on the corpus; the seed states no size
         model={"n_layer": 6, "n_head": 4, "d_model": 128},
         train={"max_steps": 50000, "batch_size": 128, "lr": 1e-3, "schedule": "cosine", "warmup_steps": 8000,
@@ -326,13 +336,14 @@ def llm_lite() -> RunConfig:
 # --- Pico-LLM (pico-llm.md) ---------------------------------------------------------------------
 # GPT-2 tokens (tiktoken "gpt2", as in the course's starter code), batch 16, plain Adam at a fixed
 # learning rate (no weight decay, warmup or clipping), epochs x max_steps_per_epoch steps, one
-# evaluation per epoch. Corpus: TinyStories (shared/data/tinystories holds samples); 3seqs.txt,
-# the synthetic counting sequences, is not in shared/data. The starter pads stories to the
-# longest in the batch and counts the padding in the loss; lmlab packs instead.
+# evaluation per epoch. Corpus: `tinystories_counting`, TinyStories mixed with synthetic counting
+# sequences like the seed's 3seqs.txt. The starter pads stories to the longest in the batch and
+# counts the padding in the loss; lmlab packs instead (data.layout = "pad" masks the padding).
 
 def pico(name: str, lr: float, epochs: int, steps_per_epoch: int, **model) -> RunConfig:
     return RunConfig(name=name).replace(
-        tokenizer={"kind": "gpt2"},
+        data=corpus("tinystories_counting"),
+        tokenizer={"kind": "gpt2", "path": GPT2_FILE},
         model={"vocab_size": GPT2_VOCAB, **model},
         train={"max_steps": epochs * steps_per_epoch, "batch_size": 16, "lr": lr, "schedule": "constant",
                "warmup_steps": 0, "weight_decay": 0.0, "beta2": 0.999, "grad_clip": 0.0},

@@ -51,6 +51,11 @@ class Stream:
     def real_tokens(self) -> int:
         return len(self.tokens)
 
+    @property
+    def size(self) -> int:
+        """Tokens this part trains on in one pass."""
+        return len(self.tokens)
+
     def tokens_per_unit(self, T: int) -> float:
         return float(T)
 
@@ -94,6 +99,10 @@ class Rows:
     @property
     def scored(self) -> int:
         return int(np.clip(self.n_real.astype(np.int64) - 1 - self.score_from, 0, None).sum())
+
+    @property
+    def size(self) -> int:
+        return self.scored
 
     def tokens_per_unit(self, T: int) -> float:
         return self.scored / max(len(self.rows), 1)

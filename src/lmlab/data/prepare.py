@@ -175,7 +175,8 @@ def build(cfg, specs, tokenizer, stride: int, progress: bool) -> Prepared:
         if not train_text:
             raise UserError("no source has training documents (check data.sources[*].split and weight)")
         tk = cfg.tokenizer
-        tokenizer = build_tokenizer(tk.kind, train_text, tk.path, vocab_size=tk.vocab_size,
+        path = tk.path if not tk.path or Path(tk.path).expanduser().exists() else str(data.resolve(tk.path))
+        tokenizer = build_tokenizer(tk.kind, train_text, path, vocab_size=tk.vocab_size,
                                     min_frequency=tk.min_frequency)
     dtype = token_dtype(tokenizer.vocab_size)
     eos = tokenizer.eos_id
@@ -279,7 +280,7 @@ def mixture_probs(parts: dict, weights: dict[str, float], weight_by: str, T: int
         elif weight_by == "docs":
             raw[name] = w / max(part.docs_per_unit(T), 1e-9)
         else:
-            raw[name] = w * part.real_tokens / max(part.tokens_per_unit(T), 1e-9)
+            raw[name] = w * part.size / max(part.tokens_per_unit(T), 1e-9)
     total = sum(raw.values())
     if total <= 0:
         raise UserError("no source with weight > 0 has training documents; nothing to train on")
