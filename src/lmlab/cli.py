@@ -105,15 +105,15 @@ def cmd_prepare(args, overrides) -> int:
 
     cfg = resolve_config(args.config, args.data, overrides)
     prepared = prepare(cfg, force=args.force)
-    written = write_stats(prepared, Path(args.out)) if args.out else []
+    out = Path(args.out) if args.out else prepared.directory
+    written = write_stats(prepared, out) if out else []
     if args.json:
         print(json.dumps(prepared.stats, indent=1))
         return 0
     print(format_table(prepared.stats))
     where = prepared.directory or "not cached (data.cache = false)"
     print(f"\ntoken cache: {where}{' (reused)' if prepared.stats.get('cached') else ''}")
-    for path in written or ([prepared.directory / n for n in ("stats.json", "stats.csv", "lengths.png")
-                             if (prepared.directory / n).exists()] if prepared.directory else []):
+    for path in written:
         print(f"wrote {path}")
     return 0
 

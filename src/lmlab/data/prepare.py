@@ -366,7 +366,7 @@ def write_entry(prepared: Prepared, entry: Path, data, specs) -> None:
         save_tokenizer(prepared.tokenizer, tmp)
         from lmlab.data.stats import write_stats
 
-        write_stats(prepared, tmp)
+        write_stats(prepared, tmp, plot=False)  # the histogram is drawn when asked for (prepare, train)
         meta = {"version": CACHE_VERSION, "parts": parts, "probs": prepared.probs,
                 "lengths": list(prepared.lengths), "stats": prepared.stats,
                 "tokenizer_sha": _sha(prepared.tokenizer), "sources": [s.to_dict() for s in specs]}

@@ -121,15 +121,16 @@ def to_csv(stats: dict) -> str:
     return out.getvalue()
 
 
-def write_stats(prepared, directory: Path) -> list[Path]:
-    """stats.json, stats.csv and (with matplotlib) lengths.png in `directory`, atomically each."""
+def write_stats(prepared, directory: Path, plot: bool = True) -> list[Path]:
+    """stats.json, stats.csv and (with matplotlib, if `plot`) lengths.png in `directory`, atomically each."""
     from lmlab.runs import atomic_write_text
 
     directory = Path(directory)
     written = [directory / "stats.json", directory / "stats.csv"]
     atomic_write_text(written[0], json.dumps(prepared.stats, indent=1))
     atomic_write_text(written[1], to_csv(prepared.stats))
-    png = plot_lengths(prepared.lengths, prepared.stats["layout"]["context_len"], directory / "lengths.png")
+    png = plot_lengths(prepared.lengths, prepared.stats["layout"]["context_len"], directory / "lengths.png") \
+        if plot else None
     return written + ([png] if png else [])
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from lmlab.errors import UserError
-from lmlab.tokenizer.base import TOKENIZERS, Tokenizer, concat_ids
+from lmlab.tokenizer.base import TOKENIZERS, Tokenizer
 from lmlab.tokenizer.hf import byte_alphabet
 
 EOS = "<|endoftext|>"
@@ -189,9 +189,27 @@ class TiktokenTokenizer:
         return self.enc.encode_to_numpy(text, disallowed_special=()).astype(np.int64)
 
     def encode_batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Groups of documents on all cores (tiktoken releases the GIL), each straight to numpy.
+        (tiktoken's own encode_ordinary_batch submits one task per document: slower on many short ones.)"""
         import os
+        from concurrent.futures import ThreadPoolExecutor
 
-        return concat_ids(self.enc.encode_ordinary_batch(texts, num_threads=os.cpu_count() or 1))
+        def run(group: list[str]) -> list[np.ndarray]:
+            return [self.enc.encode_to_numpy(t, disallowed_special=()) for t in group]
+
+        groups, size, current = [], 0, []
+        for text in texts:
+            current.append(text)
+            size += len(text)
+            if size >= 262_144:
+                groups.append(current)
+                current, size = [], 0
+        groups.append(current)
+        with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(groups))) as pool:
+            arrays = [a for part in pool.map(run, groups) for a in part]
+        lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+        flat = np.concatenate(arrays).astype(np.int64) if arrays else np.zeros(0, np.int64)
+        return flat, lengths
 
     def decode(self, ids: list[int]) -> str:
         valid, n = self._valid, self.vocab_size
