@@ -153,7 +153,15 @@ def cmd_presets(args, overrides) -> int:
         for section, rows in field_docs().items():
             print(f"\n[{section}]")
             for name, kind, default in rows:
-                print(f"  --{section}.{name}=<{kind}>  (default {default})")
+                if kind == "list":
+                    print(f"  --{section}.{name}.N.FIELD  (a list of tables; see [[{section}.{name}]] below)")
+                else:
+                    print(f"  --{section}.{name}=<{kind}>  (default {default})")
+        from lmlab.data.config import SourceConfig
+
+        print("\n[[data.sources]]  (a TOML table per source; on the command line --data.sources.N.FIELD=VALUE)")
+        for f, kind in SourceConfig.field_types().items():
+            print(f"  {f}=<{kind.__name__}>  (default {getattr(SourceConfig(), f)!r})")
     if args.components:
         for field, registry in sorted(all_registries().items()):
             print(f"\n{field}:")
