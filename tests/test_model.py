@@ -8,6 +8,7 @@ import torch
 
 import battery
 
+from lmlab.errors import UserError
 from lmlab.model import ModelConfig, build_model, run_with_cache
 from lmlab.model.components.position import sinusoidal_table
 
@@ -37,6 +38,10 @@ VARIANTS = {
     "gelu_tanh_xavier": {"mlp": "gelu_tanh", "init": "xavier"},
     "dropout_sites": {"dropout": 0.1, "attn_dropout": 0.2, "mlp_dropout": 0.3},
     "checkpointed": {"grad_checkpoint": True, "dropout": 0.1},
+    "single_linear_ffn": {"mlp": "relu", "mlp_proj": False, "mlp_mult": 1.0},
+    "final_rmsnorm_head_bias": {"final_norm": "rmsnorm", "head_bias": True, "tie_embeddings": False},
+    "post_final_norm": {"norm_position": "post", "final_norm": "layernorm"},
+    "resid_dropout_split": {"resid_dropout": 0.1, "mlp_resid_dropout": 0.3},
 }
 
 
@@ -143,3 +148,19 @@ def test_right_padding_is_invisible_to_real_tokens_and_the_loss(variant):
     mask = torch.arange(16)[None, :] < 9  # the 9 real next-token targets
     masked = model(padded, targets, loss_mask=mask)[1]
     torch.testing.assert_close(masked, model(real[:, :-1], real[:, 1:])[1])
+
+
+def test_seed_switches_shape_the_model():
+    """mlp_proj=false leaves one Linear in the FFN; final_norm and head_bias change the head;
+    mlp_resid_dropout sets the MLP sublayer's dropout apart from the attention one's."""
+    single = make("single_linear_ffn")
+    assert isinstance(single.blocks[0].mlp.proj, torch.nn.Identity)
+    two_linear = make("single_linear_ffn", mlp_proj=True)
+    assert two_linear.num_params() - single.num_params() == 2 * (32 * 32 + 32)  # one proj per layer
+    head = make("final_rmsnorm_head_bias")
+    assert head.lm_head.bias is not None and type(head.ln_f).__name__ == "RMSNorm"
+    assert type(make("post_final_norm").ln_f).__name__ == "LayerNorm"
+    split = make("resid_dropout_split").blocks[0]
+    assert (split.attn.resid_drop.p, split.mlp.drop.p) == (0.1, 0.3)
+    with pytest.raises(UserError, match="mlp_proj"):
+        dataclasses.replace(BASE, mlp_proj=False)  # a 4x-wide hidden layer cannot be the output

@@ -51,8 +51,8 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
     pending = idx[:, -context:]  # tokens not yet seen by the cache
     try:
         for _ in range(max_new_tokens):
-            logits = _forward(model, pending, cache, autocast)
-            nxt = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)[:, None]  # (B, 1)
+            logits = _forward(model, pending, cache, autocast)  # (B, V)
+            nxt = sample_next(logits, temperature, top_k, top_p, generator)[:, None]  # (B, 1)
             idx = torch.cat([idx, nxt], dim=1)
             if on_token is not None:
                 on_token(int(nxt[0, 0]))
@@ -68,6 +68,6 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
 
 def _forward(model, tokens: torch.Tensor, cache, autocast) -> torch.Tensor:
     if autocast is None:
-        return model(tokens, cache=cache)[0]
+        return model.next_logits(tokens, cache)
     with autocast():
-        return model(tokens, cache=cache)[0]
+        return model.next_logits(tokens, cache)

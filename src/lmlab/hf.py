@@ -21,7 +21,7 @@ from lmlab.model.config import ModelConfig
 
 GPT2_ACTIVATIONS = {"gelu": "gelu", "gelu_tanh": "gelu_new", "relu": "relu"}
 COMMON = {"arch": "transformer", "norm_position": "pre", "residual": True, "attn_out_proj": True,
-          "qk_norm": False}
+          "qk_norm": False, "mlp_proj": True, "final_norm": "auto", "head_bias": False}
 FAMILIES = {
     "gpt2": {**COMMON, "position": "learned", "norm": "layernorm"},
     "llama": {**COMMON, "position": "rope", "norm": "rmsnorm", "mlp": "swiglu"},

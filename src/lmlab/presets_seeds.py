@@ -39,7 +39,7 @@ def llmini(name: str, d_model: int, n_head: int, n_layer: int) -> RunConfig:
     attention weights and 0.3 drops each sublayer's output before the residual add (both
     resid sites, the FFN's included); nothing inside the FFN's hidden layer. (The architecture
     text's "0.1 on attention outputs" could instead mean the attention sublayer's residual
-    dropout alone; that split needs a per-sublayer residual dropout field.)
+    dropout alone: `--model.attn_dropout=0 --model.resid_dropout=0.1 --model.mlp_resid_dropout=0.3`.)
     Steps: 3 epochs over the 13.27M training tokens (95% of 13.97M), packed into windows of
     32 x 2 x 256 = 16,384 tokens per step: 810 steps per epoch. The seed pads instead (34%
     token utilization): 2,386 optimizer steps per epoch there.
@@ -192,25 +192,26 @@ def ladder_02() -> RunConfig:
 
 @preset
 def ladder_03() -> RunConfig:
-    """Ladder 03 (03_01_1): 4-head attention + a 32-wide ReLU FFN, one block, no residual; 9.7k params at V=65."""
-    return ladder_02().replace(name="ladder_03", model={"mlp": "relu", "mlp_mult": 1.0})
+    """Ladder 03 (03_01_1): 4-head attention + a one-Linear ReLU FFN, one block, no residual; 8.6k params at V=65."""
+    # The lecture's first FFN is one Linear and a ReLU (model.mlp_proj=false); stage 05_02 adds the projection.
+    return ladder_02().replace(name="ladder_03", model={"mlp": "relu", "mlp_mult": 1.0, "mlp_proj": False})
 
 
 @preset
 def ladder_03_gelu() -> RunConfig:
-    """Ladder 03_01_2: the same block with a GELU FFN; 9.7k params at V=65."""
+    """Ladder 03_01_2: the same block with a GELU FFN; 8.6k params at V=65."""
     return ladder_03().replace(name="ladder_03_gelu", model={"mlp": "gelu"})
 
 
 @preset
 def ladder_04() -> RunConfig:
-    """Ladder 04: four stacked MHA + FFN blocks, still no residuals or norms; 25.5k params at V=65."""
+    """Ladder 04: four stacked MHA + FFN blocks, still no residuals or norms; 21.3k params at V=65."""
     return ladder_03().replace(name="ladder_04", model={"n_layer": 4})
 
 
 @preset
 def ladder_05_residuals() -> RunConfig:
-    """Ladder 05_01: the four blocks with residual connections; 25.5k params at V=65."""
+    """Ladder 05_01: the four blocks with residual connections; 21.3k params at V=65."""
     return ladder_04().replace(name="ladder_05_residuals", model={"residual": True})
 
 
@@ -220,7 +221,7 @@ def ladder_05_projections() -> RunConfig:
     # "Projection layers" as in the lecture: attention's output projection, and the FFN widened
     # to 4x so that its second Linear projects back into the residual stream.
     return ladder_05_residuals().replace(name="ladder_05_projections",
-                                         model={"attn_out_proj": True, "mlp_mult": 4.0})
+                                         model={"attn_out_proj": True, "mlp_mult": 4.0, "mlp_proj": True})
 
 
 @preset
@@ -353,9 +354,9 @@ def pico(name: str, lr: float, epochs: int, steps_per_epoch: int, **model) -> Ru
 
 def pico_kgram_sanity(name: str, input_kind: str) -> RunConfig:
     # Question 2: k = 3, embed_size 128, one inner layer, block 32, lr 1e-3, 3 epochs x 10 steps.
-    # The starter's blocks are Linear -> SiLU; lmlab's nearest activation is GELU.
+    # The starter's blocks are Linear -> SiLU.
     return pico(name, 1e-3, 3, 10, arch="mlp", ngram=3, input=input_kind, n_layer=1, d_model=128, d_mlp=128,
-                activation="gelu", context_len=32, init="torch")
+                activation="silu", context_len=32, init="torch")
 
 
 @preset
@@ -374,7 +375,7 @@ def pico_kgram_embedding() -> RunConfig:
 def pico_kgram() -> RunConfig:
     """Pico-LLM k-gram MLP (k=3) for TinyStories: 512-d embeddings, 512 wide, context 512; 52.30M params."""
     return pico("pico_kgram", 3e-4, 10, 750, arch="mlp", ngram=3, n_layer=1, d_model=512, d_mlp=512,
-                activation="gelu", context_len=512, init="torch")
+                activation="silu", context_len=512, init="torch")
 
 
 @preset

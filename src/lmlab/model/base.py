@@ -43,6 +43,11 @@ class LanguageModel(nn.Module):
         """State carried between generation steps (a KV cache); None when there is none."""
         return None
 
+    def next_logits(self, idx: torch.Tensor, cache=None) -> torch.Tensor:
+        """Logits (B, V) for the token after idx, advancing `cache`. Generation calls this; a
+        model may skip computing the other positions' logits (the transformer does)."""
+        return self(idx, cache=cache)[0][:, -1]
+
     def num_params(self, embeddings: bool = True) -> int:
         """Distinct parameters (tied weights counted once); without embeddings, the token and
         position tables are left out (a separate output head still counts)."""

@@ -34,7 +34,7 @@ from lmlab.model.components.position import POSITIONS, Scheme
 from lmlab.model.hooks import HookPoint
 from lmlab.model.init import init_weights
 
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
 def choose(table: dict, cfg, name: str):
@@ -304,11 +304,12 @@ def tie_head(model: nn.Module, cfg, width: int) -> None:
 
 class BowBlock(nn.Module):
     """A pre-norm transformer block whose attention is the uniform average of the past:
-    x + mean(norm(x)[0..t]), then x + mlp(norm(x))."""
+    x + mean(norm(x)[0..t]), then x + mlp(norm(x)); model.residual=false drops the `x +`."""
 
     def __init__(self, cfg, layer: int):
         super().__init__()
         self.layer = layer
+        self.residual = cfg.residual
         self.ln1 = NORMS.get(cfg.norm)(cfg.d_model, cfg)
         self.ln2 = NORMS.get(cfg.norm)(cfg.d_model, cfg)
         self.mlp = MLPS.get(cfg.mlp)(cfg)  # None for model.mlp=none
@@ -322,9 +323,11 @@ class BowBlock(nn.Module):
             sums = sums + cache.state[0][self.layer].unsqueeze(1)  # the tokens before this call
             cache.state[0][self.layer] = sums[:, -1]
         count = torch.arange(start + 1, start + x.size(1) + 1, device=x.device, dtype=torch.float32)
-        x = x + self.hook_context(sums / count[:, None])  # (B, T, D)
+        context = self.hook_context(sums / count[:, None])  # (B, T, D)
+        x = x + context if self.residual else context
         if self.mlp is not None:
-            x = x + self.hook_mlp_out(self.mlp(self.ln2(x)))
+            out = self.hook_mlp_out(self.mlp(self.ln2(x)))
+            x = x + out if self.residual else out
         return self.hook_resid_post(x)
 
 
@@ -346,8 +349,8 @@ class BagOfWords(Baseline):
         self.drop = dropout(cfg.dropout)
         self.hook_embed = HookPoint()
         self.blocks = nn.ModuleList(BowBlock(cfg, i) for i in range(cfg.n_layer))
-        self.ln_f = NORMS.get(cfg.norm)(cfg.d_model, cfg)
-        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.ln_f = NORMS.get(cfg.norm if cfg.final_norm == "auto" else cfg.final_norm)(cfg.d_model, cfg)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=cfg.head_bias)
         init_weights(self, cfg)
         tie_head(self, cfg, cfg.d_model)
 

@@ -31,6 +31,10 @@ class ModelConfig(Section):
     norm_eps: float = 1e-5
     residual: bool = True  # residual connections around each sublayer
     mlp: str = "gelu"  # gelu | gelu_tanh | relu | swiglu | none
+    mlp_proj: bool = True  # the MLP's second Linear; off = act(fc(x)) alone, d_model wide (ladder 03-05)
+    final_norm: str = "auto"  # the norm before the head: auto (= model.norm, none after post-norm blocks) |
+    # layernorm | rmsnorm | none
+    head_bias: bool = False  # a bias on the output head (transformer, bow)
     attention: str = "auto"  # sdpa (fused) | manual (materializes the pattern) | auto (manual on CPU)
     attn_out_proj: bool = True  # the output projection after concatenating heads
     qk_norm: bool = False  # normalize queries and keys per head
@@ -39,6 +43,7 @@ class ModelConfig(Section):
     dropout: float = 0.0  # everywhere, unless a site below sets its own
     attn_dropout: float = -1.0  # on attention weights; -1 = model.dropout
     resid_dropout: float = -1.0  # on each sublayer's output before the residual add; -1 = model.dropout
+    mlp_resid_dropout: float = -1.0  # on the MLP sublayer's output alone; -1 = resid_dropout
     mlp_dropout: float = -1.0  # on the MLP's hidden activation; -1 = model.dropout
     grad_checkpoint: bool = False  # recompute block activations in backward to save memory
     init: str = "gpt2"  # gpt2 | torch | xavier
@@ -46,7 +51,7 @@ class ModelConfig(Section):
     ngram: int = 3  # mlp: tokens each prediction reads, the current one included
     input: str = "embedding"  # mlp: embedding | onehot
     d_embed: int = 0  # mlp, wavenet, lstm, gru: embedding width; 0 = d_model
-    activation: str = "tanh"  # mlp, wavenet: tanh | relu | gelu
+    activation: str = "tanh"  # mlp, wavenet: tanh | relu | gelu | silu
     smoothing: float = 1.0  # count_bigram: add-k smoothing
 
     _section = "model"
@@ -62,15 +67,20 @@ class ModelConfig(Section):
         require(self.n_head % self.kv_heads == 0, self, "n_kv_head",
                 f"a divisor of model.n_head={self.n_head}")
         require(0.0 <= self.dropout < 1.0, self, "dropout", "a float in [0, 1)")
-        for site in ("attn_dropout", "resid_dropout", "mlp_dropout"):
+        for site in ("attn_dropout", "resid_dropout", "mlp_dropout", "mlp_resid_dropout"):
             require(getattr(self, site) == -1.0 or 0.0 <= getattr(self, site) < 1.0, self, site,
                     "-1 (= model.dropout) or a float in [0, 1)")
         require(self.mlp_mult > 0, self, "mlp_mult", "a positive float")
+        require_choice(self, "final_norm", ("auto", "layernorm", "rmsnorm", "none"))
+        require(self.mlp_proj or self.mlp == "none" or self.mlp_width == self.d_model, self, "mlp_proj",
+                f"true, or false with an MLP as wide as model.d_model={self.d_model} (set model.mlp_mult=1 "
+                f"or model.d_mlp={self.d_model}): without a projection its output is the residual stream")
+        require(self.mlp_proj or self.mlp != "swiglu", self, "mlp_proj", "true for model.mlp='swiglu'")
         require(self.ngram >= 1, self, "ngram", "a positive integer")
         require(self.d_embed >= 0, self, "d_embed", "0 (= d_model) or a positive integer")
         require(self.smoothing > 0, self, "smoothing", "a positive float")
         require_choice(self, "input", ("embedding", "onehot"))
-        require_choice(self, "activation", ("tanh", "relu", "gelu"))
+        require_choice(self, "activation", ("tanh", "relu", "gelu", "silu"))
         require(self.rope_theta > 0, self, "rope_theta", "a positive float")
         require(self.position != "rope" or self.d_head % 2 == 0, self, "position",
                 f"an even head size for rope (d_model / n_head = {self.d_head})")
@@ -89,6 +99,9 @@ class ModelConfig(Section):
         return self.d_mlp or int(self.mlp_mult * self.d_model)
 
     def site_dropout(self, site: str) -> float:
-        """Dropout at `site` (attn | resid | mlp): its own field, or model.dropout when -1."""
+        """Dropout at `site` (attn | resid | mlp | mlp_resid): its own field, or model.dropout when -1
+        (mlp_resid: resid's when -1)."""
+        if site == "mlp_resid" and self.mlp_resid_dropout < 0:
+            site = "resid"
         value = getattr(self, f"{site}_dropout")
         return self.dropout if value < 0 else value

@@ -60,6 +60,14 @@ class PostNormBlock(Block):
         return self.hook_resid_post(x)
 
 
+def final_norm(cfg) -> nn.Module:
+    """The norm before the head. auto: model.norm after pre-norm blocks, nothing after post-norm
+    ones (they already end in a norm); otherwise the named norm (none = identity)."""
+    if cfg.final_norm == "auto":
+        return NORMS.get(cfg.norm)(cfg.d_model, cfg) if cfg.norm_position == "pre" else nn.Identity()
+    return NORMS.get(cfg.final_norm)(cfg.d_model, cfg)
+
+
 class Transformer(LanguageModel):
     def __init__(self, cfg):
         super().__init__()
@@ -69,17 +77,25 @@ class Transformer(LanguageModel):
         self.drop = dropout(cfg.dropout)
         self.hook_embed = HookPoint()
         self.blocks = nn.ModuleList(BLOCKS.get(cfg.norm_position)(cfg, i) for i in range(cfg.n_layer))
-        # Post-norm blocks already end in a norm; pre-norm ones need a final one.
-        pre = cfg.norm_position == "pre"
-        self.ln_f = NORMS.get(cfg.norm)(cfg.d_model, cfg) if pre else nn.Identity()
+        self.ln_f = final_norm(cfg)
         self.hook_final = HookPoint()
-        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=cfg.head_bias)
         init_weights(self, cfg)
         if cfg.tie_embeddings:  # after init: the shared matrix keeps the embedding's init
             self.lm_head.weight = self.tok_emb.weight
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 loss_mask: torch.Tensor | None = None, cache: KVCache | None = None):
+        logits = self.lm_head(self.hook_final(self.ln_f(self.trunk(idx, cache))))  # (B, T, V)
+        return logits, lm_loss(logits, targets, loss_mask)
+
+    def next_logits(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits for the token after idx only (B, V): the head runs on the last position, not all T."""
+        x = self.trunk(idx, cache)[:, -1:]
+        return self.lm_head(self.hook_final(self.ln_f(x)))[:, 0]
+
+    def trunk(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Embeddings and blocks: the residual stream before the final norm, (B, T, D)."""
         B, T = idx.shape
         start = cache.pos if cache is not None else 0
         if start + T > self.config.context_len:
@@ -92,10 +108,9 @@ class Transformer(LanguageModel):
                 x = checkpoint(block, x, cache, positions, use_reentrant=False)
             else:
                 x = block(x, cache, positions)  # (B, T, D)
-        logits = self.lm_head(self.hook_final(self.ln_f(x)))  # (B, T, V)
         if cache is not None:
             cache.advance(T)
-        return logits, lm_loss(logits, targets, loss_mask)
+        return x
 
     def new_cache(self, batch_size: int, device=None, dtype=None) -> KVCache:
         cfg = self.config

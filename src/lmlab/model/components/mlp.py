@@ -15,7 +15,8 @@ MLPS: Registry = Registry("model.mlp")
 
 
 class MLP(nn.Module):
-    """D -> F -> activation -> D, then dropout."""
+    """D -> F -> activation -> D, then dropout. With model.mlp_proj off: D -> activation(D), one
+    Linear (the first FFN of Karpathy's GPT lecture, before "projections" are added)."""
 
     def __init__(self, cfg, activation: nn.Module):
         super().__init__()
@@ -23,8 +24,8 @@ class MLP(nn.Module):
         self.act = activation
         self.hook_hidden = HookPoint()
         self.hidden_drop = dropout(cfg.site_dropout("mlp"))
-        self.proj = nn.Linear(cfg.mlp_width, cfg.d_model, bias=cfg.bias)
-        self.drop = dropout(cfg.site_dropout("resid"))
+        self.proj = nn.Linear(cfg.mlp_width, cfg.d_model, bias=cfg.bias) if cfg.mlp_proj else nn.Identity()
+        self.drop = dropout(cfg.site_dropout("mlp_resid"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.proj(self.hidden_drop(self.hook_hidden(self.act(self.fc(x))))))
@@ -40,7 +41,7 @@ class SwiGLU(nn.Module):
         self.hook_hidden = HookPoint()
         self.hidden_drop = dropout(cfg.site_dropout("mlp"))
         self.proj = nn.Linear(cfg.mlp_width, cfg.d_model, bias=cfg.bias)
-        self.drop = dropout(cfg.site_dropout("resid"))
+        self.drop = dropout(cfg.site_dropout("mlp_resid"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.proj(self.hidden_drop(self.hook_hidden(F.silu(self.gate(x)) * self.up(x)))))
