@@ -100,19 +100,24 @@ def char_run(tmp_path_factory):
     return run_dir
 
 
-@pytest.mark.parametrize("tokenizer", ["char", "byte"])
+TIKTOKEN_FILES = {"gpt2": "tokenizers/gpt2/gpt2.tiktoken", "cl100k_base": "tokenizers/cl100k_base/cl100k_base.tiktoken"}
+
+
+@pytest.mark.parametrize("tokenizer", ["char", "byte", "gpt2", "cl100k_base"])
 def test_exported_run_loads_offline_in_transformers_with_equal_ids_and_logits(tmp_path, tokenizer, shakespeare):
     from lmlab.cli import main
     from lmlab.load import load_run
 
     run_dir, out = tmp_path / "run", tmp_path / "hf"
+    path = [f"--tokenizer.path={TIKTOKEN_FILES[tokenizer]}"] if tokenizer in TIKTOKEN_FILES else []
     assert main(["train", "tiny", "--run-dir", str(run_dir), "--train.max_steps=5", "--eval.every=5",
-                 f"--tokenizer.kind={tokenizer}", "--model.position=learned"]) == 0
+                 f"--tokenizer.kind={tokenizer}", "--model.position=learned", *path]) == 0
     assert main(["export", str(run_dir), "--format", "hf", "--out", str(out)]) == 0
     hf_model = transformers.AutoModelForCausalLM.from_pretrained(out, local_files_only=True).eval()
     hf_tok = transformers.AutoTokenizer.from_pretrained(out, local_files_only=True)
     ours = load_run(run_dir, device="cpu")
-    text = shakespeare.read_text()[:300]
+    text = shakespeare.read_text()[:300] if tokenizer in ("char", "byte") else \
+        shakespeare.read_text()[:20000] + " in 2000, 12345 ÄÖü 你好\r\n\t x  "  # digit groups, bytes, spaces
     ids = ours.tokenizer.encode(text)
     assert hf_tok(text)["input_ids"] == ids
     x = torch.tensor([ids[:32]])

@@ -102,7 +102,8 @@ def format_table(stats: dict) -> str:
     split_text = " / ".join(f"{100 * v / total:.1f}%" for v in sp.values() if v)
     lines += [f"| Train / Val{' / Test' if sp.get('test') else ''} tokens | {split_text} "
               f"({' / '.join(_n(v) for v in sp.values() if v)}) |",
-              f"| Token utilization | {100 * lay['utilization']:.1f}% |",
+              f"| Token utilization | {100 * lay['utilization']:.1f}% (padding overhead "
+              f"{100 * lay['padding_overhead']:.1f}%) |",
               f"| Tokenizer | {tok['kind']} ({tok['vocab_size']:,} ids), {tok['bytes_per_token']:.2f} bytes/token |",
               f"| Vocabulary coverage | {100 * tok['vocab_coverage']:.1f}% |"]
     for s in stats["sources"]:
