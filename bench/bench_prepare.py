@@ -84,8 +84,8 @@ def main() -> None:
     print("| job | seconds | MB/s |")
     print("|---|---:|---:|")
     for k, v in med.items():
-        size = mb if "llmini" not in k else float("nan")
-        print(f"| {k} | {v:.2f} | {size / v:.1f} |")
+        rate = "" if "llmini" in k else f"{mb / v:.1f}"  # the mixture is not the TinyStories file
+        print(f"| {k} | {v:.2f} | {rate} |")
     print(f"lmlab / nanoGPT time on the same job: {med['lmlab gpt2'] / med['nanoGPT gpt2']:.2f}x")
 
 

@@ -40,8 +40,8 @@ class MixtureBatches:
             n = int((choice == i).sum())
             if n:
                 x, y, m = part.sample(self._gen, n, T)
-                xs.append(x), ys.append(y), masks.append(m if m is not None else torch.ones_like(x, dtype=torch.bool))
-        mask = torch.cat(masks) if not isinstance(self.parts[0], Stream) else None
+                xs.append(x), ys.append(y), masks.append(m)
+        mask = None if masks[0] is None else torch.cat(masks)  # one layout for all parts
         return torch.cat(xs), torch.cat(ys), mask
 
     def __iter__(self) -> Iterator[Batch]:

@@ -56,6 +56,10 @@ class Stream:
         """Tokens this part trains on in one pass."""
         return len(self.tokens)
 
+    def real_ids(self) -> np.ndarray:
+        """Every token of the part, padding left out."""
+        return self.tokens
+
     def tokens_per_unit(self, T: int) -> float:
         return float(T)
 
@@ -103,6 +107,9 @@ class Rows:
     @property
     def size(self) -> int:
         return self.scored
+
+    def real_ids(self) -> np.ndarray:
+        return self.rows[np.arange(self.rows.shape[1])[None, :] < self.n_real[:, None]]
 
     def tokens_per_unit(self, T: int) -> float:
         return self.scored / max(len(self.rows), 1)

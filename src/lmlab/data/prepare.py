@@ -25,10 +25,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ import torch
 from lmlab.data.layout import Rows, Stream, pack, rows_layout, token_dtype
 from lmlab.data.sources import Where, digest, fingerprint, read_documents
 from lmlab.errors import UserError
+
+if TYPE_CHECKING:
+    from lmlab.data.batches import MixtureBatches
 
 CACHE_VERSION = 1
 MIN_DOCS_TO_SPLIT = 20
@@ -61,9 +64,7 @@ class Prepared:
 
     def train_tokens(self) -> torch.Tensor:
         """Every training token (count-based models fit on these), as int64."""
-        arrays = [p.tokens if isinstance(p, Stream) else
-                  p.rows[np.arange(p.rows.shape[1])[None, :] < p.n_real[:, None]]
-                  for n, p in self.splits["train"].items() if self.probs.get(n, 0) > 0]
+        arrays = [p.real_ids() for n, p in self.splits["train"].items() if self.probs.get(n, 0) > 0]
         return torch.from_numpy(np.concatenate(arrays).astype(np.int64))
 
 
@@ -82,8 +83,10 @@ def prepare(cfg, tokenizer=None, *, progress: bool = True, force: bool = False) 
                        "context_len": T if data.layout != "pack" else None})
     root = data.cache_root() / "tokens"
     entry = root / base_key[:20]
-    if tokenizer is not None and data.cache and not force and _tokenizer_sha(entry) != _sha(tokenizer):
-        entry = root / digest([base_key, _sha(tokenizer)])[:20]  # a different tokenizer, its own entry
+    if tokenizer is not None and data.cache and not force:
+        given = _sha(tokenizer)
+        if _tokenizer_sha(entry) != given:
+            entry = root / digest([base_key, given])[:20]  # a different tokenizer, its own entry
     if data.cache and not force and (entry / "meta.json").is_file():
         try:
             return load_entry(entry, tokenizer)
@@ -188,7 +191,7 @@ def build(cfg, specs, tokenizer, stride: int, progress: bool) -> Prepared:
         keep = cap_tokens(lengths, labels, was_cut, src.max_tokens, data)
         labels_a = np.asarray(labels, dtype=object)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
-        kept_docs = n_docs if not src.max_tokens else _kept_documents(keep, was_cut, n_docs)
+        kept_docs = n_docs if was_cut or not src.max_tokens else int((keep > 0).sum())
         doc_lengths = []
         for split in SPLITS:
             sel = [j for j in range(len(texts)) if labels_a[j] == split and keep[j] > 0]
@@ -224,10 +227,6 @@ def build(cfg, specs, tokenizer, stride: int, progress: bool) -> Prepared:
     stats = corpus_stats(cfg, tokenizer, splits, source_stats, layout_counts, probs, stride,
                          time.perf_counter() - t0)
     return Prepared(tokenizer, splits, probs, stats, None, lengths_by_source)
-
-
-def _kept_documents(keep: np.ndarray, was_cut: bool, n_docs: int) -> int:
-    return n_docs if was_cut else int((keep > 0).sum())
 
 
 def encode(tokenizer, texts: list[str], bar: "EncodeBar") -> tuple[np.ndarray, np.ndarray]:
@@ -400,6 +399,3 @@ def load_entry(entry: Path, tokenizer=None) -> Prepared:
     stats = dict(meta["stats"], cached=True)
     return Prepared(tokenizer, splits, meta["probs"], stats, entry, lengths)
 
-
-def log(message: str) -> None:
-    print(f"lmlab: {message}", file=sys.stderr, flush=True)

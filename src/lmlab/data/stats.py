@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lmlab.data.layout import Stream
 
 CSV_FIELDS = ("name", "kind", "weight", "split", "samples", "tokens", "pct_tokens", "avg_tokens", "p50", "p90",
               "p99", "max", "train_tokens", "val_tokens", "test_tokens", "train_share")
@@ -54,9 +53,7 @@ def corpus_stats(cfg, tokenizer, splits: dict, sources: list[dict], layout_count
     layout["padding_overhead"] = 1.0 - layout["utilization"]
     counts = np.zeros(tokenizer.vocab_size, dtype=np.int64)
     for part in train.values():
-        ids = part.tokens if isinstance(part, Stream) else \
-            part.rows[np.arange(part.rows.shape[1])[None, :] < part.n_real[:, None]]
-        counts += np.bincount(np.asarray(ids, dtype=np.int64), minlength=tokenizer.vocab_size)[:tokenizer.vocab_size]
+        counts += np.bincount(np.asarray(part.real_ids(), dtype=np.int64), minlength=tokenizer.vocab_size)[:tokenizer.vocab_size]
     byte_len = np.asarray(tokenizer.token_byte_lengths(), dtype=np.int64)
     tok = {"kind": tokenizer.kind, "vocab_size": tokenizer.vocab_size,
            "bytes_per_token": float(counts @ byte_len) / max(int(counts.sum()), 1),
