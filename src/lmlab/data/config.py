@@ -35,6 +35,7 @@ GENERATORS = ("counting", "markov", "copy", "induction")
 SPLITS = ("auto", "train", "val", "test")
 LAYOUTS = ("pack", "pad", "chunk")
 WEIGHT_BY = ("tokens", "docs", "size")
+GENERIC_STEMS = ("train", "test", "valid", "validation", "val", "dev", "input", "data", "text", "all")
 # Benchmarks a user evaluates on; training on them by default would leak answers into scores.
 EVAL_ONLY = ("hellaswag", "arc_easy", "arc_challenge", "arc-easy", "arc-challenge", "ai2_arc", "boolq",
              "piqa", "winogrande")
@@ -93,7 +94,11 @@ class SourceConfig(Section):
         if self.kind == "hf" and self.dataset and not self.path:
             return self.dataset.rsplit("/", 1)[-1] + (f"-{self.subset}" if self.subset else "")
         if self.path:
-            return Path(self.path.rstrip("/*")).stem or self.kind
+            path = Path(self.path.rstrip("/*"))
+            # "mix/gsm8k/train.jsonl" is gsm8k, not train: split-like file names take their folder's
+            if path.stem.lower() in GENERIC_STEMS and path.parent.name:
+                return path.parent.name
+            return path.stem or self.kind
         return self.kind
 
     def non_defaults(self) -> dict:

@@ -40,7 +40,7 @@ from lmlab.errors import UserError
 if TYPE_CHECKING:
     from lmlab.data.batches import MixtureBatches
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump when what an entry holds, or its source labels, change
 MIN_DOCS_TO_SPLIT = 20
 SPLITS = ("train", "val", "test")
 
