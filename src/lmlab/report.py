@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from lmlab.config import load_config
-from lmlab.runs import RunDir, atomic_write_text
+from lmlab.io import atomic_write_text
+from lmlab.runs import RunDir
 
 
 def loss_curve_png(run: RunDir, path: Path) -> bool:

@@ -121,7 +121,7 @@ def to_csv(stats: dict) -> str:
 
 def write_stats(prepared, directory: Path, plot: bool = True) -> list[Path]:
     """stats.json, stats.csv and (with matplotlib, if `plot`) lengths.png in `directory`, atomically each."""
-    from lmlab.runs import atomic_write_text
+    from lmlab.io import atomic_write_text
 
     directory = Path(directory)
     written = [directory / "stats.json", directory / "stats.csv"]

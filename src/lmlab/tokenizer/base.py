@@ -62,7 +62,7 @@ def no_vocab_size(kind: str, vocab_size: int) -> None:
 
 
 def save_tokenizer(tok: Tokenizer, directory: str | Path) -> None:
-    from lmlab.runs import atomic_write_text
+    from lmlab.io import atomic_write_text
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import math
 import random
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,8 @@ from lmlab.config import RunConfig, load_config
 from lmlab.data import MixtureBatches, Prepared, prepare
 from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
-from lmlab.runs import RunDir, atomic_write_text
+from lmlab.io import atomic_write_text
+from lmlab.runs import RunDir
 from lmlab.tokenizer import load_tokenizer, save_tokenizer
 from lmlab.train.optim import make_optimizer
 from lmlab.train.precision import Precision, resolve_device, resolve_precision
@@ -43,6 +43,7 @@ class TrainState:
     train_time: float = 0.0  # seconds spent in training steps, summed across resumes
     elapsed: float = 0.0  # wall seconds including evaluation, summed across resumes
     stopped_early: bool = False
+    skipped: int = 0  # steps skipped for a non-finite loss or gradient (train.skip_nonfinite)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -79,12 +80,18 @@ def seed_everything(seed: int) -> None:
 
 
 def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job:
+    """Create (and lock) the run directory and build everything; a failure before training
+    starts (bad data, Ctrl-C in prepare) removes what it made, so no dead end is left behind."""
     run = RunDir.create(run_dir, overwrite)
     try:
-        data = prepare(cfg, progress=cfg.train.progress)
+        return _new_job(cfg, run)
     except BaseException:
-        shutil.rmtree(run.root, ignore_errors=True)  # bad data leaves no half-made run behind
+        run.discard()
         raise
+
+
+def _new_job(cfg: RunConfig, run: RunDir) -> Job:
+    data = prepare(cfg, progress=cfg.train.progress)
     tokenizer = data.tokenizer
     if cfg.model.vocab_size and cfg.model.vocab_size < tokenizer.vocab_size:
         raise UserError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the {cfg.tokenizer.kind} "
@@ -96,6 +103,9 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
 
     write_stats(data, run.root / "data")
     job = _assemble(cfg, run, tokenizer, data)
+    from lmlab.manifest import write_manifest
+
+    write_manifest(run, cfg, data, job.device)
     atomic_write_text(run.root / "model.json", json.dumps(job.model.stats(cfg.train.batch_size,
                                                                           job.value_bytes), indent=1))
     if hasattr(job.model, "fit"):  # count-based models learn by counting the training split
@@ -104,12 +114,22 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
 
 
 def resume_job(run_dir: str | Path) -> Job:
-    run = RunDir.open(run_dir)
+    """Reopen and lock a run at its `last` checkpoint (the lock refuses a second trainer)."""
+    run = RunDir.open(run_dir).lock()
+    try:
+        return _resume_job(run)
+    except BaseException:
+        run.unlock()
+        raise
+
+
+def _resume_job(run: RunDir) -> Job:
     cfg = load_config(run.config)
-    tokenizer = load_tokenizer(run.tokenizer)
-    job = _assemble(cfg, run, tokenizer, prepare(cfg, tokenizer, progress=cfg.train.progress))
     ckpt = run.checkpoint("last")
     meta = read_meta(ckpt)
+    check_same_model(run, cfg, meta)
+    tokenizer = load_tokenizer(run.tokenizer)
+    job = _assemble(cfg, run, tokenizer, prepare(cfg, tokenizer, progress=cfg.train.progress))
     load_weights(ckpt, job.model)
     tensors = load_state_tensors(ckpt)
     if meta.get("optimizer"):  # an imported model starts with a fresh optimizer (fine-tuning)
@@ -117,9 +137,26 @@ def resume_job(run_dir: str | Path) -> Job:
     restore_rng(tensors)
     if job.precision.scaler is not None and "scaler" in meta:
         job.precision.scaler.load_state_dict(meta["scaler"])
+    known = {f.name for f in dataclasses.fields(TrainState)}
+    if not isinstance(meta.get("state"), dict) or set(meta["state"]) - known:
+        raise UserError(f"{ckpt}/meta.json has no valid 'state' (expected the keys {sorted(known)}); "
+                        f"the checkpoint is damaged")
     job.state = TrainState(**meta["state"])
     run.truncate_metrics(job.state.step)
     return job
+
+
+def check_same_model(run: RunDir, cfg: RunConfig, meta: dict) -> None:
+    """config.toml edited after the checkpoint was saved: the model section must still match."""
+    saved = (meta.get("config") or {}).get("model")
+    if not isinstance(saved, dict):
+        return  # a checkpoint without its config (older or imported): the shapes are checked on load
+    now = cfg.to_dict()["model"]
+    changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+    if changed:
+        k = changed[0]
+        raise UserError(f"{run.config} was edited after the checkpoint was saved: model.{k} is {now.get(k)!r} but "
+                        f"the checkpoint was trained with {saved.get(k)!r}; restore it, or train a new run")
 
 
 def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared) -> Job:
