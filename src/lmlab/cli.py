@@ -173,7 +173,7 @@ def cmd_presets(args, overrides) -> int:
 def cmd_export(args, overrides) -> int:
     from lmlab.interop import export_run
 
-    out = export_run(args.run_dir, args.out, args.checkpoint, args.format)
+    out = export_run(args.run_dir, args.out, args.checkpoint, args.format, force=args.force)
     print(f"exported {args.run_dir} to {out} (load with transformers' AutoModelForCausalLM / AutoTokenizer)")
     return 0
 
@@ -305,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="hf", help="hf (transformers; GPT-2- or LLaMA-shaped models)")
     p.add_argument("--out", required=True, metavar="DIR", help="the folder to write")
     p.add_argument("--checkpoint", default="last", help="last (default) or best")
+    p.add_argument("--force", action="store_true", help="replace an earlier lmlab export in --out (never other files)")
     p.set_defaults(fn=cmd_export)
 
     p = verbs.add_parser("import", help="make a run directory from a local Hugging Face GPT-2 or Llama folder")

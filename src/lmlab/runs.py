@@ -90,7 +90,7 @@ class RunDir:
                                 f"lmlab will not delete them, even with --force: choose an empty or new --run-dir")
             started = run.has_checkpoint("last") or run.has_checkpoint("best")
             if started and not overwrite:
-                raise UserError(f"run directory {run.root} already holds a run; use --resume {run.root} "
+                raise UserError(f"run directory {run.root} already holds files; use --resume {run.root} "
                                 f"to continue it, --force to overwrite it, or another --run-dir")
             run.lock()
             remove_owned(run.root, MARKER, LEGACY, what="run directory")

@@ -191,10 +191,19 @@ def save(job: Job, which: str, metrics: dict) -> None:
     meta = {"step": job.state.step, "state": job.state.to_dict(), "metrics": metrics,
             "config": job.cfg.to_dict(), "tokenizer": job.tokenizer.kind,
             "data_position": {"step": job.state.step, "seed": job.cfg.train.seed},
-            "precision": job.precision.name, "device": str(job.device)}
+            "precision": job.precision.name, "device": str(job.device),
+            "tokenizer_sha256": _tokenizer_sha(job)}
     if job.precision.scaler is not None:
         meta["scaler"] = job.precision.scaler.state_dict()
     save_checkpoint(job.run.checkpoint(which), job.model, job.optimizer, meta, rng_tensors())
+
+
+def _tokenizer_sha(job: Job) -> str | None:
+    from lmlab.checkpoint import sha256_file
+    from lmlab.tokenizer.base import FILE_NAME
+
+    file = job.run.tokenizer / FILE_NAME
+    return sha256_file(file) if file.is_file() else None
 
 
 def check_finite(loss: float, job: Job, bar: Progress) -> None:
