@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from lmlab.errors import UserError
-from lmlab.io import atomic_write_text
+from lmlab.io import atomic_write_text, honour_umask
 
 FORMAT = 1
 TENSOR_FILES = ("model.safetensors", "state.safetensors")
@@ -45,6 +45,7 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
         tensors, opt_meta = optimizer_tensors(optimizer) if optimizer is not None else ({}, None)
         tensors.update(extra_tensors or {})
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
+        honour_umask(tmp)  # safetensors creates its files -rw------- whatever the umask
         hashes = {name: sha256_file(tmp / name) for name in TENSOR_FILES}
         body = {"format": FORMAT, "saved_at": time.time(), "optimizer": opt_meta, **meta, "sha256": hashes}
         atomic_write_text(tmp / "meta.json", json.dumps(body, indent=1))

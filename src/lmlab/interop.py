@@ -27,7 +27,7 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last", f
     it is whole or absent; an existing non-empty `out` is replaced only if it is an lmlab export
     (marker) and `force` is set: a user's folder is never mixed into or overwritten."""
     from lmlab.hf import to_hf_model
-    from lmlab.io import remove_owned, write_marker
+    from lmlab.io import honour_umask, remove_owned, write_marker
     from lmlab.load import load_run
     from lmlab.tokenizer.hf import to_hf_tokenizer
 
@@ -43,6 +43,7 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last", f
         hf_model.save_pretrained(tmp)
         to_hf_tokenizer(loaded.tokenizer).save_pretrained(tmp)
         write_marker(tmp, EXPORT_MARKER, "export")
+        honour_umask(tmp)
         if out.exists():
             remove_owned(out, EXPORT_MARKER, what="export folder")
             out.rmdir()

@@ -52,6 +52,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def honour_umask(directory: Path) -> None:
+    """Give every file under `directory` the mode the umask asks for: some writers (safetensors)
+    create theirs -rw------- whatever the umask, which locks colleagues out of a shared run."""
+    mode = 0o666 & ~umask()
+    for path in Path(directory).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(Path(path), text.encode("utf-8"))
 
