@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -26,7 +28,7 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from lmlab.errors import UserError
-from lmlab.io import atomic_write_text, honour_umask
+from lmlab.io import atomic_write_text, fault_point, honour_umask
 
 FORMAT = 1
 TENSOR_FILES = ("model.safetensors", "state.safetensors")
@@ -41,10 +43,11 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        save_model(_unwrap(model), str(tmp / "model.safetensors"))
+        _io(save_model, _unwrap(model), tmp / "model.safetensors")
+        fault_point("checkpoint:tensors")
         tensors, opt_meta = optimizer_tensors(optimizer) if optimizer is not None else ({}, None)
         tensors.update(extra_tensors or {})
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
+        _io(save_file, {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / "state.safetensors")
         honour_umask(tmp)  # safetensors creates its files -rw------- whatever the umask
         hashes = {name: sha256_file(tmp / name) for name in TENSOR_FILES}
         body = {"format": FORMAT, "saved_at": time.time(), "optimizer": opt_meta, **meta, "sha256": hashes}
@@ -53,6 +56,20 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _io(write, value, file: Path) -> None:
+    """Call a safetensors writer; its I/O failures (disk full, file-size limit) become OSError
+    naming the file, like every other write, so callers handle them in one place."""
+    try:
+        write(value, str(file))
+    except OSError:
+        raise
+    except Exception as err:
+        code = re.search(r"os error (\d+)", str(err))
+        if code is None:
+            raise
+        raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(file)) from None
 
 
 def sha256_file(path: Path) -> str:
@@ -65,9 +82,12 @@ def sha256_file(path: Path) -> str:
 
 def _swap_in(tmp: Path, path: Path) -> None:
     old = path.with_name(f".{path.name}.old")
+    if old.exists() and not path.exists():  # an earlier swap was killed between its renames: restore first
+        old.rename(path)
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():
         path.rename(old)
+    fault_point("checkpoint:swap")
     tmp.rename(path)
     shutil.rmtree(old, ignore_errors=True)
 

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -91,14 +92,15 @@ def iter_jsonl(path: Path, quiet: bool = False) -> Iterator[dict[str, Any]]:
 
 
 class MetricsLog:
-    """Appends one JSON object per line; flushed on `flush()` and on close. A record that
-    cannot be written (disk full) raises at once rather than being lost silently."""
+    """Appends one JSON object per line, each handed to the OS at once (a SIGKILL loses no line
+    that a checkpoint covers). A record that cannot be written (disk full) raises at once."""
 
     def __init__(self, path: Path):
         self._file = open(path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record, allow_nan=False, default=str) + "\n")
+        self._file.flush()
 
     def flush(self) -> None:
         self._file.flush()
@@ -185,3 +187,26 @@ class DirLock:
     @property
     def held(self) -> bool:
         return self._fd is not None
+
+
+# ----------------------------------------------------------------------------- fault injection
+
+_FAULT_COUNTS: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """A named moment where fault tests strike: with LMLAB_FAULT=NAME@N[:SIGNAL] in the
+    environment, the N-th time this process reaches NAME it sends itself SIGNAL (default
+    SIGKILL). Points: checkpoint:tensors (weights written, state not yet), checkpoint:swap
+    (between the two renames), cache:write (half a token-cache entry written), train:step
+    (after each optimizer step). Unset, this is one dictionary lookup."""
+    spec = os.environ.get("LMLAB_FAULT")
+    if not spec:
+        return
+    point, _, rest = spec.partition("@")
+    if point != name:
+        return
+    nth, _, sig = rest.partition(":")
+    _FAULT_COUNTS[name] = _FAULT_COUNTS.get(name, 0) + 1
+    if _FAULT_COUNTS[name] == int(nth or 1):
+        os.kill(os.getpid(), getattr(signal, sig or "SIGKILL"))

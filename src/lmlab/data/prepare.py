@@ -346,6 +346,7 @@ def _tokenizer_sha(entry: Path) -> str | None:
 
 
 def write_entry(prepared: Prepared, entry: Path, data, specs) -> None:
+    from lmlab.io import fault_point
     from lmlab.tokenizer import save_tokenizer
 
     entry.parent.mkdir(parents=True, exist_ok=True)
@@ -364,6 +365,7 @@ def write_entry(prepared: Prepared, entry: Path, data, specs) -> None:
                     np.save(tmp / f"{stem}.rows.npy", part.rows)
                     np.save(tmp / f"{stem}.n_real.npy", part.n_real)
                     np.save(tmp / f"{stem}.score_from.npy", part.score_from)
+                fault_point("cache:write")
                 parts.append(info)
         for i, (name, lengths) in enumerate(prepared.lengths.items()):
             np.save(tmp / f"lengths-{i}.npy", lengths)

@@ -19,7 +19,7 @@ from lmlab.checkpoint import all_finite, save_checkpoint
 from lmlab.config import RunConfig
 from lmlab.errors import Interrupted, LmlabError, StorageError, TrainingDiverged
 from lmlab.eval import evaluate
-from lmlab.io import MetricsLog
+from lmlab.io import MetricsLog, fault_point
 from lmlab.train.job import Job, new_job, resume_job, rng_tensors
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
@@ -95,6 +95,7 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
             if state.step == 0 and not hasattr(job.model, "fit") and finite:
                 warn_initial_loss(loss, job.tokenizer.vocab_size, bar)
             state.step += 1
+            fault_point("train:step")
             state.tokens += job.tokens_per_step
             state.train_time += dt
             state.elapsed = elapsed_before + time.perf_counter() - t_start
