@@ -70,9 +70,9 @@ def check_export_target(out: Path, force: bool) -> None:
         raise UserError(f"--out {out}: cannot write into {out.parent} (permission denied)")
 
 
-def read_hf_folder(hf_dir: Path):
-    """A transformers model from a local folder, checked first so a mistake is one line, not pages
-    of library output. Only safetensors weights are read (a pickle is never loaded)."""
+def check_hf_folder(hf_dir: Path) -> str:
+    """The folder's model_type, after checking what a load needs, so a mistake is one line, not
+    pages of library output. Only safetensors weights are accepted (a pickle is never loaded)."""
     if not hf_dir.is_dir():
         raise UserError(f"{hf_dir} is {'a file' if hf_dir.exists() else 'missing'}; expected a Hugging Face "
                         f"model folder")
@@ -88,6 +88,12 @@ def read_hf_folder(hf_dir: Path):
     if not any(hf_dir.glob("*.safetensors")):
         raise UserError(f"{hf_dir} has no *.safetensors weights (lmlab never unpickles pytorch_model.bin); "
                         f"save the model with safe_serialization=True")
+    return kind
+
+
+def read_hf_folder(hf_dir: Path):
+    """A transformers model from a checked local folder (safetensors only)."""
+    kind = check_hf_folder(hf_dir)
     import transformers
     from transformers import AutoModelForCausalLM
 
@@ -114,7 +120,14 @@ def import_run(hf_dir: str | Path, run_dir: str | Path, overwrite: bool = False)
         raise UserError(f"{hf_dir} is not a Hugging Face model folder (no config.json)")
     if not (hf_dir / "tokenizer.json").is_file():
         raise UserError(f"{hf_dir} has no tokenizer.json (lmlab imports fast tokenizers only)")
-    tokenizer = build_tokenizer("hf", "", str(hf_dir / "tokenizer.json"))
+    check_hf_folder(hf_dir)
+    try:
+        tokenizer = build_tokenizer("hf", "", str(hf_dir / "tokenizer.json"))
+    except UserError:
+        raise
+    except Exception as err:  # the tokenizers library's own parse errors
+        raise UserError(f"{hf_dir / 'tokenizer.json'} is not a valid tokenizer file ({' '.join(str(err).split())[:120]})") \
+            from None
     model = from_hf_model(read_hf_folder(hf_dir))
     cfg = RunConfig(name=hf_dir.name).replace(
         tokenizer={"kind": "hf", "path": str((hf_dir / "tokenizer.json").resolve())},

@@ -41,7 +41,7 @@ class RunDir:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self._lock: DirLock | None = None
-        self._made = False  # create() made the folder itself (so discard() may remove it)
+        self._made: Path | None = None  # the topmost folder create() made (so discard() may remove it)
 
     config = property(lambda self: self.root / "config.toml")
     metrics = property(lambda self: self.root / "metrics.jsonl")
@@ -94,7 +94,10 @@ class RunDir:
                                 f"to continue it, --force to overwrite it, or another --run-dir")
             run.lock()
             remove_owned(run.root, MARKER, LEGACY, what="run directory")
-        made = not run.root.exists()
+        made = run.root  # the topmost folder this call creates (discard() removes it again)
+        while not made.parent.exists() and made.parent != made:
+            made = made.parent
+        made = made if not made.exists() else None
         try:
             run.root.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -112,8 +115,12 @@ class RunDir:
             remove_owned(self.root, MARKER, LEGACY)
             self.unlock()
             (self.root / LOCK_NAME).unlink(missing_ok=True)
-            if getattr(self, "_made", False):
+            if self._made is not None:
                 self.root.rmdir()
+                for parent in self.root.parents:  # parents create() made for it, if still empty
+                    if not str(parent).startswith(str(self._made)):
+                        break
+                    parent.rmdir()
         except (OSError, UserError):
             pass
 

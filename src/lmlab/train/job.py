@@ -82,6 +82,7 @@ def seed_everything(seed: int) -> None:
 def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job:
     """Create (and lock) the run directory and build everything; a failure before training
     starts (bad data, Ctrl-C in prepare) removes what it made, so no dead end is left behind."""
+    resolve_precision(cfg.train.precision, resolve_device(cfg.train.device))  # refuse before making anything
     run = RunDir.create(run_dir, overwrite)
     try:
         return _new_job(cfg, run)
@@ -115,7 +116,7 @@ def _new_job(cfg: RunConfig, run: RunDir) -> Job:
 
 def resume_job(run_dir: str | Path) -> Job:
     """Reopen and lock a run at its `last` checkpoint (the lock refuses a second trainer)."""
-    run = RunDir.open(run_dir).lock()
+    run = RunDir.open(run_dir)
     try:
         return _resume_job(run)
     except BaseException:
@@ -142,6 +143,7 @@ def _resume_job(run: RunDir) -> Job:
         raise UserError(f"{ckpt}/meta.json has no valid 'state' (expected the keys {sorted(known)}); "
                         f"the checkpoint is damaged")
     job.state = TrainState(**meta["state"])
+    run.lock()  # everything checked: from here on this process writes into the run
     run.truncate_metrics(job.state.step)
     return job
 
