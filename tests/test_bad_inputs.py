@@ -225,6 +225,8 @@ add("train-resume-with-overrides", ["train", "--resume", "{run}", "--train.lr=1"
 add("train-resume-no-checkpoint", ["train", "--resume", "{tmp}/half"], "no checkpoint yet", run_without_checkpoint)
 add("train-resume-edited-config", ["train", "--resume", "{run}"], "model.d_model is 64",
     edit_config("d_model = 32", "d_model = 64"))
+add("train-resume-longer-context", ["train", "--resume", "{run}"], "model.context_len is 64",
+    edit_config("context_len = 32", "context_len = 64"))
 add("train-resume-tampered", ["train", "--resume", "{run}"], "does not match the SHA-256", flip_byte)
 add("train-resume-foreign-state", ["train", "--resume", "{run}"], "no valid 'state'",
     edit_meta(lambda m: m.update(state={"alien": 1})))

@@ -22,7 +22,7 @@ from lmlab.io import DirLock, atomic_write_text, iter_jsonl
 from lmlab.model import build_model
 from lmlab.model.config import ModelConfig
 from lmlab.runs import MARKER, RunDir
-from lmlab.train import resume, train
+from lmlab.train import resume
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--train.max_steps=4", "--eval.every=2", "--eval.max_tokens=256", "--train.batch_size=4"]
