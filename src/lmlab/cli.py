@@ -164,6 +164,8 @@ def cmd_presets(args, overrides) -> int:
             print(f"  {f}=<{kind.__name__}>  (default {getattr(SourceConfig(), f)!r})")
     if args.components:
         for field, registry in sorted(all_registries().items()):
+            if registry.name == "preset":  # listed above
+                continue
             print(f"\n{field}:")
             for name, doc in registry.describe().items():
                 print(f"  {name:<12} {doc}")

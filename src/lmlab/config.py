@@ -213,9 +213,9 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, str]) -> RunConfig:
 
 def check_choices(cfg: RunConfig) -> None:
     """Check every string field that a registry resolves (model.norm, tokenizer.kind, ...)."""
-    from lmlab.registry import all_registries
+    from lmlab.registry import config_registries
 
-    for field_name, registry in all_registries().items():
+    for field_name, registry in config_registries().items():
         section, _, name = field_name.partition(".")
         registry.get(getattr(getattr(cfg, section), name))
     from lmlab.data.sources import SOURCES
