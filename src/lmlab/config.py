@@ -236,3 +236,21 @@ def field_docs() -> dict[str, list[tuple[str, str, str]]]:
                        repr(f.default) if f.default is not dataclasses.MISSING else repr(f.default_factory()))
                       for f in dataclasses.fields(section)]
     return rows
+
+
+def format_fields() -> str:
+    """Every config field with its type and default, as `lmlab presets --fields` prints them."""
+    from lmlab.data.config import SourceConfig
+
+    lines = []
+    for section, rows in field_docs().items():
+        lines.append(f"\n[{section}]")
+        for name, kind, default in rows:
+            if kind == "list":
+                lines.append(f"  --{section}.{name}.N.FIELD  (a list of tables; see [[{section}.{name}]] below)")
+            else:
+                lines.append(f"  --{section}.{name}=<{kind}>  (default {default})")
+    lines.append("\n[[data.sources]]  (a TOML table per source; on the command line --data.sources.N.FIELD=VALUE)")
+    lines += [f"  {f}=<{kind.__name__}>  (default {getattr(SourceConfig(), f)!r})"
+              for f, kind in SourceConfig.field_types().items()]
+    return "\n".join(lines)

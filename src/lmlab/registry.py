@@ -26,6 +26,7 @@ PROVIDERS = [
     "lmlab.model.build",
     "lmlab.tokenizer",
     "lmlab.train.schedule",
+    "lmlab.interop",
     "lmlab.presets",
 ]
 
@@ -89,3 +90,14 @@ def all_registries() -> dict[str, Registry]:
 def config_registries() -> dict[str, Registry]:
     """The registries that validate a config field, keyed by the field's dotted path."""
     return {r.field: r for r in all_registries().values() if r.field}
+
+
+def format_registries(skip: tuple[str, ...] = ()) -> str:
+    """Every registered choice, one line each, grouped by registry (for `lmlab presets --components`)."""
+    lines = []
+    for name, registry in sorted(all_registries().items()):
+        if name in skip:
+            continue
+        lines.append(f"\n{name}:" if registry.field else f"\n{name} (not a config field):")
+        lines += [f"  {entry:<12} {doc}" for entry, doc in registry.describe().items()]
+    return "\n".join(lines)
