@@ -19,7 +19,6 @@ from lmlab.config_base import (
     require,
     require_choice,
     section_list_type,
-    toml_value,
 )
 from lmlab.data.config import DataConfig
 from lmlab.errors import UserError
@@ -150,20 +149,19 @@ class RunConfig:
         return RunConfig.from_dict(values)
 
     def to_toml(self) -> str:
-        lines = [f"name = {toml_value(self.name)}"]
+        """TOML through tomli-w: scalars of each section, then its lists of tables ([[data.sources]])
+        with only the fields that differ from their defaults; empty lists are left out."""
+        import tomli_w
+
+        values: dict[str, Any] = {"name": self.name}
         for name in SECTIONS:
             section = getattr(self, name)
-            lines += ["", f"[{name}]"]
-            tables = []
-            for k, v in section.to_dict().items():
-                if isinstance(v, list):  # a list of tables: [[section.field]] after the scalars
-                    tables += [(k, item) for item in getattr(section, k)]
-                else:
-                    lines.append(f"{k} = {toml_value(v)}")
-            for k, item in tables:
-                lines += ["", f"[[{name}.{k}]]"]
-                lines += [f"{f} = {toml_value(v)}" for f, v in item.non_defaults().items()]
-        return "\n".join(lines) + "\n"
+            body = {k: v for k, v in section.to_dict().items() if not isinstance(v, list)}
+            for k, items in section.to_dict().items():
+                if isinstance(items, list) and items:
+                    body[k] = [item.non_defaults() for item in getattr(section, k)]
+            values[name] = body
+        return tomli_w.dumps(values)
 
     def save(self, path: str | Path) -> None:
         from lmlab.runs import atomic_write_text
