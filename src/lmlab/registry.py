@@ -23,6 +23,7 @@ PROVIDERS = [
     "lmlab.data.sources",
     "lmlab.data.synthetic",
     "lmlab.data.layout",
+    "lmlab.data.mixture",
     "lmlab.model.build",
     "lmlab.tokenizer",
     "lmlab.train.schedule",

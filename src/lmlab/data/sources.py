@@ -245,8 +245,23 @@ def hf_source(where: Where) -> Iterator[str]:
     yield from render_rows(where, iter(dataset), f"dataset {src.dataset!r}")
 
 
-@SOURCES.register("synthetic", "generated sequences: counting | markov (known entropy) | copy | induction")
+@SOURCES.register("synthetic", "generated sequences (see `data.sources.generator` below)")
 def synthetic_source(where: Where) -> list[str]:
     from lmlab.data.synthetic import generate
 
     return generate(where.src)
+
+
+def _synthetic_facts(src) -> dict:
+    from lmlab.data.synthetic import facts
+
+    return facts(src)
+
+
+synthetic_source.facts = _synthetic_facts
+
+
+def source_facts(src) -> dict:
+    """Closed-form facts a source kind knows about its documents (a reader's optional `facts(src)`)."""
+    facts = getattr(SOURCES.get(src.kind), "facts", None)
+    return facts(src) if facts else {}
