@@ -96,6 +96,18 @@ class ModelConfig(Section):
     def mlp_width(self) -> int:
         return self.d_mlp or int(self.mlp_mult * self.d_model)
 
+    @property
+    def qk_norm_name(self) -> str:
+        """The norm QK-norm applies to each head: model.norm, or RMSNorm when model.norm is none."""
+        return "rmsnorm" if self.norm == "none" else self.norm
+
+    def final_norm_name(self, blocks_end_in_norm: bool) -> str:
+        """model.final_norm with `auto` resolved: model.norm after blocks that do not end in a
+        norm (pre-norm), none after blocks that do (post-norm)."""
+        if self.final_norm != "auto":
+            return self.final_norm
+        return "none" if blocks_end_in_norm else self.norm
+
     def site_dropout(self, site: str) -> float:
         """Dropout at `site` (attn | resid | mlp | mlp_resid): its own field, or model.dropout when -1
         (mlp_resid: resid's when -1)."""

@@ -64,7 +64,7 @@ class BagOfWords(Baseline):
         self.drop = dropout(cfg.dropout)
         self.hook_embed = HookPoint()
         self.blocks = nn.ModuleList(BowBlock(cfg, i) for i in range(cfg.n_layer))
-        self.ln_f = NORMS.get(cfg.norm if cfg.final_norm == "auto" else cfg.final_norm)(cfg.d_model, cfg)
+        self.ln_f = NORMS.get(cfg.final_norm_name(blocks_end_in_norm=False))(cfg.d_model, cfg)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=cfg.head_bias)
         init_weights(self, cfg)
         tie_head(self, cfg, cfg.d_model)

@@ -110,7 +110,7 @@ class CausalSelfAttention(nn.Module):
 
 def qk_norm(cfg) -> nn.Module:
     """The configured norm over one head's dimension (RMSNorm when model.norm is none)."""
-    return NORMS.get("rmsnorm" if cfg.norm == "none" else cfg.norm)(cfg.d_head, cfg)
+    return NORMS.get(cfg.qk_norm_name)(cfg.d_head, cfg)
 
 
 ATTENTIONS.register("sdpa", "fused scaled_dot_product_attention (flash / memory-efficient kernels)")(
