@@ -21,6 +21,7 @@ T = TypeVar("T")
 # here: listed by name and imported on demand, so this module imports nothing of lmlab's upward.
 PROVIDERS = [
     "lmlab.data.sources",
+    "lmlab.data.documents",
     "lmlab.data.synthetic",
     "lmlab.data.layout",
     "lmlab.data.mixture",

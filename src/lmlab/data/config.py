@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmlab.config_base import Section, require, require_choice
+from lmlab.data.documents import DOC_MODES
 from lmlab.data.synthetic import GENERATORS
 from lmlab.errors import UserError
 
-DOC_MODES = ("file", "line", "paragraph", "delimiter")
 SPLITS = ("auto", "train", "val", "test")
 GENERIC_STEMS = ("train", "test", "valid", "validation", "val", "dev", "input", "data", "text", "all")
 # Benchmarks a user evaluates on; training on them by default would leak answers into scores.
@@ -73,7 +73,7 @@ class SourceConfig(Section):
     def __post_init__(self) -> None:
         require(self.weight >= 0, self, "weight", "a non-negative float")
         require_choice(self, "split", SPLITS)
-        require_choice(self, "docs", DOC_MODES)
+        require_choice(self, "docs", DOC_MODES.names())
         require_choice(self, "generator", GENERATORS.names())
         require(self.docs != "delimiter" or self.delimiter != "", self, "delimiter", "a non-empty string")
         for name in ("max_docs", "max_tokens"):
