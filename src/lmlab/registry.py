@@ -100,6 +100,6 @@ def format_registries(skip: tuple[str, ...] = ()) -> str:
     for name, registry in sorted(all_registries().items()):
         if name in skip:
             continue
-        lines.append(f"\n{name}:" if registry.field else f"\n{name} (not a config field):")
+        lines.append(f"\n{name}:")
         lines += [f"  {entry:<12} {doc}" for entry, doc in registry.describe().items()]
     return "\n".join(lines)
