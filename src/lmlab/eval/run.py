@@ -41,3 +41,18 @@ def finite_or_none(value):
     if isinstance(value, list):
         return [finite_or_none(v) for v in value]
     return value
+
+
+def format_metrics(metrics: dict) -> str:
+    """eval_run's result as aligned lines, per-source losses last (None: not a finite number)."""
+    metrics = dict(metrics)
+    by_source = metrics.pop("by_source", {})
+    lines = [f"{key:>14}: {value:.4f}" if isinstance(value, float) else f"{key:>14}: {value}"
+             for key, value in metrics.items()]
+    lines += [f"{name:>14}: loss {_num(values['loss'])}, bits/byte {_num(values['bits_per_byte'])}, "
+              f"{values['tokens']:,} tokens" for name, values in by_source.items()]
+    return "\n".join(lines)
+
+
+def _num(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

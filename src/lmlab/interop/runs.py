@@ -26,10 +26,10 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last", f
     """Write the run as an HF folder. The folder is built beside `out` and renamed into place, so
     it is whole or absent; an existing non-empty `out` is replaced only if it is an lmlab export
     (marker) and `force` is set: a user's folder is never mixed into or overwritten."""
-    from lmlab.hf import to_hf_model
+    from lmlab.interop.models import to_hf_model
+    from lmlab.interop.tokenizers import to_hf_tokenizer
     from lmlab.io import honour_umask, remove_owned, write_marker
     from lmlab.load import load_run
-    from lmlab.tokenizer.hf import to_hf_tokenizer
 
     if fmt != "hf":
         raise UserError(f"--format={fmt!r} is not supported; valid: hf")
@@ -107,7 +107,7 @@ def read_hf_folder(hf_dir: Path):
 
 def import_run(hf_dir: str | Path, run_dir: str | Path, overwrite: bool = False) -> Path:
     from lmlab.checkpoint import save_checkpoint
-    from lmlab.hf import from_hf_model
+    from lmlab.interop.models import from_hf_model
     from lmlab.runs import RunDir
     from lmlab.tokenizer import build_tokenizer, save_tokenizer
     from lmlab.train.job import TrainState
