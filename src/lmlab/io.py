@@ -116,9 +116,7 @@ class MetricsLog:
 
 def write_marker(directory: Path, marker: str, kind: str) -> None:
     """Mark `directory` as made by lmlab (`kind`: run, export, study), so --force may empty it later."""
-    from lmlab import __version__
-
-    atomic_write_text(Path(directory) / marker, json.dumps({"format": 1, "kind": kind, "lmlab": __version__}) + "\n")
+    atomic_write_text(Path(directory) / marker, json.dumps({"format": 1, "kind": kind}) + "\n")
 
 
 def is_owned(directory: Path, marker: str, legacy: tuple[str, ...] = ()) -> bool:
