@@ -293,7 +293,7 @@ add("generate-temperature-negative", ["generate", "{good}", "--temperature", "-1
 add("generate-top-p-zero", ["generate", "{good}", "--top-p", "0"], "--top-p=0.0")
 add("generate-max-new-tokens-negative", ["generate", "{good}", "--max-new-tokens", "-1"], "--max-new-tokens=-1")
 add("generate-unknown-prompt-chars", ["generate", "{good}", "--prompt", "snow\u2603man\u2764"], "'\u2603', '\u2764'")
-add("generate-quantize-int4", ["generate", "{good}", "--quantize", "int4"], "--quantize='int4'")
+add("generate-quantize-int4", ["generate", "{good}", "--quantize", "int4"], "--quantize: invalid choice: 'int4'")
 add("generate-missing-run", ["generate", "{tmp}/nope"], "does not exist")
 add("generate-tampered", ["generate", "{run}", "--prompt", "a"], "does not match the SHA-256", flip_byte)
 add("generate-device-tpu", ["generate", "{good}", "--device", "tpu"], "device 'tpu'")
@@ -306,7 +306,7 @@ add("export-force-into-user-folder", ["export", "{good}", "--out", "{tmp}/mine",
 add("export-to-a-file", ["export", "{good}", "--out", "{tmp}/f"], "is a file", write("f", "x"))
 add("export-existing-export", ["export", "{good}", "--out", "{tmp}/hf"], "use --force",
     both(write("hf/.lmlab-export", '{"format": 1, "kind": "export"}'), write("hf/config.json", "{}")))
-add("export-bad-format", ["export", "{good}", "--out", "{tmp}/o", "--format", "onnx"], "--format='onnx'")
+add("export-bad-format", ["export", "{good}", "--out", "{tmp}/o", "--format", "onnx"], "--format: invalid choice: 'onnx'")
 add("export-parent-missing", ["export", "{good}", "--out", "{tmp}/a/b/c"], "does not exist")
 add("export-tampered", ["export", "{run}", "--out", "{tmp}/o"], "does not match the SHA-256", flip_byte)
 
@@ -330,6 +330,8 @@ add("report-not-a-run", ["report", "{tmp}/d"], "no config.toml", write("d/notes.
 
 # presets, demo
 add("presets-overrides", ["presets", "--model.n_layer=2"], "takes no config overrides")
+add("presets-unknown-flag", ["presets", "--bogus"], "--bogus")
+add("export-without-out", ["export", "{good}"], "--out")
 add("demo-run-dir-is-a-file", ["demo", "--run-dir", "{tmp}/f"], "is a file", write("f", "x"))
 add("demo-into-user-folder", ["demo", "--run-dir", "{tmp}/mine"], "not made by lmlab", write("mine/thesis.txt", "x"))
 add("demo-bad-override", ["demo", "--model.n_head=3"], "n_head")
