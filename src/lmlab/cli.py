@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from lmlab.errors import LmlabError, UserError
+from lmlab.eval.tasks.commands import add_lm_eval_parser, add_task_args
 
 EPILOG = ("Any config field can be set as --SECTION.FIELD=VALUE (sections: data, tokenizer, model, train, eval), "
           "e.g. --model.n_layer=6 --train.lr=3e-4. `lmlab presets --fields` lists every field.")
@@ -86,6 +87,10 @@ def cmd_demo(args, overrides) -> int:
 def cmd_eval(args, overrides) -> int:
     from lmlab.eval.run import eval_run
 
+    if args.tasks is not None:  # zero-shot tasks: lmlab/eval/tasks/commands.py
+        from lmlab.eval.tasks.commands import cmd_eval_tasks
+
+        return cmd_eval_tasks(args)
     metrics = eval_run(args.run_dir, args.checkpoint, args.max_tokens, args.device, args.split)
     if args.json:
         print(json.dumps(metrics))
@@ -278,7 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="last", help="last (default) or best")
     p.add_argument("--max-tokens", type=int, default=0, help="score at most N tokens (default: the whole split)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    add_task_args(p)
     p.set_defaults(fn=cmd_eval)
+    add_lm_eval_parser(verbs)
 
     p = verbs.add_parser("generate", help="sample text from a run (streamed)")
     p.add_argument("run_dir", metavar="RUN_DIR")
