@@ -44,7 +44,9 @@ class LmlabLM(TemplateLM):
                 raise UserError("--model_args needs run=RUN_DIR (an lmlab run directory)")
             from lmlab.load import load_run
 
-            loaded = load_run(run, checkpoint, device if device not in (None, "") else "auto")
+            if not device or (str(device).startswith("cuda") and not torch.cuda.is_available()):
+                device = "auto"  # lm_eval's CLI passes --device cuda:0 by default, even on CPU-only machines
+            loaded = load_run(run, checkpoint, str(device))
             model, tokenizer, context_len = loaded.model, loaded.tokenizer, loaded.cfg.model.context_len
             self._device = loaded.device
             self._autocast = loaded.precision().autocast

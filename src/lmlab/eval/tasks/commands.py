@@ -63,6 +63,9 @@ def format_table(out: dict) -> str:
     head = f"{'task':<14}{'items':>6}{'chance':>8}  {'acc':<15}{'acc_norm':<15}{'ppl':>9}{'trunc':>7}{'skip':>6}"
     lines = [head, "-" * len(head)]
     for name, r in out["tasks"].items():
+        if not r["items"]:
+            lines.append(f"{name:<14}{0:>6}{'-':>8}  {'-':<15}{'-':<15}{'-':>9}{0:>7}{r['skipped_unencodable']:>6}")
+            continue
         ppl = f"{r['perplexity']:.1f}" if r.get("perplexity") is not None else "-"
         lines.append(f"{name:<14}{r['items']:>6}{r['chance']:>8.3f}  {pm(r['acc'], r['acc_stderr']):<15}"
                      f"{pm(r['acc_norm'], r['acc_norm_stderr']):<15}{ppl:>9}{r['truncated']:>7}"
@@ -85,7 +88,7 @@ def add_lm_eval_parser(verbs) -> None:
     """`lmlab lm-eval ARGS...`: lm-evaluation-harness's own CLI with the `lmlab` model registered."""
     p = verbs.add_parser("lm-eval", help="run lm-evaluation-harness with the 'lmlab' model registered "
                          "(arguments as lm_eval's: --model lmlab --model_args run=RUN_DIR --tasks ...)",
-                         add_help=False)
+                         add_help=False, prefix_chars="+")  # every "--x" goes to lm_eval untouched
     p.add_argument("harness_args", nargs="...", help="passed to lm_eval unchanged")
     p.set_defaults(fn=cmd_lm_eval)
 

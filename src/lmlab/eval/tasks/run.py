@@ -54,13 +54,15 @@ def encode_items(tokenizer, items: list[Item], kind: str):
 
 
 def score_task(model, tokenizer, items: list[Item], kind: str, context_len: int, batch_tokens: int = 0,
-               device="cpu", autocast=None, progress: bool = False, name: str = "task") -> dict:
-    """Metrics of one task's items (see the module docstring)."""
+               device="cpu", autocast=None, progress: bool = False, name: str = "task", encoded=None) -> dict:
+    """Metrics of one task's items (see the module docstring). A task none of whose items the tokenizer
+    can encode gets items = 0 and no scores."""
     t0 = time.perf_counter()
-    kept, reqs, skipped = encode_items(tokenizer, items, kind)
+    kept, reqs, skipped = encoded or encode_items(tokenizer, items, kind)
     if not kept:
-        raise UserError(f"task {name}: the run's tokenizer cannot encode any of its {len(items)} items "
-                        f"(characters outside its vocabulary); use a run with a byte-level tokenizer")
+        return {"kind": kind, "items": 0, "skipped_unencodable": skipped, "truncated": 0, "acc": None,
+                "acc_stderr": None, "acc_norm": None, "acc_norm_stderr": None, "chance": None, "stderr": STDERR,
+                "note": "the tokenizer cannot encode any item (characters outside its vocabulary)"}
     flat = [p for pairs in reqs for p in pairs]
     scored = score_requests(model, flat, context_len, batch_tokens, device, autocast, progress, name)
     out = {"kind": kind, "items": len(kept), "skipped_unencodable": skipped}
@@ -121,8 +123,12 @@ def evaluate_tasks(model, tokenizer, context_len: int, names: list[str], limit: 
         else:
             items, path = load_items(spec, root, limit)
             loaded[name] = (spec, items, str(path))
+    encoded = {name: encode_items(tokenizer, items, spec.kind) for name, (spec, items, _) in loaded.items()}
+    if not any(kept for kept, _, _ in encoded.values()):
+        raise UserError(f"the tokenizer cannot encode any item of {', '.join(names)} (characters outside its "
+                        f"vocabulary, e.g. a character tokenizer trained on other text); use a byte-level tokenizer")
     results = {}
     for name, (spec, items, source) in loaded.items():
-        results[name] = {"source": source, **score_task(model, tokenizer, items, spec.kind, context_len,
-                                                        batch_tokens, device, autocast, progress, name)}
+        results[name] = {"source": source, **score_task(model, tokenizer, items, spec.kind, context_len, batch_tokens,
+                                                        device, autocast, progress, name, encoded[name])}
     return results

@@ -138,7 +138,7 @@ def _hf_choices(r: dict, question: str, suffix: str) -> Item:
 MC = ("query", "choices", "gold")
 ARC_HF = ("question", "choices", "answerKey")
 
-task(TaskSpec("hellaswag", "hellaswag", ("hellaswag_val_full.txt", "hellaswag_val_sample1000.jsonl", "hellaswag.jsonl"),
+task(TaskSpec("hellaswag", "hellaswag", ("hellaswag_val.jsonl", "hellaswag_val_full.txt", "hellaswag_val_sample1000.jsonl"),
               hellaswag_row, ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
               hf=("Rowan/hellaswag", None, "validation"), hf_row=hellaswag_row,
               hf_required=("activity_label", "ctx_a", "ctx_b", "endings", "label"),
