@@ -22,6 +22,8 @@ import torch
 from lmlab.errors import UserError
 
 try:
+    import lm_eval.models  # noqa: F401  (fill the registry with lm-eval's own models first: it imports them
+    #                        only while the registry is empty, so registering "lmlab" alone would hide "hf")
     from lm_eval.api.model import TemplateLM
     from lm_eval.api.registry import register_model
 except ImportError:  # the adapter is only imported by the commands that need it
