@@ -278,3 +278,26 @@ def test_cli_refuses_a_task_the_tokenizer_cannot_encode(char_run, tmp_path, caps
     (tmp_path / "copa" / "copa.jsonl").write_text(json.dumps(row) + "\n")
     assert main(["eval", str(char_run), "--tasks", "copa", "--tasks-dir", str(tmp_path)]) == 2
     assert "the tokenizer cannot encode any item of copa" in capsys.readouterr().err
+
+
+def test_head_only_on_scored_positions_equals_the_full_forward(tiny_cfg):
+    from lmlab.model import build_model
+
+    model = build_model(tiny_cfg.model, 40).eval()
+
+    class ForwardOnly(nn.Module):  # the same model seen only through forward()
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.config = inner, inner.config
+
+        def forward(self, idx, targets=None, cache=None):
+            return self.inner(idx)
+
+    g = torch.Generator().manual_seed(1)
+    reqs = [(torch.randint(0, 40, (int(n),), generator=g).tolist(), torch.randint(0, 40, (k,), generator=g).tolist())
+            for n, k in ((5, 3), (20, 1), (9, 4), (30, 2))]
+    ctx = tiny_cfg.model.context_len
+    fast = score_requests(model, reqs, ctx)
+    slow = score_requests(ForwardOnly(model), reqs, ctx)
+    for a, b in zip(fast, slow):
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-5) and a.greedy == b.greedy

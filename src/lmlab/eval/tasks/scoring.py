@@ -91,12 +91,12 @@ def _score_rows(model, inputs: list[list[int]], row_requests, n_requests: int, b
             x = torch.zeros(len(batch), T, dtype=torch.long)  # (B, T) right-padded
             for b, i in enumerate(batch):
                 x[b, :len(inputs[i])] = torch.tensor(inputs[i], dtype=torch.long)
+            spans = [(len(inputs[i]), max(len(t) for _, t in row_requests[i])) for i in batch]  # (length, scored)
             with autocast() if autocast else contextlib.nullcontext():
-                logits, _ = model(x.to(device))  # (B, T, V)
+                logits = _span_logits(model, x.to(device), spans)  # per row (n, V)
             for b, i in enumerate(batch):
-                L = len(inputs[i])
-                n = max(len(t) for _, t in row_requests[i])
-                lp = logits[b, L - n:L].float().log_softmax(-1).cpu()  # (n, V) predicting the last n tokens
+                n = spans[b][1]
+                lp = logits[b].float().log_softmax(-1).cpu()  # (n, V) predicting the last n tokens
                 for k, targets in row_requests[i]:
                     t = torch.tensor(targets, dtype=torch.long)
                     part = lp[n - len(t):]
@@ -104,3 +104,16 @@ def _score_rows(model, inputs: list[list[int]], row_requests, n_requests: int, b
     finally:
         model.train(was_training)
     return out
+
+
+def _span_logits(model, x: torch.Tensor, spans: list[tuple[int, int]]) -> list[torch.Tensor]:
+    """Logits at the last n real positions of each row. A model with a separate head (the transformer's
+    trunk -> ln_f -> lm_head, as in its forward) gets the head applied to those positions only: with a
+    50k vocabulary the head over every context position is most of the work. Others run forward."""
+    if all(hasattr(model, a) for a in ("trunk", "ln_f", "lm_head", "hook_final")):
+        h = model.trunk(x)  # (B, T, D)
+        picked = torch.cat([h[b, L - n:L] for b, (L, n) in enumerate(spans)])  # (sum n, D)
+        flat = model.lm_head(model.hook_final(model.ln_f(picked)))  # (sum n, V)
+        return list(flat.split([n for _, n in spans]))
+    logits, _ = model(x)  # (B, T, V)
+    return [logits[b, L - n:L] for b, (L, n) in enumerate(spans)]
