@@ -252,6 +252,7 @@ def test_cli_eval_tasks_writes_the_contract(char_run, capsys):
     (["--tasks", "arc_easy,nosuch"], "unknown task 'nosuch'; valid tasks: arc_challenge, arc_easy, boolq"),
     (["--tasks", "arc_easy", "--limit", "0"], "--limit must be a positive number of items per task (got 0)"),
     (["--tasks", "arc_easy", "--tasks-dir", "/no/such/dir"], "task arc_easy: no file found"),
+    (["--limit", "5"], "--limit, --tasks-dir and --hf go with --tasks"),
 ])
 def test_cli_bad_input(char_run, capsys, args, message):
     (char_run / "eval" / "tasks.json").unlink(missing_ok=True)

@@ -87,7 +87,7 @@ def cmd_demo(args, overrides) -> int:
 def cmd_eval(args, overrides) -> int:
     from lmlab.eval.run import eval_run
 
-    if args.tasks is not None:  # zero-shot tasks: lmlab/eval/tasks/commands.py
+    if args.tasks is not None or args.limit is not None or args.tasks_dir or args.hf:  # lmlab/eval/tasks/
         from lmlab.eval.tasks.commands import cmd_eval_tasks
 
         return cmd_eval_tasks(args)

@@ -77,6 +77,12 @@ def format_table(out: dict) -> str:
 
 
 def cmd_eval_tasks(args) -> int:
+    from lmlab.errors import UserError
+
+    if args.tasks is None:
+        raise UserError("--limit, --tasks-dir and --hf go with --tasks T1,T2 (zero-shot tasks)")
+    if args.split != "val" or args.max_tokens:
+        raise UserError("--split and --max-tokens apply to held-out loss, not to --tasks; use --limit N")
     out = run_tasks(args.run_dir, args.tasks, args.limit, args.tasks_dir, args.checkpoint, args.device, args.hf)
     print(json.dumps(out, indent=2) if args.json else format_table(out))
     if not args.json:
