@@ -110,14 +110,16 @@ def main() -> int:
     char, gpt2 = work / "shakespeare_6x384", work / "shakespeare_gpt2"
     train("shakespeare_6x384", char, args.steps)
     train("shakespeare_gpt2", gpt2, args.steps)
-    results["shakespeare_6x384"] = speed(char, args.limit)
-    results["shakespeare_gpt2"] = speed(gpt2, args.limit)
     from lmlab.cli import main as lmlab_main
 
     if not (work / "gpt2_hf").exists():
         assert lmlab_main(["export", str(gpt2), "--out", str(work / "gpt2_hf")]) == 0
+    out = REPO / "bench" / "results_tasks.json"
     results["harness"] = harness_vs_in_process(gpt2, work / "gpt2_hf", args.harness_items, work)
-    (REPO / "bench" / "results_tasks.json").write_text(json.dumps(results, indent=2) + "\n")
+    out.write_text(json.dumps(results, indent=2) + "\n")  # after each part: a long run keeps what it measured
+    for name, run in (("shakespeare_gpt2", gpt2), ("shakespeare_6x384", char)):
+        results[name] = speed(run, args.limit)
+        out.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -115,7 +115,7 @@ def load_hf_items(spec: TaskSpec, limit: int = 0, data_files: str | None = None)
     try:
         import datasets
     except ImportError:
-        raise UserError("loading tasks from Hugging Face needs datasets: pip install 'lmlab[eval]'") from None
+        raise UserError("loading tasks from Hugging Face needs datasets: pip install 'lmlab[hf]'") from None
     if spec.hf is None:
         raise UserError(f"task {spec.name} has no Hugging Face dataset")
     path, config, split = spec.hf
