@@ -205,7 +205,7 @@ def test_hugging_face_schema_through_datasets_json_builder(tmp_path, shared_data
     assert w.choices == ["got the easier cases."] and w.gold == 1
     assert got["boolq"].gold == 1 and got["boolq"].choices == ["no", "yes"]
     assert got["lambada"].context == "the cat sat on the" and got["lambada"].choices == ["mat"]
-    assert got["siqa"].gold == 2 and got["copa"].context == "The man fell, because"
+    assert got["siqa"].gold == 2 and got["copa"].context == "The man fell because"
     assert got["copa"].choices == ["he tripped.", "he won."]
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"question": "q"}) + "\n")

@@ -172,8 +172,8 @@ task(TaskSpec("openbook_qa", "openbook_qa", ("openbook_qa.jsonl",), _mc(), MC,
 task(TaskSpec("copa", "copa", ("copa.jsonl",), _mc(), MC,
               hf=("aps/super_glue", "copa", "validation"),
               hf_required=("premise", "choice1", "choice2", "question", "label"),
-              hf_row=lambda r: Item(r["premise"].strip().rstrip(".") + (", because" if r["question"] == "cause"
-                                                                         else ", therefore"),
+              hf_row=lambda r: Item(r["premise"].strip()[:-1] + (" because" if r["question"] == "cause"
+                                                                 else " therefore"),  # lm-eval's copa
                                     [c[0].lower() + c[1:] for c in (r["choice1"], r["choice2"])], int(r["label"])),
               doc="COPA: cause or effect, 2 choices"))
 task(TaskSpec("siqa", "siqa", ("siqa.jsonl",), _mc(), MC,
