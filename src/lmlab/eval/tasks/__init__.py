@@ -1,7 +1,17 @@
 """Zero-shot multiple-choice tasks (HellaSwag, ARC, PIQA, WinoGrande, BoolQ, OpenBookQA, COPA, SIQa, LAMBADA)
-scored in-process with lm-evaluation-harness's conventions."""
+scored in-process with lm-evaluation-harness's conventions.
 
-from lmlab.eval.tasks.run import evaluate_tasks, score_task
-from lmlab.eval.tasks.specs import TASKS, Item, TaskSpec
+Names are imported on first use, so that the CLI's parser (which imports `commands`) does not import torch."""
 
-__all__ = ["TASKS", "Item", "TaskSpec", "evaluate_tasks", "score_task"]
+_WHERE = {"TASKS": "specs", "Item": "specs", "TaskSpec": "specs", "evaluate_tasks": "run", "score_task": "run"}
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f"lmlab.eval.tasks.{_WHERE[name]}"), name)
+    raise AttributeError(name)
+
+
+__all__ = sorted(_WHERE)
