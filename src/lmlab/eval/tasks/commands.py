@@ -96,10 +96,24 @@ def add_lm_eval_parser(verbs) -> None:
                          "(arguments as lm_eval's: --model lmlab --model_args run=RUN_DIR --tasks ...)",
                          add_help=False, prefix_chars="+")  # every "--x" goes to lm_eval untouched
     p.add_argument("harness_args", nargs="...", help="passed to lm_eval unchanged")
-    p.set_defaults(fn=cmd_lm_eval)
+    p.set_defaults(fn=cmd_lm_eval, usage=p.format_usage())
+
+
+LM_EVAL_HELP = """
+Runs lm-evaluation-harness's own command line (lm_eval 0.4.13 cannot discover third-party models by
+itself) after registering the model `lmlab`; every argument goes to lm_eval unchanged. model_args:
+run=RUN_DIR (required), checkpoint=last|best, device=auto|cpu|cuda|mps, batch_tokens=N, max_gen_toks=N.
+
+  lmlab lm-eval --model lmlab --model_args run=runs/shake --tasks arc_easy --include_path my_tasks/
+  python -m lmlab.eval.harness ...   (the same)
+
+`lmlab lm-eval run --help` shows lm_eval's own options."""
 
 
 def cmd_lm_eval(args, overrides) -> int:
+    if args.harness_args in ([], ["-h"], ["--help"]):
+        print(args.usage.rstrip() + "\n" + LM_EVAL_HELP)
+        raise SystemExit(0)
     from lmlab.eval.harness import main
 
     return main(args.harness_args)
