@@ -186,14 +186,6 @@ def cmd_import(args, overrides) -> int:
     return 0
 
 
-def cmd_report(args, overrides) -> int:
-    from lmlab.report import write_report
-    from lmlab.runs import RunDir
-
-    print(write_report(RunDir.open(args.run_dir, need_checkpoint=False).root))
-    return 0
-
-
 # ----------------------------------------------------------------------------- output helpers
 
 class TextStream:
@@ -313,9 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     p.set_defaults(fn=cmd_import)
 
-    p = verbs.add_parser("report", help="(re)write report.md and loss.png of a run")
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.set_defaults(fn=cmd_report)
+    from lmlab.report.commands import add_parsers as report_parsers
+
+    report_parsers(verbs)
     return parser
 
 

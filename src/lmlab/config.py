@@ -16,6 +16,7 @@ from typing import Any
 from lmlab.config_base import (
     Section,
     coerce,
+    is_str_list,
     require,
     require_choice,
     section_list_type,
@@ -69,6 +70,8 @@ class TrainConfig(Section):
     patience: int = 0  # early stopping: stop after N evaluations without a new best; 0 = off
     log_every: int = 1  # write a metrics.jsonl train record every N steps
     progress: bool = True  # progress bar on stderr
+    loggers: list[str] = field(default_factory=lambda: ["jsonl"])  # experiment trackers: jsonl (always on),
+    # tensorboard (event files in RUN/tensorboard), wandb (offline in RUN/wandb unless WANDB_API_KEY is set)
 
     _section = "train"
 
@@ -156,7 +159,7 @@ class RunConfig:
             lines += ["", f"[{name}]"]
             tables = []
             for k, v in section.to_dict().items():
-                if isinstance(v, list):  # a list of tables: [[section.field]] after the scalars
+                if isinstance(v, list) and section_list_type(section.field_types()[k]):  # a list of tables: [[section.field]] after the scalars
                     tables += [(k, item) for item in getattr(section, k)]
                 else:
                     lines.append(f"{k} = {toml_value(v)}")
@@ -217,7 +220,9 @@ def check_choices(cfg: RunConfig) -> None:
 
     for field_name, registry in all_registries().items():
         section, _, name = field_name.partition(".")
-        registry.get(getattr(getattr(cfg, section), name))
+        value = getattr(getattr(cfg, section), name)
+        for item in value if isinstance(value, list) else [value]:  # list fields name several components
+            registry.get(item)
     from lmlab.data.sources import SOURCES
 
     for i, source in enumerate(cfg.data.sources):
@@ -232,7 +237,8 @@ def field_docs() -> dict[str, list[tuple[str, str, str]]]:
     rows = {}
     for name, section in SECTIONS.items():
         types = section.field_types()
-        rows[name] = [(f.name, getattr(types[f.name], "__name__", str(types[f.name])),
+        rows[name] = [(f.name, "str,..." if is_str_list(types[f.name]) else
+                       getattr(types[f.name], "__name__", str(types[f.name])),
                        repr(f.default) if f.default is not dataclasses.MISSING else repr(f.default_factory()))
                       for f in dataclasses.fields(section)]
     return rows
