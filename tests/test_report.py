@@ -62,7 +62,7 @@ def add_other_branches_files(run: Path) -> None:
     with open(run / "analysis" / "attention.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(rows + [{**rows[0], "layer": "all", "head": "mean", "entropy": 1.6}])  # a summary row
     (run / "analysis" / "attention.json").write_text(json.dumps({"heads": rows, "model_mean_entropy": 1.6}))
     (run / "analysis" / "ablation.json").write_text(json.dumps({"baseline_loss": 3.1, "rows": [
         {"layer": 0, "head": 1, "loss": 3.3, "delta": 0.2}]}))
@@ -140,6 +140,7 @@ def test_run_page_holds_every_part(run_dir):
         assert text in page, text
     # self-contained: every image is embedded, nothing refers to the network
     assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert 'alt="attention: entropy_norm"' in page and 'alt="attention: entropy"' in page  # per-head heatmaps
     images = re.findall(r'<img src="([^"]*)"', page)
     assert len(images) >= 10 and all(i.startswith("data:image/png;base64,") for i in images)
 
@@ -217,3 +218,20 @@ def test_pages_in_a_real_browser(which, run_dir, study_dir, tmp_path):
     shot = browser.screenshot(page, tmp_path / f"{which}.png")
     inked, colours = browser.not_blank(shot)
     assert inked > 0.02 and colours > 50, (inked, colours)
+
+
+def test_unreadable_files_become_notes_and_a_bad_config_is_refused(run_dir, tmp_path, capsys):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("checkpoints", "report.*"))
+    (copy / "model.json").write_text("{bad")
+    (copy / "analysis" / "ablation.json").write_text("[1, 2")
+    assert main(["report", str(copy)]) == 0
+    page = (copy / "report.html").read_text()
+    assert "./model.json: not readable JSON" not in page and "run/model.json: not readable JSON" in page
+    assert "analysis/ablation.json: not readable JSON" in page and '<section id="training">' in page
+    (copy / "report.html").unlink()
+    (copy / "config.toml").write_text('name = "tiny"\n[model]\nn_layer = "two"\n')
+    capsys.readouterr()
+    assert main(["report", str(copy)]) == 2
+    assert "config.toml: model.n_layer='two' is not valid" in capsys.readouterr().err
+    assert not (copy / "report.html").exists()

@@ -80,7 +80,7 @@ def read_json(path: Path, notes: list[str]) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        notes.append(f"{path.name}: not readable JSON ({err})")
+        notes.append(f"{path.parent.name}/{path.name}: not readable JSON ({err})")
         return None
 
 
@@ -89,7 +89,7 @@ def read_csv(path: Path, notes: list[str]) -> list[dict]:
         with open(path, encoding="utf-8", newline="") as f:
             return list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        notes.append(f"{path.name}: not readable CSV ({err})")
+        notes.append(f"{path.parent.name}/{path.name}: not readable CSV ({err})")
         return []
 
 
@@ -99,7 +99,10 @@ def load_run(root: str | Path) -> RunData:
     from lmlab.config import load_config
 
     root = Path(root)
-    cfg = load_config(root / RUN_MARKER)
+    try:
+        cfg = load_config(root / RUN_MARKER)
+    except UserError as err:
+        raise UserError(str(err) if str(root) in str(err) else f"{root / RUN_MARKER}: {err}") from None
     preset, diff = preset_diff(cfg)
     notes: list[str] = []
     records = list(iter_jsonl(root / "metrics.jsonl"))

@@ -126,23 +126,30 @@ HEAT_KEYS = ("entropy_norm", "entropy", "sparsity", "max_weight", "mean_distance
 def head_heatmaps(name: str, rows: list[dict]) -> list[Figure]:
     """Layer × head grids of the first two per-head statistics a table has (e.g. attention.csv)."""
     out = []
-    try:
-        layers = sorted({int(r["layer"]) for r in rows})
-        heads = sorted({int(r["head"]) for r in rows})
-    except (TypeError, ValueError):
+    rows = [r for r in rows if is_index(r.get("layer")) and is_index(r.get("head"))]  # not the mean rows
+    if not rows:
         return []
+    layers = sorted({int(float(r["layer"])) for r in rows})
+    heads = sorted({int(float(r["head"])) for r in rows})
     keys = [k for k in HEAT_KEYS if k in rows[0]][:2]
     for key in keys:
         grid = np.full((len(layers), len(heads)), np.nan)
         for r in rows:
             try:
-                grid[layers.index(int(r["layer"])), heads.index(int(r["head"]))] = float(r[key])
+                grid[layers.index(int(float(r["layer"]))), heads.index(int(float(r["head"])))] = float(r[key])
             except (TypeError, ValueError):
                 continue
         stem = Path(name).stem
         out.append(Figure(f"{stem}: {key}", f"figures/{stem}_{key}.png",
                           F.heatmap(grid, f"{stem}: {key.replace('_', ' ')} per head", key)))
     return out
+
+
+def is_index(value) -> bool:
+    try:
+        return float(value) == int(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def sampling_section(run: RunData) -> Section:
