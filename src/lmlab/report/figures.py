@@ -44,6 +44,17 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _log_y(ax) -> None:
+    """A log y axis labelled 0.6, 1, 2 rather than 6×10⁻¹ (losses and norms span a decade or less)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.set_yscale("log")
+    label = FuncFormatter(lambda v, _: f"{v:.2g}")
+    ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))
+    ax.yaxis.set_major_formatter(label)
+    ax.yaxis.set_minor_formatter(label)
+
+
 def running_mean(values: list[float], window: int) -> list[float]:
     out, total = [], 0.0
     for i, v in enumerate(values):
@@ -67,6 +78,10 @@ def loss_curves(train: list[dict], evals: list[dict], x: str, title: str) -> byt
         ax.plot(xs, smooth(losses), color=COLORS[0], label="train (running mean)")
     if evals:
         ax.plot([r[x] for r in evals], [r["val_loss"] for r in evals], "o-", color=COLORS[1], label="val")
+    if x == "tokens":
+        from matplotlib.ticker import EngFormatter
+
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 800k, 1.2M
     ax.set_xlabel("training tokens" if x == "tokens" else "step")
     ax.set_ylabel("loss (nats / token)")
     ax.set_title(title)
@@ -96,7 +111,7 @@ def series(xs: list[float], ys: list[float], ylabel: str, title: str, log: bool 
     if smooth_line:
         ax.plot(xs, smooth(ys), color=COLORS[0])
     if log and min(ys, default=1) > 0:
-        ax.set_yscale("log")
+        _log_y(ax)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -159,12 +174,8 @@ def scaling(xs: list[float], ys: list[float], fit: tuple[float, float, float] | 
         a, alpha, c = fit
         grid = np.geomspace(min(xs), max(xs), 100)
         ax.plot(grid, a * grid ** (-alpha) + c, color=COLORS[1], label=f"fit: {a:.3g}·x^(−{alpha:.3g}) + {c:.3g}")
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
     ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    _log_y(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("best val loss")
     ax.set_title(f"Scaling with {xlabel}")
