@@ -103,18 +103,21 @@ def make_study(root: Path, run: Path) -> Path:
                      for r in records]
             (dst / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
             best = min(r["val_loss"] for r in lines if r["kind"] == "eval")
-            results.append({"run": name, "model.d_model": width, "seed": seed, "params": 30000 * width // 32,
-                            "flops": 2e9 * width / 32, "best_val_loss": best, "status": "done"})
+            results.append({"run": name, "variant": variant, "seed": seed, "model.d_model": width,
+                            "params_non_embedding": 30000 * width // 32, "flops": 2e9 * width / 32,
+                            "best_val_loss": best, "status": "done", "error": ""})
     with open(root / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(results[0]))
         writer.writeheader()
         writer.writerows(results)
-    (root / "aggregate.json").write_text(json.dumps([
-        {"variant": "d_model-32", "n": 2, "mean": 3.70, "ci_low": 3.66, "ci_high": 3.74, "verdict": "baseline"},
-        {"variant": "d_model-64", "n": 2, "mean": 3.55, "ci_low": 3.51, "ci_high": 3.59, "diff": -0.15,
-         "p_value": 0.004, "test": "welch", "noise_floor": 0.02, "verdict": "better, beyond the noise floor"}]))
-    (root / "scaling.json").write_text(json.dumps({"params": {"a": 5.0, "alpha": 0.08, "alpha_ci": [0.05, 0.11],
-                                                              "c": 1.0}}))
+    (root / "aggregate.json").write_text(json.dumps({"baseline": "d_model-32", "metric": "val_loss", "variants": [
+        {"variant": "d_model-32", "n": 2, "val_loss_mean": 3.70, "ci_low": 3.66, "ci_high": 3.74, "diff": 0.0,
+         "p_value": None, "test": "", "noise_floor": 0.007, "verdict": "baseline"},
+        {"variant": "d_model-64", "n": 2, "val_loss_mean": 3.55, "ci_low": 3.51, "ci_high": 3.59, "diff": -0.15,
+         "p_value": 0.004, "test": "welch", "noise_floor": 0.02, "verdict": "better, beyond the noise floor"}]}))
+    (root / "scaling.json").write_text(json.dumps({
+        "params_non_embedding": {"points": 4, "a": 5.0, "alpha": 0.08, "alpha_ci": [0.05, 0.11], "c": 1.0},
+        "flops": {"points": 2, "error": "a power law with an offset needs at least 3 sizes"}}))
     (root / "plots").mkdir()
     shutil.copy(run / "loss.png", root / "plots" / "bars.png")
     return root
@@ -179,7 +182,9 @@ def test_study_page_and_run_pages(study_dir):
     assert sorted(links) == [f"runs/d_model-{w}-s{s}/report.html" for w in (32, 64) for s in (0, 1)]
     assert all((study_dir / link).is_file() for link in links)
     assert (study_dir / "figures" / "val_loss_runs.png").is_file()
-    assert (study_dir / "figures" / "scaling_params.png").is_file()
+    assert (study_dir / "figures" / "scaling_params_non_embedding.png").is_file()
+    assert not (study_dir / "figures" / "scaling_flops.png").exists()  # its fit failed: no curve to draw
+    assert "needs at least 3 sizes" in page and "d_model-64: better, beyond the noise floor (diff -0.15" in page
     assert "## Results" in (study_dir / "report.md").read_text()
 
 

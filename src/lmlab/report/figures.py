@@ -49,7 +49,7 @@ def _log_y(ax) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator
 
     ax.set_yscale("log")
-    label = FuncFormatter(lambda v, _: f"{v:.2g}")
+    label = FuncFormatter(lambda v, _: f"{v:.3g}")
     ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))
     ax.yaxis.set_major_formatter(label)
     ax.yaxis.set_minor_formatter(label)
@@ -166,11 +166,11 @@ def overlay(curves: dict[str, tuple[list[float], list[float]]], groups: dict[str
     return _png(fig)
 
 
-def scaling(xs: list[float], ys: list[float], fit: tuple[float, float, float] | None, xlabel: str) -> bytes:
+def scaling(xs: list[float], ys: list[float], fit: tuple[float, float, float], xlabel: str) -> bytes:
     """Best val loss against size on log-log axes, with the fitted L = a·x^(−alpha) + c."""
     fig, ax = _figure()
     ax.scatter(xs, ys, color=COLORS[0], zorder=3, label="runs")
-    if fit is not None and len(xs) > 0:
+    if len(xs) > 0:
         a, alpha, c = fit
         grid = np.geomspace(min(xs), max(xs), 100)
         ax.plot(grid, a * grid ** (-alpha) + c, color=COLORS[1], label=f"fit: {a:.3g}·x^(−{alpha:.3g}) + {c:.3g}")

@@ -15,8 +15,8 @@ from lmlab.report.page import Block, Figure, Section, existing_figure, figures, 
 from lmlab.report.run_page import write_report
 
 LOSS_COLUMNS = ("best_val_loss", "val_loss", "loss", "final_val_loss")
-SIZE_COLUMNS = {"params": ("params", "params_non_embedding", "n_params"),
-                "flops": ("flops", "total_flops", "flops_per_token", "flops_per_token_train", "compute")}
+SIZE_COLUMNS = {"params": ("params_non_embedding", "params", "n_params"),  # scaling.json key -> results column
+                "flops": ("flops", "total_flops", "compute")}
 
 
 def write_study_report(study_dir: str | Path) -> Path:
@@ -76,8 +76,8 @@ def verdict_lines(rows: list[dict]) -> list[str]:
         if key is None or not row.get(key):
             continue
         name = row.get("variant") or row.get("name") or next(iter(row.values()))
-        extra = ", ".join(f"{k} {T.fmt(row[k])}" for k in row if k.lower() in ("diff", "noise_floor", "p_value",
-                                                                                "p"))
+        extra = ", ".join(f"{k} {T.fmt(row[k])}" for k in row if k.lower() in ("diff", "noise_floor", "p_value", "p")
+                          and row[k] not in (None, ""))
         out.append(f"{name}: {row[key]}" + (f" ({extra})" if extra else ""))
     return out
 
@@ -121,7 +121,7 @@ def scaling_section(study: StudyData) -> Section:
         return s
     s.blocks += [table(t) for t in T.object_tables("scaling.json", study.scaling)]
     if F.available():
-        figs = [f for f in (scaling_figure(study, axis) for axis in SIZE_COLUMNS) if f is not None]
+        figs = [f for f in (scaling_figure(study, axis) for axis in study.scaling) if f is not None]
         if figs:
             s.blocks.insert(0, figures(figs))
     return s
@@ -129,20 +129,21 @@ def scaling_section(study: StudyData) -> Section:
 
 def scaling_figure(study: StudyData, axis: str) -> Figure | None:
     """Points from results.csv (size, best loss) and the curve from scaling.json's fit for `axis`."""
-    fit = study.scaling.get(axis) if isinstance(study.scaling, dict) else None
-    rows = study.results
-    xcol = next((c for c in SIZE_COLUMNS[axis] if rows and c in rows[0]), None)
+    fit, rows = study.scaling.get(axis), study.results
+    candidates = (axis,) + SIZE_COLUMNS.get(axis, SIZE_COLUMNS.get(axis.split("_")[0], ()))
+    xcol = next((c for c in candidates if rows and c in rows[0]), None)
     ycol = next((c for c in LOSS_COLUMNS if rows and c in rows[0]), None)
     if not isinstance(fit, dict) or xcol is None or ycol is None:
         return None
-    pts = [(number(r[xcol]), number(r[ycol])) for r in rows]
+    pts = [(number(r[xcol]), number(r[ycol])) for r in rows if r.get("status", "done") == "done"]
     pts = [p for p in pts if p[0] and p[1]]
     params = tuple(number(fit.get(k)) for k in ("a", "alpha", "c"))
     if not pts:
         return None
-    curve = params if all(p is not None for p in params) else None
+    if any(p is None for p in params):  # the fit failed (its error is in the table)
+        return None
     return Figure(f"Scaling with {axis}", f"figures/scaling_{axis}.png",
-                  F.scaling([p[0] for p in pts], [p[1] for p in pts], curve, xcol.replace("_", " ")))
+                  F.scaling([p[0] for p in pts], [p[1] for p in pts], params, xcol.replace("_", " ")))
 
 
 def number(value: Any) -> float | None:
