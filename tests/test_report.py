@@ -138,7 +138,7 @@ def test_run_page_holds_every_part(run_dir):
     assert "tinyshakespeare (text, weight 0.8)" in page and "counting (synthetic, weight 0.2)" in page
     assert "<td>train.max_steps</td><td>40</td><td>24</td>" in page  # the diff from the preset
     for text in ("Zero-shot tasks", "0.27 ± 0.031", "attention.csv", "ablation.json", "sampling.json",
-                 "ROMEO: the king", "&lt;untrained &amp; noisy&gt;", "training FLOPs per token",
+                 "ROMEO: the king", "&lt;untrained &amp; noisy&gt;", "model_mean_entropy", "training FLOPs per token",
                  f"{json.loads((run_dir / 'model.json').read_text())['params']:,}"):
         assert text in page, text
     # self-contained: every image is embedded, nothing refers to the network

@@ -172,9 +172,12 @@ def folder_tables(folder: Path, notes: list[str]) -> list[tuple[str, Any]]:
             rows = read_csv(path, notes)
             if rows:
                 out.append((rel, rows))
-        elif path.suffix == ".json" and not path.with_suffix(".csv").is_file():
+        elif path.suffix == ".json":
             value = read_json(path, notes)
-            if value is not None:
+            if path.with_suffix(".csv").is_file():  # the CSV holds its rows; keep the JSON's single numbers
+                value = {k: v for k, v in value.items() if not isinstance(v, (list, dict))} \
+                    if isinstance(value, dict) else None
+            if value:
                 out.append((rel, value))
     return out
 
