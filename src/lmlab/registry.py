@@ -56,6 +56,7 @@ def all_registries() -> dict[str, Registry]:
     import lmlab.data.sources  # noqa: F401
     import lmlab.model.build  # noqa: F401
     import lmlab.tokenizer  # noqa: F401
+    import lmlab.train.distributed  # noqa: F401
     import lmlab.train.schedule  # noqa: F401
 
     return dict(Registry._all)

@@ -18,7 +18,8 @@ from lmlab.config import RunConfig
 from lmlab.errors import TrainingDiverged
 from lmlab.eval import evaluate
 from lmlab.runs import MetricsLog
-from lmlab.train.job import Job, new_job, resume_job, rng_tensors
+from lmlab.train.distributed import NullLog, checkpoint_state, teardown
+from lmlab.train.job import Job, new_job, resume_job
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
 from lmlab.train.step import set_lr, train_step
@@ -37,25 +38,32 @@ class TrainResult:
 
 
 def train(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> TrainResult:
-    """Train a new run from `cfg` into `run_dir`."""
-    return run_job(new_job(cfg, run_dir, overwrite))
+    """Train a new run from `cfg` into `run_dir` (on every rank, under torchrun)."""
+    return run_distributed(new_job(cfg, run_dir, overwrite))
 
 
-def resume(run_dir: str | Path) -> TrainResult:
+def resume(run_dir: str | Path, overrides: dict[str, str] | None = None) -> TrainResult:
     """Continue a run from its `last` checkpoint; on CPU the result is bit-identical to an
     uninterrupted run (same batches, same RNG, same optimizer state)."""
-    return run_job(resume_job(run_dir))
+    return run_distributed(resume_job(run_dir, overrides))
+
+
+def run_distributed(job: Job) -> TrainResult:
+    try:
+        return run_job(job)
+    finally:
+        teardown(job.dist)
 
 
 def run_job(job: Job) -> TrainResult:
     cfg, state = job.cfg.train, job.state
-    bar = Progress(cfg.max_steps, state.step, enabled=cfg.progress)
-    if cfg.progress:
+    bar = Progress(cfg.max_steps, state.step, enabled=cfg.progress and job.dist.is_main)
+    if bar.enabled:
         verb = f"resuming at step {state.step}" if state.step else "training"
         bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}); "
                     f"{job.model.summary(cfg.batch_size, job.value_bytes)}")
-    log = MetricsLog(job.run.metrics)
-    step_model = torch.compile(job.model) if cfg.compile else job.model
+    log = MetricsLog(job.run.metrics) if job.dist.is_main else NullLog()
+    step_model = torch.compile(job.train_model) if cfg.compile else job.train_model
     last_eval: dict = {}
     t_start, elapsed_before = time.perf_counter(), state.elapsed
     try:
@@ -64,7 +72,7 @@ def run_job(job: Job) -> TrainResult:
             lr = lr_at(state.step, cfg)
             set_lr(job.optimizer, lr)
             loss, grad_norm = train_step(step_model, job.optimizer, job.batches, state.step, cfg.grad_accum,
-                                         cfg.grad_clip, job.precision, job.device)
+                                         cfg.grad_clip, job.precision, job.device, job.dist)
             dt = time.perf_counter() - t0
             check_finite(loss, job, bar)
             if state.step == 0 and not hasattr(job.model, "fit"):
@@ -125,7 +133,11 @@ def save(job: Job, which: str, metrics: dict) -> None:
             "precision": job.precision.name, "device": str(job.device)}
     if job.precision.scaler is not None:
         meta["scaler"] = job.precision.scaler.state_dict()
-    save_checkpoint(job.run.checkpoint(which), job.model, job.optimizer, meta, rng_tensors())
+    model, optimizer, rng = checkpoint_state(job)  # collective: every rank takes part
+    meta["world_size"] = job.dist.world
+    if job.dist.is_main:
+        save_checkpoint(job.run.checkpoint(which), model, optimizer, meta, rng)
+    job.dist.barrier()
 
 
 def check_finite(loss: float, job: Job, bar: Progress) -> None:
