@@ -325,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     p.set_defaults(fn=cmd_import)
 
+    from lmlab.train.commands import add_parsers as add_train_parsers
+
+    add_train_parsers(verbs)
+
     p = verbs.add_parser("report", help="(re)write report.md and loss.png of a run")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(fn=cmd_report)

@@ -29,8 +29,9 @@ from lmlab.runs import RunDir, atomic_write_text
 from lmlab.tokenizer import load_tokenizer, save_tokenizer
 from lmlab.train import distributed
 from lmlab.train.distributed import Dist
+from lmlab.train.mfu import MfuMeter, meter_for
 from lmlab.train.optim import make_optimizer
-from lmlab.train.precision import Precision, resolve_device, resolve_precision
+from lmlab.train.precision import Precision, configure_matmul, resolve_device, resolve_precision
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Job:
     state: TrainState = field(default_factory=TrainState)
     dist: Dist = field(default_factory=Dist)
     train_model: torch.nn.Module | None = None  # what the step calls: the DDP wrapper, or the model itself
+    meter: MfuMeter | None = None  # model FLOPs utilization from tokens/s
 
     @property
     def value_bytes(self) -> int:
@@ -166,6 +168,7 @@ def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared, d: Dist,
         torch.set_num_threads(t.threads)
     device = d.device(resolve_device(t.device))
     precision = Precision(resolve_precision(t.precision, device), device)
+    configure_matmul(device)
     seed_everything(t.seed)
     if t.batch_size % d.world:
         distributed.check_world(t, d.world)  # one line naming the batch and the world size
@@ -173,11 +176,12 @@ def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared, d: Dist,
     model = build_model(cfg.model, tokenizer.vocab_size).to(device)  # vocab_size: the config's if set
     if checkpoint is not None:  # full weights go in before sharding
         load_weights(checkpoint, model)
+    meter = meter_for(model, device, precision.name, d.world)
     distributed.seed_rank(d, t.seed)
     train_model = distributed.wrap(model, d, t, device)
     optimizer = make_optimizer(model, t, device)
     return Job(cfg, run, device, precision, tokenizer, data, batches, model, optimizer, dist=d,
-               train_model=train_model)
+               train_model=train_model, meter=meter)
 
 
 

@@ -20,6 +20,7 @@ from lmlab.eval import evaluate
 from lmlab.runs import MetricsLog
 from lmlab.train.distributed import NullLog, checkpoint_state, teardown
 from lmlab.train.job import Job, new_job, resume_job
+from lmlab.train.mfu import format_mfu
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
 from lmlab.train.step import set_lr, train_step
@@ -61,7 +62,7 @@ def run_job(job: Job) -> TrainResult:
     if bar.enabled:
         verb = f"resuming at step {state.step}" if state.step else "training"
         bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}); "
-                    f"{job.model.summary(cfg.batch_size, job.value_bytes)}")
+                    f"{job.model.summary(cfg.batch_size, job.value_bytes)}; {job.meter.describe()}")
     log = MetricsLog(job.run.metrics) if job.dist.is_main else NullLog()
     step_model = torch.compile(job.train_model) if cfg.compile else job.train_model
     last_eval: dict = {}
@@ -81,13 +82,14 @@ def run_job(job: Job) -> TrainResult:
             state.tokens += job.tokens_per_step
             state.train_time += dt
             state.elapsed = elapsed_before + time.perf_counter() - t_start
+            mfu = job.meter.mfu(job.tokens_per_step / dt)
             if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
                 log.write({"kind": "train", "step": state.step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
                            "tokens": state.tokens, "tokens_per_s": job.tokens_per_step / dt,
                            "elapsed_s": state.elapsed, "train_time_s": state.train_time,
-                           "peak_mem_mb": peak_memory_mb(job.device)})
+                           "peak_mem_mb": peak_memory_mb(job.device), "mfu": mfu})
             bar.update(state.step, loss, job.tokens_per_step / dt,
-                       f" val {last_eval['loss']:.4f}" if last_eval else "")
+                       f" MFU {format_mfu(mfu)}" + (f" val {last_eval['loss']:.4f}" if last_eval else ""))
             if state.step % job.cfg.eval.every == 0 or state.step == cfg.max_steps:
                 last_eval = evaluate_and_save(job, log, bar)
                 state.elapsed = elapsed_before + time.perf_counter() - t_start
