@@ -87,4 +87,4 @@ def describe_presets() -> dict[str, str]:
     return {name: (fn.__doc__ or "").strip().split("\n")[0] for name, fn in sorted(PRESETS.items())}
 
 
-from lmlab import presets_data, presets_seeds  # noqa: E402,F401  (register the corpora and seed studies presets)
+from lmlab import presets_data, presets_scale, presets_seeds  # noqa: E402,F401  (register the corpora, scale and seed studies presets)

@@ -63,8 +63,11 @@ class Dist:
         return self.parallel != "none"
 
     def device(self, base: torch.device) -> torch.device:
-        """One GPU per rank on CUDA (cuda:LOCAL_RANK); the CPU is shared."""
-        return torch.device("cuda", self.local_rank) if base.type == "cuda" and self.active else base
+        """One GPU per rank on CUDA (cuda:LOCAL_RANK; with more ranks than GPUs, ranks share them
+        round-robin, which only gloo allows); the CPU is shared."""
+        if base.type != "cuda" or not self.active:
+            return base
+        return torch.device("cuda", self.local_rank % torch.cuda.device_count())
 
     def sync(self, last_micro: bool):
         """Context for one micro-batch's backward: gradients are reduced only on the last one."""
@@ -147,6 +150,10 @@ def setup(train_cfg) -> Dist:
     backend = resolve_backend(train_cfg.dist_backend, train_cfg.device)
     local = int(env["LOCAL_RANK"])
     if backend == "nccl":
+        if local >= torch.cuda.device_count():
+            raise UserError(f"NCCL needs a GPU per rank: local rank {local} on a machine with "
+                            f"{torch.cuda.device_count()} GPU(s); start fewer ranks per node, or share GPUs "
+                            f"with --train.dist_backend=gloo")
         torch.cuda.set_device(local)
     if not dist.is_initialized():
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))
