@@ -107,3 +107,13 @@ def test_compile_agrees_with_eager():
         assert comp[0] == pytest.approx(eager[0], rel=1e-5, abs=1e-5)
     for a, b in zip(models[0].parameters(), models[1].parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)  # measured 2e-5; an Adam step moves 1e-2
+
+
+def test_gpt2_124m_preset_is_gpt2_small_shaped():
+    """transformers' GPT2LMHeadModel(GPT2Config()) has 124,439,808 parameters; so does the preset."""
+    from lmlab.model import build_model
+
+    cfg = get_preset("gpt2_124m")
+    model = build_model(cfg.model, cfg.model.vocab_size)
+    assert model.num_params() == 124_439_808
+    assert cfg.train.batch_size * cfg.train.grad_accum * cfg.model.context_len == 65_536
