@@ -216,6 +216,13 @@ def test_launch_mistakes_are_one_line(argv, message, tmp_path, capsys, no_torchr
     assert not (tmp_path / "r").exists()
 
 
+def test_nproc_refuses_an_existing_run_before_starting_processes(tmp_path, capsys, no_torchrun):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.toml").write_text("")
+    assert main(["train", "tiny", "--nproc", "2", "--run-dir", str(tmp_path / "r")]) == 2
+    assert "already holds files" in capsys.readouterr().err
+
+
 def test_torchrun_with_parallel_none_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RANK", "0"), monkeypatch.setenv("WORLD_SIZE", "2"), monkeypatch.setenv("LOCAL_RANK", "0")
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1"), monkeypatch.setenv("MASTER_PORT", "29999")

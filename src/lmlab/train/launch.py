@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from lmlab.errors import UserError
 
@@ -27,6 +28,10 @@ def launch(args, overrides: dict[str, str]) -> int:
         overrides["train.parallel"] = "ddp"
         cfg = cfg.replace(train={"parallel": "ddp"})
     check_world(cfg.train, args.nproc)
+    run_dir = Path(args.run_dir or f"runs/{cfg.name}")
+    if not args.resume and not args.force and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise UserError(f"run directory {run_dir} already holds files; use --resume {run_dir} to continue it, "
+                        f"--force to overwrite it, or another --run-dir")  # before N processes start
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
            "-m", "lmlab", "train", *_train_argv(args, overrides)]
     return subprocess.call(cmd)
