@@ -88,7 +88,7 @@ def test_meter_for_cpu_reads_the_precision_it_trains_in(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_compile_agrees_with_eager():
     """train.compile (inductor on CPU) gives eager's losses and weights within float tolerance."""
-    from lmlab.data import RandomWindows
+    from lmlab.data import random_windows
     from lmlab.model import ModelConfig, build_model
     from lmlab.train.precision import Precision
     from lmlab.train.step import train_step
@@ -98,7 +98,7 @@ def test_compile_agrees_with_eager():
     models = [build_model(cfg, 40) for _ in range(2)]
     models[1].load_state_dict(models[0].state_dict())
     compiled = torch.compile(models[1])
-    batches = RandomWindows(torch.randint(0, 40, (2000,)), 8, 16, seed=1).split(1)
+    batches = random_windows(torch.randint(0, 40, (2000,)), 8, 16, seed=1).split(1)
     opts = [torch.optim.AdamW(m.parameters(), lr=1e-2) for m in models]
     cpu = torch.device("cpu")
     for step in range(3):

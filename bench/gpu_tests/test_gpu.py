@@ -53,7 +53,7 @@ def test_cuda_logits_match_cpu_in_fp32():
 
 
 def test_compile_agrees_with_eager_on_cuda():
-    from lmlab.data import RandomWindows
+    from lmlab.data import random_windows
     from lmlab.model import ModelConfig, build_model
     from lmlab.train.precision import Precision
     from lmlab.train.step import train_step
@@ -63,7 +63,7 @@ def test_compile_agrees_with_eager_on_cuda():
     models = [build_model(cfg, 64).cuda() for _ in range(2)]
     models[1].load_state_dict(models[0].state_dict())
     compiled = torch.compile(models[1])
-    batches = RandomWindows(torch.randint(0, 64, (5000,)), 8, 32, seed=1).split(1)
+    batches = random_windows(torch.randint(0, 64, (5000,)), 8, 32, seed=1).split(1)
     opts = [torch.optim.AdamW(m.parameters(), lr=1e-3, fused=True) for m in models]
     dev = torch.device("cuda")
     for step in range(3):

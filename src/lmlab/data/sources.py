@@ -16,6 +16,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from lmlab.data.documents import DOC_MODES
 from lmlab.errors import UserError
 from lmlab.registry import Registry
 
@@ -100,26 +101,12 @@ def text_source(where: Where) -> Iterator[str]:
         raise UserError("data.source='text' needs a file: give --data PATH (or --data.path=PATH)")
     for file in where.files():
         text = read_text_file(file)
-        if src.docs == "file":
-            yield text
-        elif src.docs == "line":
-            yield from text.splitlines()
-        elif src.docs == "paragraph":
-            yield from _paragraphs(text)
-        else:
-            yield from (part.strip("\n") for part in text.split(src.delimiter))
+        yield from split_text(text, src)
 
 
-def _paragraphs(text: str) -> Iterator[str]:
-    block: list[str] = []
-    for line in text.splitlines():
-        if line.strip():
-            block.append(line)
-        elif block:
-            yield "\n".join(block)
-            block = []
-    if block:
-        yield "\n".join(block)
+def split_text(text: str, src) -> Iterator[str]:
+    """A file's text as documents, cut as `src.docs` says."""
+    return DOC_MODES.get(src.docs)(text, src)
 
 
 def read_text_file(path_str: str | Path) -> str:
@@ -245,8 +232,23 @@ def hf_source(where: Where) -> Iterator[str]:
     yield from render_rows(where, iter(dataset), f"dataset {src.dataset!r}")
 
 
-@SOURCES.register("synthetic", "generated sequences: counting | markov (known entropy) | copy | induction")
+@SOURCES.register("synthetic", "generated sequences (see `data.sources.generator` below)")
 def synthetic_source(where: Where) -> list[str]:
     from lmlab.data.synthetic import generate
 
     return generate(where.src)
+
+
+def _synthetic_facts(src) -> dict:
+    from lmlab.data.synthetic import facts
+
+    return facts(src)
+
+
+synthetic_source.facts = _synthetic_facts
+
+
+def source_facts(src) -> dict:
+    """Closed-form facts a source kind knows about its documents (a reader's optional `facts(src)`)."""
+    facts = getattr(SOURCES.get(src.kind), "facts", None)
+    return facts(src) if facts else {}

@@ -281,12 +281,11 @@ def seed_rank(d: Dist, seed: int) -> None:
         torch.manual_seed(seed + 7919 * d.rank)
 
 
-def checkpoint_state(job) -> tuple[nn.Module, torch.optim.Optimizer | dict, dict[str, torch.Tensor]]:
+def checkpoint_state(job, rng: dict[str, torch.Tensor]) -> tuple[nn.Module, torch.optim.Optimizer | dict,
+                                                                dict[str, torch.Tensor]]:
     """(module holding full weights, optimizer or its full state_dict, RNG tensors) for rank 0 to
-    save. Collective when sharded or multi-rank: every rank must call it."""
-    from lmlab.train.job import rng_tensors
-
-    rng = gather_rng(job.dist, rng_tensors())
+    save, from this process's `rng`. Collective when sharded or multi-rank: every rank calls it."""
+    rng = gather_rng(job.dist, rng)
     if not is_sharded(job.model):
         return job.model, job.optimizer, rng
     weights, optimizer = full_state(job.model, job.optimizer)

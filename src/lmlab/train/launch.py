@@ -47,7 +47,7 @@ def _config(args, overrides: dict[str, str]):
         if args.config or args.data:
             raise UserError("--resume continues a run with its saved config; drop the preset and --data")
         return execution_overrides(load_config(RunDir.open(args.resume).config), overrides)
-    from lmlab.cli import resolve_config
+    from lmlab.commands import resolve_config
 
     return resolve_config(args.config, args.data, overrides)
 

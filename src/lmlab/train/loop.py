@@ -19,7 +19,7 @@ from lmlab.errors import TrainingDiverged
 from lmlab.eval import evaluate
 from lmlab.runs import MetricsLog
 from lmlab.train.distributed import NullLog, checkpoint_state, teardown
-from lmlab.train.job import Job, new_job, resume_job
+from lmlab.train.job import Job, new_job, resume_job, rng_tensors
 from lmlab.train.mfu import format_mfu
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
@@ -135,7 +135,7 @@ def save(job: Job, which: str, metrics: dict) -> None:
             "precision": job.precision.name, "device": str(job.device)}
     if job.precision.scaler is not None:
         meta["scaler"] = job.precision.scaler.state_dict()
-    model, optimizer, rng = checkpoint_state(job)  # collective: every rank takes part
+    model, optimizer, rng = checkpoint_state(job, rng_tensors())  # collective: every rank takes part
     meta["world_size"] = job.dist.world
     if job.dist.is_main:
         save_checkpoint(job.run.checkpoint(which), model, optimizer, meta, rng)

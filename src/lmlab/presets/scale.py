@@ -10,9 +10,8 @@ not fit at nanoGPT's per-GPU batch of 12 plus the 50,257-way logits in fp32 for 
 from __future__ import annotations
 
 from lmlab.config import RunConfig
-from lmlab.presets import preset
-from lmlab.presets_data import GPT2_FILE
-from lmlab.presets_seeds import GPT2_VOCAB, corpus
+from lmlab.presets.corpora import GPT2_FILE, GPT2_VOCAB, corpus
+from lmlab.presets.registry import preset
 
 
 @preset
