@@ -69,18 +69,21 @@ def read_documents(src, data, index: int = 0) -> list[str]:
 
 
 def fingerprint(src, data) -> dict:
-    """What identifies a source's content for the token cache: its settings, and for files their
-    size and modification time (content hashes would cost a full read on every run)."""
-    out = {"spec": src.to_dict()}
-    if src.kind == "builtin":
-        out["python"] = sys.version
-    elif src.path and src.kind != "synthetic":
-        try:
-            files = Where(src, data, 0).files()
-        except UserError:
-            files = []  # the read itself will report it
-        out["files"] = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    return out
+    """What identifies a source's content for the token cache: its settings, plus what its kind
+    says of the content (a reader's optional `content_identity(src, data)`; by default the size
+    and modification time of its files: content hashes would cost a full read on every run)."""
+    identity = getattr(SOURCES.get(src.kind), "content_identity", files_identity)
+    return {"spec": src.to_dict(), **identity(src, data)}
+
+
+def files_identity(src, data) -> dict:
+    if not src.path:
+        return {}
+    try:
+        files = Where(src, data, 0).files()
+    except UserError:
+        files = []  # the read itself will report it
+    return {"files": [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]}
 
 
 def digest(value) -> str:
@@ -92,6 +95,9 @@ def builtin_source(where: Where) -> list[str]:
     from lmlab.data.builtin import builtin_text
 
     return [builtin_text()]
+
+
+builtin_source.content_identity = lambda src, data: {"python": sys.version}  # the text ships with Python
 
 
 @SOURCES.register("text", "UTF-8 text: a file, directory or glob; documents per file, line, paragraph or delimiter")
@@ -246,6 +252,7 @@ def _synthetic_facts(src) -> dict:
 
 
 synthetic_source.facts = _synthetic_facts
+synthetic_source.content_identity = lambda src, data: {}  # its settings are its content
 
 
 def source_facts(src) -> dict:
