@@ -16,6 +16,7 @@ from typing import Any
 from lmlab.config_base import (
     Section,
     coerce,
+    is_str_list,
     require,
     require_choice,
     section_list_type,
@@ -71,6 +72,8 @@ class TrainConfig(Section):
     parallel: str = "none"  # none | ddp | fsdp (per-block FSDP2); ddp/fsdp run under torchrun or `lmlab train --nproc N`
     dist_backend: str = "auto"  # auto (nccl on CUDA, gloo on CPU) | gloo | nccl
     fsdp_offload: bool = False  # fsdp: keep parameters, gradients and optimizer state on the CPU between uses
+    loggers: list[str] = field(default_factory=lambda: ["jsonl"])  # experiment trackers: jsonl (always on),
+    # tensorboard (event files in RUN/tensorboard), wandb (offline in RUN/wandb unless WANDB_API_KEY is set)
 
     _section = "train"
 
@@ -160,9 +163,10 @@ class RunConfig:
         values: dict[str, Any] = {"name": self.name}
         for name in SECTIONS:
             section = getattr(self, name)
-            body = {k: v for k, v in section.to_dict().items() if not isinstance(v, list)}
+            types = section.field_types()
+            body = {k: v for k, v in section.to_dict().items() if not section_list_type(types[k])}
             for k, items in section.to_dict().items():
-                if isinstance(items, list) and items:
+                if section_list_type(types[k]) and items:  # lists of tables; lists of strings stay above
                     body[k] = [item.non_defaults() for item in getattr(section, k)]
             values[name] = body
         return tomli_w.dumps(values)
@@ -219,7 +223,9 @@ def check_choices(cfg: RunConfig) -> None:
 
     for field_name, registry in config_registries().items():
         section, _, name = field_name.partition(".")
-        registry.get(getattr(getattr(cfg, section), name))
+        value = getattr(getattr(cfg, section), name)
+        for item in value if isinstance(value, list) else [value]:  # list fields name several components
+            registry.get(item)
     from lmlab.data.sources import SOURCES
 
     for i, source in enumerate(cfg.data.sources):
@@ -234,7 +240,8 @@ def field_docs() -> dict[str, list[tuple[str, str, str]]]:
     rows = {}
     for name, section in SECTIONS.items():
         types = section.field_types()
-        rows[name] = [(f.name, getattr(types[f.name], "__name__", str(types[f.name])),
+        rows[name] = [(f.name, "str,..." if is_str_list(types[f.name]) else
+                       getattr(types[f.name], "__name__", str(types[f.name])),
                        repr(f.default) if f.default is not dataclasses.MISSING else repr(f.default_factory()))
                       for f in dataclasses.fields(section)]
     return rows

@@ -29,6 +29,7 @@ PROVIDERS = [
     "lmlab.tokenizer",
     "lmlab.train.schedule",
     "lmlab.train.distributed",
+    "lmlab.train.loggers",
     "lmlab.interop",
     "lmlab.presets",
 ]

@@ -297,15 +297,3 @@ def checkpoint_state(job, rng: dict[str, torch.Tensor]) -> tuple[nn.Module, torc
     plain.load_state_dict(weights)
     return plain, optimizer, rng
 
-
-class NullLog:
-    """The metrics log of ranks > 0: rank 0 writes the run's log."""
-
-    def write(self, record: dict) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

@@ -1,6 +1,6 @@
 """The training loop. It only sequences calls; each box lives in its own module:
 job (build / resume), step (one optimizer step), schedule (lr), eval (metrics),
-checkpoint (save), runs (metrics log), progress (the bar)."""
+checkpoint (save), loggers (metrics.jsonl and trackers), progress (the bar)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from lmlab.checkpoint import save_checkpoint
 from lmlab.config import RunConfig
 from lmlab.errors import TrainingDiverged
 from lmlab.eval import evaluate
-from lmlab.runs import MetricsLog
-from lmlab.train.distributed import NullLog, checkpoint_state, teardown
+from lmlab.train.distributed import checkpoint_state, teardown
 from lmlab.train.job import Job, new_job, resume_job, rng_tensors
+from lmlab.train.loggers import FanOut, open_loggers
 from lmlab.train.mfu import format_mfu
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
@@ -63,7 +63,8 @@ def run_job(job: Job) -> TrainResult:
         verb = f"resuming at step {state.step}" if state.step else "training"
         bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}); "
                     f"{job.model.summary(cfg.batch_size, job.value_bytes)}; {job.meter.describe()}")
-    log = MetricsLog(job.run.metrics) if job.dist.is_main else NullLog()
+    # metrics.jsonl + the configured trackers, written by rank 0 alone
+    log = open_loggers(job.cfg, job.run) if job.dist.is_main else FanOut([])
     step_model = torch.compile(job.train_model) if cfg.compile else job.train_model
     last_eval: dict = {}
     t_start, elapsed_before = time.perf_counter(), state.elapsed
@@ -102,7 +103,7 @@ def run_job(job: Job) -> TrainResult:
                        state.train_time, state.tokens / max(state.train_time, 1e-9))
 
 
-def evaluate_and_save(job: Job, log: MetricsLog, bar: Progress) -> dict:
+def evaluate_and_save(job: Job, log: FanOut, bar: Progress) -> dict:
     """Evaluate on validation, log it, keep `best`, save `last`, and apply early stopping."""
     state, ecfg = job.state, job.cfg.eval
     metrics = evaluate(job.model, job.data.splits["val"], job.tokenizer, job.cfg.model.context_len,
