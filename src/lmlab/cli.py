@@ -15,6 +15,7 @@ import sys
 from lmlab.commands import EPILOG, evaluate, generate, interop, prepare, presets, report, resolve_config, train
 from lmlab.errors import LmlabError, UserError
 from lmlab.eval.tasks.commands import add_lm_eval_parser
+from lmlab.train import commands as train_commands
 
 __all__ = ["VERBS", "build_parser", "main", "resolve_config", "split_overrides", "verb_names"]
 
@@ -31,6 +32,7 @@ VERBS = [
     interop.add_export_parser,
     interop.add_import_parser,
     report.add_parser,
+    train_commands.add_parsers,
 ]
 
 

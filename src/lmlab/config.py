@@ -48,7 +48,7 @@ class TrainConfig(Section):
     """Optimization, precision, logging and checkpointing."""
 
     max_steps: int = 2000
-    batch_size: int = 32  # sequences per micro-batch
+    batch_size: int = 32  # sequences per micro-batch, all ranks together (each of N ranks trains on batch_size / N)
     grad_accum: int = 1  # micro-batches per optimizer step
     lr: float = 1e-3  # peak learning rate
     min_lr_ratio: float = 0.1  # floor of the cosine decay, as a fraction of train.lr
@@ -71,6 +71,9 @@ class TrainConfig(Section):
     progress: bool = True  # progress bar on stderr
     skip_nonfinite: int = 0  # skip (no update) up to N steps whose loss or grad norm is NaN/inf; 0 = stop at once
     debug_nan_at_step: int = 0  # fault testing: make the loss of this step (1-based) NaN; 0 = off
+    parallel: str = "none"  # none | ddp | fsdp (per-block FSDP2); ddp/fsdp run under torchrun or `lmlab train --nproc N`
+    dist_backend: str = "auto"  # auto (nccl on CUDA, gloo on CPU) | gloo | nccl
+    fsdp_offload: bool = False  # fsdp: keep parameters, gradients and optimizer state on the CPU between uses
     loggers: list[str] = field(default_factory=lambda: ["jsonl"])  # experiment trackers: jsonl (always on),
     # tensorboard (event files in RUN/tensorboard), wandb (offline in RUN/wandb unless WANDB_API_KEY is set)
 
@@ -89,6 +92,7 @@ class TrainConfig(Section):
         require(0 <= self.beta2 < 1, self, "beta2", "a float in [0, 1)")
         require(self.grad_clip >= 0, self, "grad_clip", "a non-negative float (0 = off)")
         require_choice(self, "precision", ("auto", "fp32", "bf16", "fp16"))
+        require_choice(self, "dist_backend", ("auto", "gloo", "nccl"))
         require(self.device in ("auto", "cpu", "mps", "cuda") or self.device.startswith("cuda:"),
                 self, "device", "auto, cpu, cuda, cuda:N or mps")
 
