@@ -96,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"lmlab {args.verb} takes no config overrides (got --{next(iter(overrides))})")
         return args.fn(args, overrides)
     except LmlabError as err:
-        print(f"lmlab: error: {err}", file=sys.stderr)
+        print(f"lmlab: {getattr(err, 'label', 'error')}: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # a path the system refuses (read-only, a file where a folder should be, disk full)
+        print(f"lmlab: error: {err.filename or 'a file'}: {err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("lmlab: interrupted", file=sys.stderr)
         return 130

@@ -69,6 +69,8 @@ class TrainConfig(Section):
     patience: int = 0  # early stopping: stop after N evaluations without a new best; 0 = off
     log_every: int = 1  # write a metrics.jsonl train record every N steps
     progress: bool = True  # progress bar on stderr
+    skip_nonfinite: int = 0  # skip (no update) up to N steps whose loss or grad norm is NaN/inf; 0 = stop at once
+    debug_nan_at_step: int = 0  # fault testing: make the loss of this step (1-based) NaN; 0 = off
     parallel: str = "none"  # none | ddp | fsdp (per-block FSDP2); ddp/fsdp run under torchrun or `lmlab train --nproc N`
     dist_backend: str = "auto"  # auto (nccl on CUDA, gloo on CPU) | gloo | nccl
     fsdp_offload: bool = False  # fsdp: keep parameters, gradients and optimizer state on the CPU between uses
@@ -80,7 +82,8 @@ class TrainConfig(Section):
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "grad_accum", "log_every"):
             require(getattr(self, name) >= 1, self, name, "a positive integer")
-        for name in ("warmup_steps", "decay_steps", "checkpoint_every", "patience", "threads"):
+        for name in ("warmup_steps", "decay_steps", "checkpoint_every", "patience", "threads", "skip_nonfinite",
+                     "debug_nan_at_step"):
             require(getattr(self, name) >= 0, self, name, "a non-negative integer")
         require(self.lr > 0, self, "lr", "a positive float")
         require(0 <= self.min_lr_ratio <= 1, self, "min_lr_ratio", "a float in [0, 1]")
@@ -172,7 +175,7 @@ class RunConfig:
         return tomli_w.dumps(values)
 
     def save(self, path: str | Path) -> None:
-        from lmlab.runs import atomic_write_text
+        from lmlab.io import atomic_write_text
 
         atomic_write_text(Path(path), self.to_toml())
 

@@ -8,9 +8,24 @@ step recomputes the last `context_len` tokens (exactly what a cache-less loop wo
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
+
+from lmlab.errors import UserError
+
+
+def check_sampling(max_new_tokens: int, temperature: float, top_k: int, top_p: float) -> None:
+    """Refuse settings that would sample nonsense (a negative temperature flips the distribution)."""
+    if max_new_tokens < 0:
+        raise UserError(f"max_new_tokens={max_new_tokens} is invalid; expected 0 or more")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise UserError(f"temperature={temperature} is invalid; expected a finite number >= 0 (0 = greedy)")
+    if top_k < 0:
+        raise UserError(f"top_k={top_k} is invalid; expected 0 (all tokens) or a positive integer")
+    if not (math.isfinite(top_p) and 0.0 < top_p <= 1.0):
+        raise UserError(f"top_p={top_p} is invalid; expected a float in (0, 1]")
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
@@ -39,6 +54,7 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
              on_token: Callable[[int], None] | None = None, autocast=None) -> torch.Tensor:
     """Extend idx (B, T) by max_new_tokens; returns (B, T + max_new_tokens).
     `on_token(id)` is called for each new token of the first sequence (for streaming)."""
+    check_sampling(max_new_tokens, temperature, top_k, top_p)
     was_training = model.training
     model.eval()
     device = idx.device

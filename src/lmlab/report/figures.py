@@ -187,7 +187,7 @@ def length_histogram(lengths: dict[str, np.ndarray], context_len: int, path: Pat
     """Document lengths per source (log bins) with the context window marked; None without matplotlib."""
     if not available():
         return None
-    from lmlab.runs import atomic_write_bytes
+    from lmlab.io import atomic_write_bytes
 
     fig, ax = _figure(7.0, 4.0)
     top = max((int(v.max()) for v in lengths.values() if len(v)), default=1)
