@@ -134,11 +134,14 @@ def cmd_generate(args, overrides) -> int:
         from lmlab.quantize import quantize_int8
 
         model = quantize_int8(model)
-    stream = TextStream(loaded.tokenizer, sys.stdout)
-    sys.stdout.write(args.prompt)
-    generate(model, loaded.encode_prompt(args.prompt), args.max_new_tokens, args.temperature,
-             args.top_k, args.top_p, args.seed, use_cache=not args.no_cache, on_token=stream.push)
-    stream.finish()
+    from lmlab.analysis.ablation import ablate_heads_text
+
+    with ablate_heads_text(model, args.ablate_heads):
+        stream = TextStream(loaded.tokenizer, sys.stdout)
+        sys.stdout.write(args.prompt)
+        generate(model, loaded.encode_prompt(args.prompt), args.max_new_tokens, args.temperature,
+                 args.top_k, args.top_p, args.seed, use_cache=not args.no_cache, on_token=stream.push)
+        stream.finish()
     return 0
 
 
@@ -293,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", default="none", help="none (default) or int8: weight-only int8 linear layers, "
                    "faster on CPU, slightly different logits")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--ablate-heads", metavar="L.H,...", help="zero-ablate these heads (hook_z), e.g. 1.1,1.2")
     p.set_defaults(fn=cmd_generate)
 
     p = verbs.add_parser("presets", help="list the named presets")
@@ -316,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("report", help="(re)write report.md and loss.png of a run")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(fn=cmd_report)
+    from lmlab.analysis.commands import add_parsers as analysis_verbs
+
+    analysis_verbs(verbs)  # analyze, probe, sample
     return parser
 
 

@@ -69,6 +69,9 @@ class TrainConfig(Section):
     patience: int = 0  # early stopping: stop after N evaluations without a new best; 0 = off
     log_every: int = 1  # write a metrics.jsonl train record every N steps
     progress: bool = True  # progress bar on stderr
+    keep_checkpoints: str = "none"  # none | log: also keep checkpoints/step-XXXXXX at steps 0, 1, 2, 4, ...
+    # up to train.keep_every, then every keep_every steps, and the last (Pythia-style; for lmlab analyze)
+    keep_every: int = 0  # spacing of kept checkpoints after the log-spaced start; 0 = eval.every
 
     _section = "train"
 
@@ -84,6 +87,8 @@ class TrainConfig(Section):
         require(0 <= self.beta2 < 1, self, "beta2", "a float in [0, 1)")
         require(self.grad_clip >= 0, self, "grad_clip", "a non-negative float (0 = off)")
         require_choice(self, "precision", ("auto", "fp32", "bf16", "fp16"))
+        require_choice(self, "keep_checkpoints", ("none", "log"))
+        require(self.keep_every >= 0, self, "keep_every", "a non-negative integer (0 = eval.every)")
         require(self.device in ("auto", "cpu", "mps", "cuda") or self.device.startswith("cuda:"),
                 self, "device", "auto, cpu, cuda, cuda:N or mps")
 

@@ -58,6 +58,7 @@ def run_job(job: Job) -> TrainResult:
     step_model = torch.compile(job.model) if cfg.compile else job.model
     last_eval: dict = {}
     t_start, elapsed_before = time.perf_counter(), state.elapsed
+    keep_if_due(job, last_eval)  # step 0: the initialization
     try:
         while state.step < cfg.max_steps and not state.stopped_early:
             t0 = time.perf_counter()
@@ -85,6 +86,7 @@ def run_job(job: Job) -> TrainResult:
                 state.elapsed = elapsed_before + time.perf_counter() - t_start
             elif cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
                 save(job, "last", last_eval)
+            keep_if_due(job, last_eval)
     finally:
         log.close()
         bar.close()
@@ -126,6 +128,15 @@ def save(job: Job, which: str, metrics: dict) -> None:
     if job.precision.scaler is not None:
         meta["scaler"] = job.precision.scaler.state_dict()
     save_checkpoint(job.run.checkpoint(which), job.model, job.optimizer, meta, rng_tensors())
+
+
+def keep_if_due(job: Job, metrics: dict) -> None:
+    """train.keep_checkpoints = "log": also save checkpoints/step-XXXXXX at the kept steps."""
+    from lmlab.train.keep import is_kept
+
+    cfg = job.cfg.train
+    if cfg.keep_checkpoints != "none" and is_kept(job.state.step, cfg, job.cfg.eval.every):
+        save(job, f"step-{job.state.step:06d}", metrics)
 
 
 def check_finite(loss: float, job: Job, bar: Progress) -> None:
