@@ -31,6 +31,7 @@ def test_keep_checkpoints_log_keeps_log_spaced_steps(run):
         f"step-{s:06d}" for s in (0, 1, 2, 4, 8, 16)]
 
 
+@pytest.mark.slow
 def test_analyze_writes_tables_and_figures(run, capsys):
     assert main(["analyze", str(run), "--windows", "6", "--prompt", "ROMEO: my", "--layer", "1",
                  "--ablate-each", "--all-checkpoints"]) == 0

@@ -57,7 +57,8 @@ def head_grids(per_head: dict, keys: list[str], titles: list[str], path: Path, s
     """Layer x head heatmaps side by side (e.g. entropy and sparsity)."""
     plt = _plt()
     L, H = np.asarray(per_head[keys[0]]).shape
-    fig, axes = plt.subplots(1, len(keys), figsize=(max(3.5, 0.7 * H + 2) * len(keys), max(3, 0.45 * L + 1.5)))
+    fig, axes = plt.subplots(1, len(keys), figsize=(max(3.5, 0.7 * H + 2) * len(keys), max(3, 0.45 * L + 1.5)),
+                             layout="constrained")
     for ax, key, title in zip(np.atleast_1d(axes), keys, titles):
         _grid(ax, per_head[key], title, "viridis")
     if suptitle:
@@ -69,7 +70,8 @@ def delta_grid(delta, path: Path, title: str) -> Path:
     """Δ loss per (layer, head), centred colour scale (red = the head helps)."""
     plt = _plt()
     d = np.asarray(delta, dtype=float)
-    fig, ax = plt.subplots(figsize=(max(4, 0.8 * d.shape[1] + 2), max(3, 0.45 * d.shape[0] + 1.5)))
+    fig, ax = plt.subplots(figsize=(max(4, 0.8 * d.shape[1] + 2), max(3, 0.45 * d.shape[0] + 1.5)),
+                           layout="constrained")
     _grid(ax, d, title, "RdBu_r", fmt="{:+.3f}", center=True)
     return _save(fig, path)
 
@@ -82,7 +84,7 @@ def attention_maps(patterns, labels: list[str], layer: int, heads: list[int], pa
     rows = math.ceil(n / cols)
     T = len(labels)
     size = max(3.5, 0.22 * T + 1.5)
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False, layout="constrained")
     small = 7 if T <= 40 else 5
     for ax, h in zip(axes.ravel(), heads):
         ax.imshow(np.asarray(patterns[layer][h]), cmap="Blues", vmin=0, vmax=1)
