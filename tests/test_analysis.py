@@ -215,3 +215,22 @@ def test_log_spaced_kept_steps():
     cfg = dataclasses.replace(TrainConfig(), max_steps=90, keep_checkpoints="log", keep_every=25)
     assert [s for s in range(91) if is_kept(s, cfg, 250)] == [0, 1, 2, 4, 8, 16, 25, 50, 75, 90]
     assert math.isfinite(cfg.max_steps)
+
+
+@pytest.mark.slow
+def test_an_induction_pattern_forms_on_the_induction_source(tmp_path):
+    """The `induction` preset's model, trained briefly here: some head learns to attend from a
+    repeated token to the one after its earlier occurrence, which it did not do at init."""
+    from lmlab.analysis import open_run
+    from lmlab.presets import get_preset
+    from lmlab.train import train
+
+    cfg = get_preset("induction").replace(train={"max_steps": 150, "keep_checkpoints": "none", "progress": False},
+                                          eval={"every": 150, "max_tokens": 2048})
+    result = train(cfg, tmp_path / "run")
+    trained = open_run(result.run_dir).model
+    fresh = build_model(trained.config).eval()
+    alphabet = torch.arange(26)  # the letters a..z of the source (ids of the char tokenizer)
+    before = head_roles(fresh, n_seqs=16, token_ids=alphabet)["top"]["induction"][0]["score"]
+    after = head_roles(trained, n_seqs=16, token_ids=alphabet)["top"]["induction"][0]["score"]
+    assert before < 0.2 and after > 0.5, (before, after)
