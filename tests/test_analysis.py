@@ -234,3 +234,15 @@ def test_an_induction_pattern_forms_on_the_induction_source(tmp_path):
     before = head_roles(fresh, n_seqs=16, token_ids=alphabet)["top"]["induction"][0]["score"]
     after = head_roles(trained, n_seqs=16, token_ids=alphabet)["top"]["induction"][0]["score"]
     assert before < 0.2 and after > 0.5, (before, after)
+
+
+def test_layer_means_and_correlation_summaries():
+    from lmlab.analysis.attention import summarize
+
+    rng = np.random.default_rng(0)
+    per_head = {k: rng.random((3, 4)) for k in ("entropy", "entropy_norm", "sparsity", "max_weight", "mean_distance")}
+    s = summarize(per_head, 1e-3)
+    assert s["layers"][1]["sparsity"] == pytest.approx(per_head["sparsity"][1].mean())
+    assert s["model"]["entropy"] == pytest.approx(per_head["entropy"].mean())
+    r = np.corrcoef(per_head["entropy"].ravel(), per_head["sparsity"].ravel())[0, 1]
+    assert s["correlation"]["entropy_sparsity_pearson"] == pytest.approx(r)

@@ -124,19 +124,16 @@ def _progress(items, enabled: bool):
 
 def summarize(per_head: dict[str, np.ndarray], threshold: float) -> dict:
     """Per-head arrays -> the full result: heads, layer means, model means, correlation."""
-    from scipy.stats import pearsonr
-
-    ent, sp = per_head["entropy"].ravel(), per_head["sparsity"].ravel()
-    r = float(pearsonr(ent, sp)[0]) if ent.size > 2 and ent.std() > 0 and sp.std() > 0 else float("nan")
     return {"threshold": threshold, "per_head": {k: v.tolist() for k, v in per_head.items()},
             "layers": [{"layer": i, **{k: float(per_head[k][i].mean()) for k in STATS}}
                        for i in range(per_head["entropy"].shape[0])],
             "model": {k: float(per_head[k].mean()) for k in STATS},
-            "correlation": {"entropy_sparsity_pearson": r,
+            "correlation": {"entropy_sparsity_pearson": _pearson(per_head["entropy"], per_head["sparsity"]),
                             "entropy_norm_sparsity_pearson": _pearson(per_head["entropy_norm"], per_head["sparsity"])}}
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson's r over heads (scipy); NaN when there are too few heads or a constant column."""
     from scipy.stats import pearsonr
 
     a, b = a.ravel(), b.ravel()
