@@ -30,7 +30,7 @@ def roles_report(loaded, windows, out: Path) -> tuple[dict, list[Path]]:
     roles = heads.head_roles(loaded.model, token_ids=_token_ids(windows))
     files = output.write_table(out, "heads", roles, heads.head_rows(roles))
     files.append(plots.head_grids(roles["scores"], list(heads.ROLES), [r.replace("_", " ") for r in heads.ROLES],
-                                  out / "heads.png", "head-role scores (mean attention weight)"))
+                                  out / "heads.png", "head-role scores (mean attention weight)", (0.0, 1.0)))
     return roles, files
 
 

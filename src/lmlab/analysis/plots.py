@@ -34,9 +34,10 @@ def _save(fig, path: Path) -> Path:
     return Path(path)
 
 
-def _grid(ax, values: np.ndarray, title: str, cmap: str, fmt: str = "{:.2f}", center: bool = False):
+def _grid(ax, values: np.ndarray, title: str, cmap: str, fmt: str = "{:.2f}", center: bool = False,
+          limits: tuple[float, float] | None = None):
     values = np.asarray(values, dtype=float)
-    kw = {}
+    kw = {"vmin": limits[0], "vmax": limits[1]} if limits else {}
     if center:
         lim = max(float(np.nanmax(np.abs(values))), 1e-9)
         kw = {"vmin": -lim, "vmax": lim}
@@ -53,14 +54,15 @@ def _grid(ax, values: np.ndarray, title: str, cmap: str, fmt: str = "{:.2f}", ce
     ax.figure.colorbar(im, ax=ax, shrink=0.8)
 
 
-def head_grids(per_head: dict, keys: list[str], titles: list[str], path: Path, suptitle: str = "") -> Path:
-    """Layer x head heatmaps side by side (e.g. entropy and sparsity)."""
+def head_grids(per_head: dict, keys: list[str], titles: list[str], path: Path, suptitle: str = "",
+               limits: tuple[float, float] | None = None) -> Path:
+    """Layer x head heatmaps side by side (e.g. entropy and sparsity); `limits` fixes the colour scale."""
     plt = _plt()
     L, H = np.asarray(per_head[keys[0]]).shape
     fig, axes = plt.subplots(1, len(keys), figsize=(max(3.5, 0.7 * H + 2) * len(keys), max(3, 0.45 * L + 1.5)),
                              layout="constrained")
     for ax, key, title in zip(np.atleast_1d(axes), keys, titles):
-        _grid(ax, per_head[key], title, "viridis")
+        _grid(ax, per_head[key], title, "viridis", limits=limits)
     if suptitle:
         fig.suptitle(suptitle)
     return _save(fig, path)
