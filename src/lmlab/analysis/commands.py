@@ -59,8 +59,9 @@ def _sample(verbs) -> None:
     _common(p)
     p.add_argument("--prompt", help="one prompt")
     p.add_argument("--prompts", metavar="FILE", help="prompts, one per line")
-    p.add_argument("--prompt-variants", metavar="FILE", help="rewordings of one prompt, one per line: continuation "
-                   "of each and their pairwise BLEU")
+    p.add_argument("--prompt-variants", metavar="FILE", help="rewordings of one prompt, one per line: the continuation "
+                   "of each (first --temperature/--top-p/--top-k values, seed 0, at most 50 tokens; 0 = greedy) and "
+                   "their pairwise BLEU")
     p.add_argument("--temperature", default="0.5,0.8,1.0,1.2", help="comma-separated (default 0.5,0.8,1.0,1.2)")
     p.add_argument("--top-p", default="1.0", help="comma-separated nucleus masses (default 1.0 = off)")
     p.add_argument("--top-k", default="0", help="comma-separated (default 0 = off)")
