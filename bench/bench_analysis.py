@@ -68,7 +68,7 @@ def main() -> None:
     p.add_argument("--windows", type=int, default=64)
     p.add_argument("--samples", type=int, default=32)
     p.add_argument("--new-tokens", type=int, default=100)
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     args = p.parse_args()
     if args.threads:

@@ -12,7 +12,7 @@ import re
 import torch
 import torch.nn.functional as F
 
-from lmlab.analysis.attention import attention_layers
+from lmlab.analysis.attention import attention_layers, body
 from lmlab.errors import UserError
 
 HEAD = re.compile(r"^\s*(\d+)\.(\d+)\s*$")
@@ -82,7 +82,7 @@ def head_means(model, windows, batch_size: int = 8) -> torch.Tensor:
         for w in windows.batches(batch_size):
             current["real"] = w.real()
             count += float(w.real().sum())
-            model(w.x.to(device))
+            body(model)(w.x.to(device))
     return (total / max(count, 1.0)).float()
 
 

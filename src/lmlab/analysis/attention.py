@@ -102,10 +102,16 @@ def attention_stats(model, windows, threshold: float = 1e-3, batch_size: int = 8
         with hooks(model, {PATTERN: collect}):
             for x, real in _progress(pairs, progress):
                 current["real"] = real
-                model(x.to(device))
+                body(model)(x.to(device))
     finally:
         model.train(was_training)
     return summarize(acc.result(), threshold)
+
+
+def body(model):
+    """The forward that reaches every attention layer: the transformer's trunk (embeddings and
+    blocks) when it has one, skipping the (T x V) head that patterns do not need."""
+    return getattr(model, "trunk", model)
 
 
 def _pairs(windows, batch_size: int) -> list:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from lmlab.analysis.attention import PATTERN, attention_layers
+from lmlab.analysis.attention import PATTERN, attention_layers, body
 
 ROLES = ("previous_token", "induction", "duplicate_token", "first_token")
 
@@ -63,7 +63,7 @@ def head_roles(model, n_seqs: int = 32, half: int | None = None, token_ids=None,
     try:
         with hooks(model, {PATTERN: collect}):
             for i in range(0, n_seqs, batch_size):
-                model(tokens[i:i + batch_size].to(device))
+                body(model)(tokens[i:i + batch_size].to(device))
     finally:
         model.train(was_training)
     scores = {r: (s / n_seqs) for r, s in sums.items()}
