@@ -16,10 +16,10 @@ from typing import Any
 from lmlab.config_base import (
     Section,
     coerce,
+    is_str_list,
     require,
     require_choice,
     section_list_type,
-    toml_value,
 )
 from lmlab.data.config import DataConfig
 from lmlab.errors import UserError
@@ -69,6 +69,8 @@ class TrainConfig(Section):
     patience: int = 0  # early stopping: stop after N evaluations without a new best; 0 = off
     log_every: int = 1  # write a metrics.jsonl train record every N steps
     progress: bool = True  # progress bar on stderr
+    loggers: list[str] = field(default_factory=lambda: ["jsonl"])  # experiment trackers: jsonl (always on),
+    # tensorboard (event files in RUN/tensorboard), wandb (offline in RUN/wandb unless WANDB_API_KEY is set)
     keep_checkpoints: str = "none"  # none | log: also keep checkpoints/step-XXXXXX at steps 0, 1, 2, 4, ...
     # up to train.keep_every, then every keep_every steps, and the last (Pythia-style; for lmlab analyze)
     keep_every: int = 0  # spacing of kept checkpoints after the log-spaced start; 0 = eval.every
@@ -155,20 +157,20 @@ class RunConfig:
         return RunConfig.from_dict(values)
 
     def to_toml(self) -> str:
-        lines = [f"name = {toml_value(self.name)}"]
+        """TOML through tomli-w: scalars of each section, then its lists of tables ([[data.sources]])
+        with only the fields that differ from their defaults; empty lists are left out."""
+        import tomli_w
+
+        values: dict[str, Any] = {"name": self.name}
         for name in SECTIONS:
             section = getattr(self, name)
-            lines += ["", f"[{name}]"]
-            tables = []
-            for k, v in section.to_dict().items():
-                if isinstance(v, list):  # a list of tables: [[section.field]] after the scalars
-                    tables += [(k, item) for item in getattr(section, k)]
-                else:
-                    lines.append(f"{k} = {toml_value(v)}")
-            for k, item in tables:
-                lines += ["", f"[[{name}.{k}]]"]
-                lines += [f"{f} = {toml_value(v)}" for f, v in item.non_defaults().items()]
-        return "\n".join(lines) + "\n"
+            types = section.field_types()
+            body = {k: v for k, v in section.to_dict().items() if not section_list_type(types[k])}
+            for k, items in section.to_dict().items():
+                if section_list_type(types[k]) and items:  # lists of tables; lists of strings stay above
+                    body[k] = [item.non_defaults() for item in getattr(section, k)]
+            values[name] = body
+        return tomli_w.dumps(values)
 
     def save(self, path: str | Path) -> None:
         from lmlab.runs import atomic_write_text
@@ -218,11 +220,13 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, str]) -> RunConfig:
 
 def check_choices(cfg: RunConfig) -> None:
     """Check every string field that a registry resolves (model.norm, tokenizer.kind, ...)."""
-    from lmlab.registry import all_registries
+    from lmlab.registry import config_registries
 
-    for field_name, registry in all_registries().items():
+    for field_name, registry in config_registries().items():
         section, _, name = field_name.partition(".")
-        registry.get(getattr(getattr(cfg, section), name))
+        value = getattr(getattr(cfg, section), name)
+        for item in value if isinstance(value, list) else [value]:  # list fields name several components
+            registry.get(item)
     from lmlab.data.sources import SOURCES
 
     for i, source in enumerate(cfg.data.sources):
@@ -237,7 +241,26 @@ def field_docs() -> dict[str, list[tuple[str, str, str]]]:
     rows = {}
     for name, section in SECTIONS.items():
         types = section.field_types()
-        rows[name] = [(f.name, getattr(types[f.name], "__name__", str(types[f.name])),
+        rows[name] = [(f.name, "str,..." if is_str_list(types[f.name]) else
+                       getattr(types[f.name], "__name__", str(types[f.name])),
                        repr(f.default) if f.default is not dataclasses.MISSING else repr(f.default_factory()))
                       for f in dataclasses.fields(section)]
     return rows
+
+
+def format_fields() -> str:
+    """Every config field with its type and default, as `lmlab presets --fields` prints them."""
+    from lmlab.data.config import SourceConfig
+
+    lines = []
+    for section, rows in field_docs().items():
+        lines.append(f"\n[{section}]")
+        for name, kind, default in rows:
+            if kind == "list":
+                lines.append(f"  --{section}.{name}.N.FIELD  (a list of tables; see [[{section}.{name}]] below)")
+            else:
+                lines.append(f"  --{section}.{name}=<{kind}>  (default {default})")
+    lines.append("\n[[data.sources]]  (a TOML table per source; on the command line --data.sources.N.FIELD=VALUE)")
+    lines += [f"  {f}=<{kind.__name__}>  (default {getattr(SourceConfig(), f)!r})"
+              for f, kind in SourceConfig.field_types().items()]
+    return "\n".join(lines)

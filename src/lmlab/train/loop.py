@@ -1,6 +1,6 @@
 """The training loop. It only sequences calls; each box lives in its own module:
 job (build / resume), step (one optimizer step), schedule (lr), eval (metrics),
-checkpoint (save), runs (metrics log), progress (the bar)."""
+checkpoint (save), loggers (metrics.jsonl and trackers), progress (the bar)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from lmlab.checkpoint import save_checkpoint
 from lmlab.config import RunConfig
 from lmlab.errors import TrainingDiverged
 from lmlab.eval import evaluate
-from lmlab.runs import MetricsLog
 from lmlab.train.job import Job, new_job, resume_job, rng_tensors
+from lmlab.train.loggers import FanOut, open_loggers
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
 from lmlab.train.step import set_lr, train_step
@@ -54,7 +54,7 @@ def run_job(job: Job) -> TrainResult:
         verb = f"resuming at step {state.step}" if state.step else "training"
         bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}); "
                     f"{job.model.summary(cfg.batch_size, job.value_bytes)}")
-    log = MetricsLog(job.run.metrics)
+    log = open_loggers(job.cfg, job.run)  # metrics.jsonl + the configured trackers
     step_model = torch.compile(job.model) if cfg.compile else job.model
     last_eval: dict = {}
     t_start, elapsed_before = time.perf_counter(), state.elapsed
@@ -94,7 +94,7 @@ def run_job(job: Job) -> TrainResult:
                        state.train_time, state.tokens / max(state.train_time, 1e-9))
 
 
-def evaluate_and_save(job: Job, log: MetricsLog, bar: Progress) -> dict:
+def evaluate_and_save(job: Job, log: FanOut, bar: Progress) -> dict:
     """Evaluate on validation, log it, keep `best`, save `last`, and apply early stopping."""
     state, ecfg = job.state, job.cfg.eval
     metrics = evaluate(job.model, job.data.splits["val"], job.tokenizer, job.cfg.model.context_len,
