@@ -48,7 +48,7 @@ class TrainConfig(Section):
     """Optimization, precision, logging and checkpointing."""
 
     max_steps: int = 2000
-    batch_size: int = 32  # sequences per micro-batch
+    batch_size: int = 32  # sequences per micro-batch, all ranks together (each of N ranks trains on batch_size / N)
     grad_accum: int = 1  # micro-batches per optimizer step
     lr: float = 1e-3  # peak learning rate
     min_lr_ratio: float = 0.1  # floor of the cosine decay, as a fraction of train.lr
@@ -69,6 +69,9 @@ class TrainConfig(Section):
     patience: int = 0  # early stopping: stop after N evaluations without a new best; 0 = off
     log_every: int = 1  # write a metrics.jsonl train record every N steps
     progress: bool = True  # progress bar on stderr
+    parallel: str = "none"  # none | ddp | fsdp (per-block FSDP2); ddp/fsdp run under torchrun or `lmlab train --nproc N`
+    dist_backend: str = "auto"  # auto (nccl on CUDA, gloo on CPU) | gloo | nccl
+    fsdp_offload: bool = False  # fsdp: keep parameters, gradients and optimizer state on the CPU between uses
     loggers: list[str] = field(default_factory=lambda: ["jsonl"])  # experiment trackers: jsonl (always on),
     # tensorboard (event files in RUN/tensorboard), wandb (offline in RUN/wandb unless WANDB_API_KEY is set)
     keep_checkpoints: str = "none"  # none | log: also keep checkpoints/step-XXXXXX at steps 0, 1, 2, 4, ...
@@ -91,6 +94,7 @@ class TrainConfig(Section):
         require_choice(self, "precision", ("auto", "fp32", "bf16", "fp16"))
         require_choice(self, "keep_checkpoints", ("none", "log"))
         require(self.keep_every >= 0, self, "keep_every", "a non-negative integer (0 = eval.every)")
+        require_choice(self, "dist_backend", ("auto", "gloo", "nccl"))
         require(self.device in ("auto", "cpu", "mps", "cuda") or self.device.startswith("cuda:"),
                 self, "device", "auto, cpu, cuda, cuda:N or mps")
 
