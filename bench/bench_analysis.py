@@ -70,12 +70,15 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=100)
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--part", default="all", choices=("all", "analyze", "sampling"))
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = {"threads": torch.get_num_threads(), "analyze": bench_analyze(args.windows),
-           "sampling": bench_sampling(args.samples, args.new_tokens, args.repeats)}
-    print(json.dumps(out, indent=1))
+    print(json.dumps({"threads": torch.get_num_threads()}), flush=True)
+    if args.part in ("all", "analyze"):  # each part printed as soon as it is done
+        print(json.dumps({"analyze": bench_analyze(args.windows)}), flush=True)
+    if args.part in ("all", "sampling"):
+        print(json.dumps({"sampling": bench_sampling(args.samples, args.new_tokens, args.repeats)}), flush=True)
 
 
 if __name__ == "__main__":
