@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lmlab.analysis import commands as analysis_commands
 from lmlab.commands import EPILOG, evaluate, generate, interop, prepare, presets, report, resolve_config, train
 from lmlab.errors import LmlabError, UserError
 from lmlab.eval.tasks.commands import add_lm_eval_parser
@@ -33,6 +34,7 @@ VERBS = [
     interop.add_import_parser,
     report.add_parser,
     train_commands.add_parsers,
+    analysis_commands.add_parsers,  # analyze, probe, sample
 ]
 
 

@@ -76,6 +76,9 @@ class TrainConfig(Section):
     fsdp_offload: bool = False  # fsdp: keep parameters, gradients and optimizer state on the CPU between uses
     loggers: list[str] = field(default_factory=lambda: ["jsonl"])  # experiment trackers: jsonl (always on),
     # tensorboard (event files in RUN/tensorboard), wandb (offline in RUN/wandb unless WANDB_API_KEY is set)
+    keep_checkpoints: str = "none"  # none | log: also keep checkpoints/step-XXXXXX at steps 0, 1, 2, 4, ...
+    # up to train.keep_every, then every keep_every steps, and the last (Pythia-style; for lmlab analyze)
+    keep_every: int = 0  # spacing of kept checkpoints after the log-spaced start; 0 = eval.every
 
     _section = "train"
 
@@ -92,6 +95,8 @@ class TrainConfig(Section):
         require(0 <= self.beta2 < 1, self, "beta2", "a float in [0, 1)")
         require(self.grad_clip >= 0, self, "grad_clip", "a non-negative float (0 = off)")
         require_choice(self, "precision", ("auto", "fp32", "bf16", "fp16"))
+        require_choice(self, "keep_checkpoints", ("none", "log"))
+        require(self.keep_every >= 0, self, "keep_every", "a non-negative integer (0 = eval.every)")
         require_choice(self, "dist_backend", ("auto", "gloo", "nccl"))
         require(self.device in ("auto", "cpu", "mps", "cuda") or self.device.startswith("cuda:"),
                 self, "device", "auto, cpu, cuda, cuda:N or mps")

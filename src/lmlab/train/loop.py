@@ -84,6 +84,7 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
     step_model = torch.compile(job.train_model) if cfg.compile else job.train_model
     last_eval: dict = {}
     t_start, elapsed_before = time.perf_counter(), state.elapsed
+    keep_if_due(job, last_eval)  # step 0: the initialization
     try:
         while state.step < cfg.max_steps and not state.stopped_early:
             t0 = time.perf_counter()
@@ -124,6 +125,7 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
                 state.elapsed = elapsed_before + time.perf_counter() - t_start
             elif (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0) or stop.received:
                 save(job, "last", last_eval)
+            keep_if_due(job, last_eval)
             if stop.received and state.step < cfg.max_steps and not state.stopped_early:
                 log.flush()
                 raise Interrupted(f"{stop.received} at step {state.step}: saved {job.run.checkpoint('last')}; "
@@ -221,6 +223,14 @@ def _tokenizer_sha(job: Job) -> str | None:
 
     file = job.run.tokenizer / FILE_NAME
     return sha256_file(file) if file.is_file() else None
+
+def keep_if_due(job: Job, metrics: dict) -> None:
+    """train.keep_checkpoints = "log": also save checkpoints/step-XXXXXX at the kept steps."""
+    from lmlab.train.keep import is_kept
+
+    cfg = job.cfg.train
+    if cfg.keep_checkpoints != "none" and is_kept(job.state.step, cfg, job.cfg.eval.every):
+        save(job, f"step-{job.state.step:06d}", metrics)
 
 
 def check_finite(loss: float, job: Job, bar: Progress) -> None:

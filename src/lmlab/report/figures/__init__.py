@@ -1,4 +1,5 @@
-"""Every figure lmlab draws. The only module in lmlab that imports matplotlib.
+"""Every figure lmlab draws: this package is the only place in lmlab that imports matplotlib.
+Run and data figures live here; `analysis` and `study` hold the look-inside and study figures.
 
 Each function takes plain numbers and returns PNG bytes (or writes a PNG file), so the pages
 embed them as data: URIs and the markdown twin links them as files. matplotlib is imported
