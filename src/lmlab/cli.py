@@ -316,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("report", help="(re)write report.md and loss.png of a run")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(fn=cmd_report)
+
+    __import__("lmlab.study.commands").study.commands.add_parsers(verbs)  # sweep, study, studies, table
     return parser
 
 
@@ -328,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "fn", None):
             parser.print_help()
             return 2
-        if overrides and args.verb not in ("train", "demo", "prepare"):
+        if overrides and not (args.verb in ("train", "demo", "prepare") or getattr(args, "takes_overrides", False)):
             raise UserError(f"lmlab {args.verb} takes no config overrides (got --{next(iter(overrides))})")
         return args.fn(args, overrides)
     except LmlabError as err:
