@@ -50,10 +50,10 @@ def small_budget(name: str) -> RunConfig:
                 if m.get(key):
                     m[key] = max(m[key] * 128 // m["d_model"], 16)
             m["d_model"] = 128
-    d["train"].update(max_steps=150, batch_size=8, grad_accum=1, warmup_steps=10, decay_steps=0,
-                      lr=max(d["train"]["lr"], 2e-3), epochs=0, max_tokens=0, max_time=0.0,
+    d["train"].update(max_steps=200, batch_size=16, grad_accum=1, warmup_steps=10, decay_steps=0,
+                      lr=max(d["train"]["lr"], 3e-3), epochs=0, max_tokens=0, max_time=0.0,
                       precision="fp32", progress=False, checkpoint_every=0, patience=0)
-    d["eval"].update(every=150, max_tokens=4096, batch_size=16)
+    d["eval"].update(every=200, max_tokens=4096, batch_size=16)
     return RunConfig.from_dict(d)
 
 
