@@ -15,7 +15,6 @@ import math
 import numpy as np
 import pytest
 
-import lmlab.presets_seeds  # noqa: F401  (registers the presets)
 from lmlab.config import RunConfig
 from lmlab.presets import PRESETS
 from lmlab.train import train
@@ -23,7 +22,7 @@ from lmlab.train import train
 # The seeds' own models: each study's main presets (the ladder's sub-stages share these components).
 SEED_PRESETS = ["llmini_a", "llmini_b", "llmini_c", "minigpt_small", "minigpt_medium", "minigpt_large",
                 *(f"ladder_0{i}" for i in range(1, 10)), "ladder_01_bigram", "ladder_02_average", "llm_lite",
-                *sorted(name for name in PRESETS if name.startswith("pico_"))]
+                *sorted(name for name in PRESETS.names() if name.startswith("pico_"))]
 MARGIN = 0.15  # nats below the unigram entropy that count as "clearly" learned something
 
 

@@ -40,6 +40,8 @@ class Block(nn.Module):
 
 @BLOCKS.register("pre", "x + f(norm(x)): GPT-2, LLaMA (Xiong et al. 2020)")
 class PreNormBlock(Block):
+    ends_in_norm = False  # the final norm (model.final_norm=auto) is model.norm
+
     def forward(self, x: torch.Tensor, cache: KVCache | None = None,
                 positions: AttentionContext = NO_CONTEXT) -> torch.Tensor:
         x = self.hook_resid_pre(x)
@@ -51,6 +53,8 @@ class PreNormBlock(Block):
 
 @BLOCKS.register("post", "norm(x + f(x)): the original Transformer (Vaswani et al. 2017)")
 class PostNormBlock(Block):
+    ends_in_norm = True  # so model.final_norm=auto adds no second norm
+
     def forward(self, x: torch.Tensor, cache: KVCache | None = None,
                 positions: AttentionContext = NO_CONTEXT) -> torch.Tensor:
         x = self.hook_resid_pre(x)
@@ -63,9 +67,7 @@ class PostNormBlock(Block):
 def final_norm(cfg) -> nn.Module:
     """The norm before the head. auto: model.norm after pre-norm blocks, nothing after post-norm
     ones (they already end in a norm); otherwise the named norm (none = identity)."""
-    if cfg.final_norm == "auto":
-        return NORMS.get(cfg.norm)(cfg.d_model, cfg) if cfg.norm_position == "pre" else nn.Identity()
-    return NORMS.get(cfg.final_norm)(cfg.d_model, cfg)
+    return NORMS.get(cfg.final_norm_name(BLOCKS.get(cfg.norm_position).ends_in_norm))(cfg.d_model, cfg)
 
 
 class Transformer(LanguageModel):

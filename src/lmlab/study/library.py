@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 from lmlab.errors import UserError
-from lmlab.presets_seeds import LLM_LITE_GRID
+from lmlab.presets.llm_lite import LLM_LITE_GRID
 from lmlab.study.spec import Study
 
 STUDIES: dict[str, Callable[[str], Study]] = {}

@@ -8,17 +8,15 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmlab.errors import UserError
 from lmlab.runs import atomic_write_text
-from lmlab.study import executors
-from lmlab.study.expand import RunPlan, model_stats, plan
+from lmlab.study.execution import execute, status_of
+from lmlab.study.expand import RunPlan, plan
 from lmlab.study.results import aggregate, aggregate_text, markdown, run_row, write_table
 from lmlab.study.spec import Study
-from lmlab.train.progress import fmt_duration
 
 MARKER = ".lmlab-study"
 SUMMARY_COLUMNS = ["run", "seed", "params", "tokens", "steps", "wall_s", "best_val_loss", "best_val_accuracy",
@@ -75,14 +73,6 @@ def _tomlable(v):
     return v
 
 
-def status_of(out: Path, name: str) -> dict:
-    path = out / "status" / f"{name}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def run_study(study: Study, out: str | Path, workers: int | str = "auto", executor: str = "local",
               address: str = "", force: bool = False, stream=None) -> Outcome:
     stream = stream or sys.stderr
@@ -96,50 +86,6 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
 
         outcome.text += select_retrain_test(study, out, outcome, workers, executor, address, stream)
     return outcome
-
-
-def execute(runs: list[RunPlan], out: Path, workers: int | str, executor: str, address: str, stream) -> None:
-    run_executor = executors.get_executor(executor)
-    pending = [r for r in runs if status_of(out, r.name).get("status") != "done"]
-    skipped = len(runs) - len(pending)
-    if skipped:
-        print(f"lmlab: {skipped} of {len(runs)} runs already finished; skipping them", file=stream)
-    if not pending:
-        return
-    params = max(model_stats(r.cfg)["params"] for r in pending)
-    n_workers = executors.auto_workers(len(pending), params) if workers == "auto" else int(workers)
-    threads = max(1, executors.cpu_count() // max(n_workers, 1))
-    jobs = []
-    for r in pending:
-        cfg = r.cfg.replace(train={"threads": threads})
-        cfg_path = out / "status" / f"{r.name}.config.toml"
-        cfg.save(cfg_path)
-        jobs.append(executors.Job(r.name, out / "runs" / r.name, cfg_path, out / "status" / f"{r.name}.json", threads))
-    print(f"lmlab: {len(jobs)} runs on {executor} ({n_workers} workers x {threads} threads)", file=stream, flush=True)
-    t0, done = time.perf_counter(), [0]
-
-    def started(job):
-        resumed = " (resuming)" if (job.run_dir / "checkpoints").exists() else ""
-        print(f"  start  {job.name}{resumed}", file=stream, flush=True)
-
-    def finished(job, status):
-        done[0] += 1
-        elapsed = time.perf_counter() - t0
-        eta = elapsed / done[0] * (len(jobs) - done[0])
-        what = (f"best val {status['best_val_loss']:.4f}" if status.get("status") == "done"
-                else f"FAILED: {status.get('error', '')}")
-        print(f"  {'done' if status.get('status') == 'done' else 'fail'}   {job.name}: {what} in "
-              f"{status.get('wall_s', 0):.1f}s  [{done[0]}/{len(jobs)} {bar(done[0], len(jobs))} "
-              f"ETA {fmt_duration(eta)}]", file=stream, flush=True)
-        if not (job.status_path.exists()):
-            atomic_write_text(job.status_path, json.dumps(status))
-
-    run_executor(jobs, n_workers, address, started, finished)
-
-
-def bar(k: int, n: int, width: int = 20) -> str:
-    filled = round(width * k / max(n, 1))
-    return "#" * filled + "." * (width - filled)
 
 
 def tabulate(study: Study, out: Path, runs: list[RunPlan]) -> Outcome:

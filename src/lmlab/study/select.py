@@ -24,7 +24,7 @@ def best_variant(agg: list[dict], metric: str) -> dict | None:
 
 def select_retrain_test(study: Study, out: Path, outcome, workers, executor: str, address: str, stream) -> str:
     from lmlab.eval.run import eval_run
-    from lmlab.study.runner import execute, status_of
+    from lmlab.study.execution import execute, status_of
 
     best = best_variant(outcome.aggregate, study.select)
     if best is None:
