@@ -24,8 +24,8 @@ from lmlab.train import train
 # llm_lite stayed above their unigram entropy at 150-200 steps here (their seeds' learning rates
 # and inits need far longer; measured on a contended CPU) — listed, not silently dropped, until
 # a budget that makes them pass fits the suite's time.
-SEED_PRESETS = ["minigpt_small", "minigpt_medium", "minigpt_large", "ladder_01", "ladder_06",
-                "pico_kgram_embedding"]
+# pico_kgram_embedding passes too, but its GPT-2 vocabulary took 287 s here: left out for time.
+SEED_PRESETS = ["minigpt_small", "minigpt_medium", "minigpt_large", "ladder_01", "ladder_06"]
 NOT_YET = ["llmini_a", "llmini_b", "llmini_c", "ladder_02", "ladder_03", "ladder_04", "ladder_05", "ladder_07",
            "llm_lite"]
 MARGIN = 0.15  # nats below the unigram entropy that count as "clearly" learned something
