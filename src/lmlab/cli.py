@@ -15,6 +15,7 @@ import sys
 from lmlab.analysis import commands as analysis_commands
 from lmlab.commands import EPILOG, evaluate, generate, interop, prepare, presets, report, resolve_config, train
 from lmlab.errors import LmlabError, UserError
+from lmlab.study import commands as study_commands
 from lmlab.eval.tasks.commands import add_lm_eval_parser
 from lmlab.train import commands as train_commands
 
@@ -33,6 +34,7 @@ VERBS = [
     interop.add_export_parser,
     interop.add_import_parser,
     report.add_parser,
+    study_commands.add_parsers,  # sweep, study, studies, table
     train_commands.add_parsers,
     analysis_commands.add_parsers,  # analyze, probe, sample
 ]

@@ -47,7 +47,10 @@ class TokenizerConfig(Section):
 class TrainConfig(Section):
     """Optimization, precision, logging and checkpointing."""
 
-    max_steps: int = 2000
+    max_steps: int = 2000  # optimizer steps (replaced by train.epochs when that is set)
+    epochs: int = 0  # passes over every training row, each in its own seeded order; 0 = use max_steps
+    max_tokens: int = 0  # stop after this many training tokens (the schedule ends there too); 0 = no cap
+    max_time: float = 0.0  # stop after this many wall-clock seconds (evaluates and saves first); 0 = no limit
     batch_size: int = 32  # sequences per micro-batch, all ranks together (each of N ranks trains on batch_size / N)
     grad_accum: int = 1  # micro-batches per optimizer step
     lr: float = 1e-3  # peak learning rate
@@ -86,9 +89,10 @@ class TrainConfig(Section):
         for name in ("max_steps", "batch_size", "grad_accum", "log_every"):
             require(getattr(self, name) >= 1, self, name, "a positive integer")
         for name in ("warmup_steps", "decay_steps", "checkpoint_every", "patience", "threads", "skip_nonfinite",
-                     "debug_nan_at_step"):
+                     "debug_nan_at_step", "epochs", "max_tokens"):
             require(getattr(self, name) >= 0, self, name, "a non-negative integer")
         require(self.lr > 0, self, "lr", "a positive float")
+        require(self.max_time >= 0, self, "max_time", "a non-negative number of seconds (0 = no limit)")
         require(0 <= self.min_lr_ratio <= 1, self, "min_lr_ratio", "a float in [0, 1]")
         require(self.weight_decay >= 0, self, "weight_decay", "a non-negative float")
         require(0 <= self.beta1 < 1, self, "beta1", "a float in [0, 1)")

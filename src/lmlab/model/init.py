@@ -10,6 +10,10 @@
 - ``torch``: PyTorch's defaults (Kaiming-uniform Linear, N(0, 1) Embedding). Embeddings of
   std 1 with a tied head give large initial logits: the initial loss is far above ln(V),
   which lmlab's trainer warns about.
+
+The fixed sinusoidal position table is scaled here too (``embedding_std``): its per-dimension
+RMS equals the token embeddings' init std, so neither signal drowns the other at the start (see
+lmlab.model.components.position.SinusoidalPosition).
 """
 
 from __future__ import annotations
@@ -49,6 +53,14 @@ def xavier_init(model: nn.Module, cfg) -> None:
 @INITS.register("torch", "PyTorch's per-layer defaults")
 def torch_init(model: nn.Module, cfg) -> None:
     return None
+
+
+EMBEDDING_STD = {"gpt2": 0.02, "xavier": 0.02, "torch": 1.0}  # each init's token-embedding std
+
+
+def embedding_std(cfg) -> float:
+    """The std a token embedding starts with under `cfg.init` (fixed position tables match it)."""
+    return EMBEDDING_STD.get(cfg.init, 0.02)
 
 
 def init_weights(model: nn.Module, cfg) -> None:

@@ -22,6 +22,7 @@ from lmlab.checkpoint import (
 )
 from lmlab.config import RunConfig, load_config
 from lmlab.data import MixtureBatches, Prepared, prepare
+from lmlab.data.epochs import EpochBatches
 from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
 from lmlab.io import atomic_write_text
@@ -48,6 +49,9 @@ class TrainState:
     elapsed: float = 0.0  # wall seconds including evaluation, summed across resumes
     stopped_early: bool = False
     skipped: int = 0  # steps skipped for a non-finite loss or gradient (train.skip_nonfinite)
+    stopped_by_time: bool = False  # train.max_time ran out (the run evaluated and saved first)
+    epoch_loss_sum: float = 0.0  # train losses summed over the current epoch's steps (train.epochs)
+    epoch_loss_steps: int = 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -61,7 +65,7 @@ class Job:
     precision: Precision
     tokenizer: object
     data: Prepared
-    batches: MixtureBatches
+    batches: MixtureBatches | EpochBatches
     model: LanguageModel
     optimizer: torch.optim.Optimizer
     state: TrainState = field(default_factory=TrainState)
@@ -78,6 +82,17 @@ class Job:
     def tokens_per_step(self) -> int:
         t = self.cfg.train
         return t.batch_size * t.grad_accum * self.cfg.model.context_len
+
+    @property
+    def epoch_mode(self) -> bool:
+        return isinstance(self.batches, EpochBatches)
+
+    def step_tokens(self, step: int) -> int:
+        """Training tokens (input positions) of step `step`; an epoch's last step may be short."""
+        if not self.epoch_mode:
+            return self.tokens_per_step
+        rows = sum(len(self.batches.rows(step, m)) for m in range(self.cfg.train.grad_accum))
+        return rows * self.cfg.model.context_len
 
 
 def seed_everything(seed: int) -> None:
@@ -212,7 +227,8 @@ def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared, d: Dist,
     seed_everything(t.seed)
     if t.batch_size % d.world:
         distributed.check_world(t, d.world)  # one line naming the batch and the world size
-    batches = data.train_batches(t.batch_size, cfg.model.context_len, t.seed).split(t.grad_accum, d.rank, d.world)
+    batches = train_batches(cfg, data, d)
+    cfg = cfg.replace(train={"max_steps": total_steps(cfg, batches)})  # in memory; config.toml keeps the user's
     model = build_model(cfg.model, tokenizer.vocab_size).to(device)  # vocab_size: the config's if set
     if checkpoint is not None:  # full weights go in before sharding
         load_weights(checkpoint, model)
@@ -223,6 +239,33 @@ def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared, d: Dist,
     return Job(cfg, run, device, precision, tokenizer, data, batches, model, optimizer, dist=d,
                train_model=train_model, meter=meter)
 
+
+
+def train_batches(cfg: RunConfig, data: Prepared, d):
+    """Epochs (train.epochs > 0) or the seeded mixture stream split over micro-steps and ranks."""
+    t, T = cfg.train, cfg.model.context_len
+    if not t.epochs:
+        return data.train_batches(t.batch_size, T, t.seed).split(t.grad_accum, d.rank, d.world)
+    if d.world > 1:
+        raise UserError(f"train.epochs={t.epochs} runs on one process for now; use train.max_steps or "
+                        f"train.max_tokens with {d.world} ranks")
+    parts = data.splits["train"]
+    names = [n for n in parts if data.probs.get(n, 0) > 0]
+    try:
+        return EpochBatches([parts[n] for n in names], t.batch_size, T, t.seed, t.grad_accum)
+    except ValueError as e:
+        raise UserError(f"train.epochs={t.epochs}: {e}; use a shorter model.context_len or more data") from None
+
+
+def total_steps(cfg: RunConfig, batches) -> int:
+    """The run's length in optimizer steps: train.epochs x steps per epoch, else train.max_steps,
+    capped by train.max_tokens. The lr schedule decays over this length."""
+    t = cfg.train
+    steps = t.epochs * batches.steps_per_epoch if isinstance(batches, EpochBatches) else t.max_steps
+    if t.max_tokens:
+        per_step = t.batch_size * t.grad_accum * cfg.model.context_len
+        steps = min(steps, max(math.ceil(t.max_tokens / per_step), 1))
+    return steps
 
 
 def rng_tensors() -> dict[str, torch.Tensor]:

@@ -86,10 +86,11 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
     t_start, elapsed_before = time.perf_counter(), state.elapsed
     keep_if_due(job, last_eval)  # step 0: the initialization
     try:
-        while state.step < cfg.max_steps and not state.stopped_early:
+        while state.step < cfg.max_steps and not (state.stopped_early or state.stopped_by_time):
             t0 = time.perf_counter()
             lr = lr_at(state.step, cfg)
             set_lr(job.optimizer, lr)
+            step_tokens = job.step_tokens(state.step)
             loss, grad_norm = train_step(step_model, job.optimizer, job.batches, state.step, cfg.grad_accum,
                                          cfg.grad_clip, job.precision, job.device, job.dist,
                                          inject_nan=state.step + 1 == cfg.debug_nan_at_step,
@@ -108,28 +109,37 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
                 warn_initial_loss(loss, job.tokenizer.vocab_size, bar)
             state.step += 1
             fault_point("train:step")
-            state.tokens += job.tokens_per_step
+            state.tokens += step_tokens
             state.train_time += dt
+            if finite:
+                state.epoch_loss_sum += loss
+                state.epoch_loss_steps += 1
             state.elapsed = elapsed_before + time.perf_counter() - t_start
-            mfu = job.meter.mfu(job.tokens_per_step / dt)
+            if cfg.max_time and state.elapsed >= cfg.max_time:
+                state.stopped_by_time = True
+            mfu = job.meter.mfu(step_tokens / dt)
             if finite and (state.step % cfg.log_every == 0 or state.step == cfg.max_steps):
                 log.write({"kind": "train", "step": state.step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
-                           "tokens": state.tokens, "tokens_per_s": job.tokens_per_step / dt,
+                           "tokens": state.tokens, "tokens_per_s": step_tokens / dt,
                            "elapsed_s": state.elapsed, "train_time_s": state.train_time,
                            "peak_mem_mb": peak_memory_mb(job.device), "mfu": mfu})
             if finite:
-                bar.update(state.step, loss, job.tokens_per_step / dt,
+                bar.update(state.step, loss, step_tokens / dt,
                            f" MFU {format_mfu(mfu)}" + (f" val {last_eval['loss']:.4f}" if last_eval else ""))
-            if state.step % job.cfg.eval.every == 0 or state.step == cfg.max_steps:
-                last_eval = evaluate_and_save(job, log, bar)
+            epoch_end = job.epoch_mode and state.step % job.batches.steps_per_epoch == 0
+            if (state.step % job.cfg.eval.every == 0 or state.step == cfg.max_steps or epoch_end
+                    or state.stopped_by_time):
+                last_eval = evaluate_and_save(job, log, bar, epoch_end)
                 state.elapsed = elapsed_before + time.perf_counter() - t_start
             elif (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0) or stop.received:
                 save(job, "last", last_eval)
             keep_if_due(job, last_eval)
-            if stop.received and state.step < cfg.max_steps and not state.stopped_early:
+            if stop.received and state.step < cfg.max_steps and not (state.stopped_early or state.stopped_by_time):
                 log.flush()
                 raise Interrupted(f"{stop.received} at step {state.step}: saved {job.run.checkpoint('last')}; "
                                   f"continue with `lmlab train --resume {job.run.root}`")
+        if state.stopped_by_time:
+            bar.message(f"lmlab: train.max_time={cfg.max_time:g}s reached at step {state.step}; evaluated and saved")
     finally:
         log.close()
         bar.close()
@@ -172,8 +182,9 @@ def _kept(job: Job) -> str:
     return "no checkpoint had been saved yet"
 
 
-def evaluate_and_save(job: Job, log: FanOut, bar: Progress) -> dict:
-    """Evaluate on validation, log it, keep `best`, save `last`, and apply early stopping."""
+def evaluate_and_save(job: Job, log: FanOut, bar: Progress, epoch_end: bool = False) -> dict:
+    """Evaluate on validation, log it (and the epoch's summary at an epoch's end), keep `best`,
+    save `last`, and apply early stopping."""
     state, ecfg = job.state, job.cfg.eval
     metrics = evaluate(job.model, job.data.splits["val"], job.tokenizer, job.cfg.model.context_len,
                        ecfg.batch_size or job.cfg.train.batch_size, ecfg.max_tokens, job.device,
@@ -183,6 +194,8 @@ def evaluate_and_save(job: Job, log: FanOut, bar: Progress) -> dict:
                                f"{job.run.checkpoint('last')} keeps the last good state")
     log.write({"kind": "eval", "step": state.step, "elapsed_s": state.elapsed,
                **{f"val_{k}": v for k, v in metrics.items()}})
+    if epoch_end:
+        log.write(epoch_record(job, metrics))
     log.flush()
     if metrics["loss"] < state.best_val:
         state.best_val, state.best_step, state.bad_evals = metrics["loss"], state.step, 0
@@ -196,6 +209,17 @@ def evaluate_and_save(job: Job, log: FanOut, bar: Progress) -> dict:
                         f"(best {state.best_val:.4f} at step {state.best_step})")
     save(job, "last", metrics)
     return metrics
+
+
+def epoch_record(job: Job, metrics: dict) -> dict:
+    """The per-epoch row the seed studies tabulate: mean train loss over the epoch's steps, val
+    metrics at its end, and the gap between them. Resets the epoch's running sum."""
+    state = job.state
+    train_loss = state.epoch_loss_sum / max(state.epoch_loss_steps, 1)
+    state.epoch_loss_sum, state.epoch_loss_steps = 0.0, 0
+    return {"kind": "epoch", "epoch": job.batches.epoch_of(state.step - 1) + 1, "step": state.step,
+            "tokens": state.tokens, "elapsed_s": state.elapsed, "train_loss": train_loss,
+            **{f"val_{k}": v for k, v in metrics.items()}, "gap": metrics["loss"] - train_loss}
 
 
 def save(job: Job, which: str, metrics: dict) -> None:

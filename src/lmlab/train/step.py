@@ -32,15 +32,16 @@ def train_step(model, optimizer, batches, step: int, grad_accum: int, grad_clip:
     `skip_nonfinite`, a step whose loss or gradient norm is not finite makes no update at all
     (the weights and optimizer moments stay as they were); the caller sees the non-finite value."""
     total = torch.zeros((), device=device)
-    for micro in range(grad_accum):
-        x, y, mask = (to_device(t, device) for t in batches.batch(step, micro))
-        with dist.sync(micro == grad_accum - 1) if dist else contextlib.nullcontext():
+    micros = [b for b in (batches.batch(step, micro) for micro in range(grad_accum)) if b is not None]
+    for i, batch in enumerate(micros):  # an epoch's last step may have fewer micro-batches (EpochBatches)
+        x, y, mask = (to_device(t, device) for t in batch)
+        with dist.sync(i == len(micros) - 1) if dist else contextlib.nullcontext():
             with precision.autocast():
                 _, loss = model(x, y, loss_mask=mask)
             if inject_nan:
                 loss = loss * float("nan")
             if loss.requires_grad:  # count-based models have nothing to differentiate
-                precision.backward(loss / grad_accum)
+                precision.backward(loss / len(micros))
         total += loss.detach()
     if dist:
         total = dist.mean(total)
@@ -52,4 +53,4 @@ def train_step(model, optimizer, batches, step: int, grad_accum: int, grad_clip:
         return (total / grad_accum).item(), norm.item()
     precision.step(optimizer)
     optimizer.zero_grad(set_to_none=True)
-    return (total / grad_accum).item(), norm.item()
+    return (total / len(micros)).item(), norm.item()

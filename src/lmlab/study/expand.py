@@ -1,0 +1,126 @@
+"""Expansion: a Study -> variants (named override sets) -> runs (variant x seed) with readable
+slugs, each an ordinary run directory `STUDY_DIR/runs/<slug>-s<seed>/`. Every variant's config is
+built and validated here, before anything trains, so a bad combination is refused up front and
+named."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from lmlab.config import RunConfig, apply_overrides, check_choices
+from lmlab.errors import UserError
+from lmlab.study.spec import Study
+
+
+@dataclass
+class Variant:
+    slug: str
+    overrides: dict[str, Any]  # the variant's own settings (its axis values)
+    axes: dict[str, Any] = field(default_factory=dict)  # column -> value for the results table
+
+
+@dataclass
+class RunPlan:
+    variant: Variant
+    seed: int
+    cfg: RunConfig
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant.slug}-s{self.seed}"
+
+
+def text(value: Any) -> str:
+    """A TOML value as the command line would spell it (what apply_overrides parses)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def short(key: str) -> str:
+    return key.rsplit(".", 1)[-1]
+
+
+def slug_part(key: str, value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", f"{short(key)}{text(value)}")
+
+
+def variants(study: Study) -> list[Variant]:
+    """grid x zip x named variants, in declaration order; slugs are unique and filesystem-safe."""
+    grid = [[(k, v) for v in vals] for k, vals in study.grid.items()]
+    grid_choices = [list(c) for c in itertools.product(*grid)] if grid else [[]]
+    n_zip = len(next(iter(study.zip.values()))) if study.zip else 0
+    zip_choices = [[(k, vals[i]) for k, vals in study.zip.items()] for i in range(n_zip)] or [[]]
+    named = list(study.variants.items()) or [("", {})]
+    out = []
+    for (name, extra), zc, gc in itertools.product(named, zip_choices, grid_choices):
+        pairs = zc + gc
+        parts = ([name] if name else []) + [slug_part(k, v) for k, v in pairs]
+        slug = "-".join(parts) or "base"
+        axes = {"variant": name} if name else {}
+        axes.update({k: v for k, v in pairs})
+        if "base" in extra:
+            axes["preset"] = extra["base"]
+        out.append(Variant(slug, {**extra, **dict(pairs)}, axes))
+    slugs = [v.slug for v in out]
+    if len(set(slugs)) != len(slugs):
+        raise UserError(f"study {study.name}: variants collide on slugs {sorted({s for s in slugs if slugs.count(s) > 1})}")
+    return out
+
+
+def base_config(study: Study) -> RunConfig:
+    from lmlab.commands import resolve_config
+
+    return resolve_config(study.base, None, {k: text(v) for k, v in study.overrides.items()})
+
+
+def variant_config(study: Study, variant: Variant, seed: int, base: RunConfig | None = None,
+                   budget: dict | None = None) -> RunConfig:
+    """The run config of one variant x seed; a bad key or value is a UserError naming the variant."""
+    settings = {**(study.budget if budget is None else budget), **variant.overrides}
+    own_base = settings.pop("base", None)  # a variant may start from its own preset (ladder stages)
+    try:
+        if own_base:
+            from lmlab.commands import resolve_config
+
+            base = resolve_config(str(own_base), None, {k: text(v) for k, v in study.overrides.items()})
+        base = base or base_config(study)
+        cfg = apply_overrides(base, {k: text(v) for k, v in settings.items()})
+        check_choices(cfg)
+    except UserError as err:
+        raise UserError(f"study {study.name}, variant {variant.slug}: {err}") from None
+    return cfg.replace(name=f"{study.name}/{variant.slug}-s{seed}", train={"seed": seed, "progress": False})
+
+
+def plan(study: Study) -> list[RunPlan]:
+    """Every run, variants outer and seeds inner; every config validated and its model built."""
+    base = base_config(study)
+    runs = []
+    for v in variants(study):
+        cfgs = [variant_config(study, v, s, base) for s in study.seeds]
+        model_stats(cfgs[0], v.slug)  # builds the model on the meta device: catches bad combinations
+        runs += [RunPlan(v, s, c) for s, c in zip(study.seeds, cfgs)]
+    return runs
+
+
+TOKENIZER_VOCAB = {"byte": 257, "gpt2": 50257, "cl100k_base": 100277}
+
+
+def model_stats(cfg: RunConfig, slug: str = "") -> dict:
+    """Parameters and FLOPs per token of a config's model, built on the meta device (no memory).
+    The vocabulary is the config's, else the tokenizer's (a char vocabulary is assumed 128 wide)."""
+    from lmlab.model import build_model
+
+    vocab = cfg.model.vocab_size or cfg.tokenizer.vocab_size or TOKENIZER_VOCAB.get(cfg.tokenizer.kind, 128)
+    try:
+        with torch.device("meta"):
+            model = build_model(cfg.model, vocab)
+    except (UserError, ValueError) as err:
+        raise UserError(f"variant {slug}: {err}") from None
+    return {"params": model.num_params(), "params_non_embedding": model.num_params(embeddings=False),
+            "flops_per_token": model.flops_per_token(), "vocab_assumed": vocab}

@@ -1,0 +1,147 @@
+"""The results table (a row per run, read from each run directory) and the aggregate (a row per
+variant: mean +- 95% CI over seeds, and the comparison with the baseline). Written atomically as
+results.csv/.parquet/.md and aggregate.csv/.json/.md; the .md files are what `lmlab table` prints."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from lmlab.runs import RunDir, atomic_write_bytes, atomic_write_text
+from lmlab.study.stats import compare, summarize
+
+CHINCHILLA_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022, the reference LLmini cites
+METRIC_KEYS = ("loss", "perplexity", "accuracy", "bits_per_byte")
+
+
+def run_row(run_dir: Path, status: dict, axes: dict, variant: str, seed: int) -> dict[str, Any]:
+    """One run's row: sizes and cost from model.json and the train log, quality from the eval log."""
+    row: dict[str, Any] = {"run": run_dir.name, "variant": variant, "seed": seed, **axes}
+    run = RunDir(run_dir)
+    model = json.loads((run_dir / "model.json").read_text()) if (run_dir / "model.json").is_file() else {}
+    train = run.read_metrics("train") if run.metrics.is_file() else []
+    evals = run.read_metrics("eval") if run.metrics.is_file() else []
+    epochs = run.read_metrics("epoch") if run.metrics.is_file() else []
+    last = train[-1] if train else {}
+    params = model.get("params")
+    row.update(params=params, params_non_embedding=model.get("params_non_embedding"),
+               flops_per_token=model.get("flops_per_token_train"), tokens=last.get("tokens"),
+               tokens_per_param=(last.get("tokens") or 0) / params if params else None,
+               epochs=len(epochs), steps=last.get("step"), wall_s=status.get("wall_s"),
+               tokens_per_s=(last["tokens"] / last["train_time_s"]) if last.get("train_time_s") else None,
+               peak_mem_mb=max((r.get("peak_mem_mb", 0) for r in train), default=None))
+    if evals:
+        best = min(evals, key=lambda r: r["val_loss"])
+        for k in METRIC_KEYS:
+            row[f"best_val_{k}"] = best.get(f"val_{k}")
+        for k in METRIC_KEYS:
+            row[f"final_val_{k}"] = evals[-1].get(f"val_{k}")
+        near = [r for r in train if r["step"] <= best["step"]][-max(1, len(train) // 20):]
+        row["train_val_gap"] = best["val_loss"] - sum(r["loss"] for r in near) / len(near) if near else None
+        row["best_step"] = best["step"]
+    row["flops"] = (row["flops_per_token"] or 0) * (row["tokens"] or 0) or None
+    row["status"] = status.get("status", "pending")
+    row["error"] = status.get("error", "")
+    return row
+
+
+def fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) >= 1e4 or abs(value) < 1e-3 else f"{value:.4f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def markdown(rows: list[dict], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "(no rows)\n"
+    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in rows])
+    return buf.getvalue()
+
+
+def write_table(out: Path, stem: str, rows: list[dict], md_columns: list[str] | None = None,
+                parquet: bool = False, as_json: Any = None) -> None:
+    atomic_write_text(out / f"{stem}.csv", to_csv(rows))
+    atomic_write_text(out / f"{stem}.md", markdown(rows, md_columns))
+    if as_json is not None:
+        atomic_write_text(out / f"{stem}.json", json.dumps(as_json, indent=1, default=str))
+    if parquet:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        table = pa.Table.from_pylist([{c: _plain(r.get(c)) for c in columns} for r in rows])
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        atomic_write_bytes(out / f"{stem}.parquet", sink.getvalue().to_pybytes())
+
+
+def _plain(v: Any) -> Any:
+    return v if v is None or isinstance(v, (int, float, str, bool)) else str(v)
+
+
+def aggregate(rows: list[dict], baseline: str, metric: str = "val_loss") -> list[dict]:
+    """A row per variant (in table order): n, mean +- CI of the best `metric`, vs the baseline."""
+    col = f"best_{metric}"
+    lower = "accuracy" not in metric
+    by_variant: dict[str, dict[int, float]] = {}
+    for r in rows:
+        by_variant.setdefault(r["variant"], {})
+        if r["status"] == "done" and r.get(col) is not None:
+            by_variant[r["variant"]][r["seed"]] = r[col]
+    base = by_variant.get(baseline, {})
+    out = []
+    for name, values in by_variant.items():
+        s = summarize(values.values())
+        row = {"variant": name, "n": s.n, f"{metric}_mean": s.mean, f"{metric}_std": s.std,
+               "ci_low": s.ci_low, "ci_high": s.ci_high}
+        failed = sum(1 for r in rows if r["variant"] == name and r["status"] != "done")
+        row["failed"] = failed
+        if name == baseline:
+            row.update(diff=0.0, diff_ci_low=None, diff_ci_high=None, p_value=None, test="",
+                       noise_floor=summarize(base.values()).std, verdict="baseline")
+        elif values and base:
+            c = compare(base, values, lower)
+            row.update(diff=c.diff, diff_ci_low=c.ci_low, diff_ci_high=c.ci_high, p_value=c.p_value,
+                       test=c.test, noise_floor=c.noise_floor, verdict=c.verdict)
+        else:
+            row.update(verdict="no results")
+        out.append(row)
+    return out
+
+
+def aggregate_text(agg: list[dict], metric: str) -> str:
+    """The aggregate as people read it: mean +- half-width [CI], diff vs baseline, verdict."""
+    lines = []
+    for r in agg:
+        mean, lo, hi = r.get(f"{metric}_mean"), r.get("ci_low"), r.get("ci_high")
+        ci = f" ± {(hi - lo) / 2:.4f} [{lo:.4f}, {hi:.4f}]" if lo is not None and math.isfinite(lo) else ""
+        head = f"{r['variant']:<28} n={r['n']} {metric} {fmt(mean)}{ci}"
+        if r.get("verdict") == "baseline":
+            lines.append(f"{head}  (baseline; noise floor = sd over seeds {fmt(r.get('noise_floor'))})")
+            continue
+        diff = r.get("diff")
+        if diff is None:
+            lines.append(f"{head}  {r.get('verdict', '')}")
+            continue
+        dci = (f" [{r['diff_ci_low']:+.4f}, {r['diff_ci_high']:+.4f}]"
+               if r.get("diff_ci_low") is not None and math.isfinite(r["diff_ci_low"]) else "")
+        p = f", p={r['p_value']:.3g} ({r['test']})" if r.get("p_value") is not None and math.isfinite(r["p_value"]) else ""
+        lines.append(f"{head}  vs baseline {diff:+.4f}{dci}{p}: {r['verdict']}")
+    return "\n".join(lines) + "\n"

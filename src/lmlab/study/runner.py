@@ -1,0 +1,129 @@
+"""Running a study: the plan on disk (study.toml, the marker), pending runs through an executor
+with one line per run started/finished (ETA) and an overall count, then the tables, statistics,
+plots and — for a grid search — select, retrain and test. Re-running skips finished runs and
+resumes interrupted ones; a failed run is recorded with its one-line error and the rest go on."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lmlab.errors import UserError
+from lmlab.io import atomic_write_text, remove_owned
+from lmlab.study.execution import execute, status_of
+from lmlab.study.expand import RunPlan, plan
+from lmlab.study.results import aggregate, aggregate_text, markdown, run_row, write_table
+from lmlab.study.spec import Study
+
+MARKER = ".lmlab-study"
+SUMMARY_COLUMNS = ["run", "seed", "params", "tokens", "steps", "wall_s", "best_val_loss", "best_val_accuracy",
+                   "best_val_bits_per_byte", "train_val_gap", "status"]
+
+
+@dataclass
+class Outcome:
+    out: Path
+    rows: list[dict]
+    aggregate: list[dict]
+    failed: list[dict] = field(default_factory=list)
+    text: str = ""
+
+
+def prepare_dir(study: Study, out: Path, runs: list[RunPlan], force: bool) -> None:
+    """Refuse a directory holding something else (or a different study); --force starts over,
+    deleting only a directory lmlab marked as a study."""
+    marker = out / MARKER
+    if out.exists() and any(out.iterdir()):
+        if not marker.is_file():
+            raise UserError(f"{out} exists and is not an lmlab study directory; choose another --out")
+        if force:
+            remove_owned(out, MARKER, what="study directory")
+        elif json.loads(marker.read_text()).get("plan") != plan_identity(study, runs):
+            raise UserError(f"{out} holds a different study ({json.loads(marker.read_text()).get('name')}); "
+                            f"use another --out, or --force to delete it and start over")
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    (out / "status").mkdir(exist_ok=True)
+    atomic_write_text(marker, json.dumps({"name": study.name, "plan": plan_identity(study, runs)}))
+    atomic_write_text(out / "study.toml", plan_toml(study, runs))
+
+
+def plan_identity(study: Study, runs: list[RunPlan]) -> dict:
+    return {r.name: r.cfg.to_dict() for r in runs}
+
+
+def plan_toml(study: Study, runs: list[RunPlan]) -> str:
+    import tomli_w
+
+    from lmlab.study.expand import base_config
+
+    values = {"study": study.to_dict(), "base_config": base_config(study).to_dict(),
+              "plan": [{"run": r.name, "variant": r.variant.slug, "seed": r.seed,
+                        "overrides": {k: v for k, v in r.variant.overrides.items()}} for r in runs]}
+    return tomli_w.dumps(_tomlable(values))
+
+
+def _tomlable(v):
+    if isinstance(v, dict):
+        return {str(k): _tomlable(x) for k, x in v.items() if x is not None}
+    if isinstance(v, list):
+        return [_tomlable(x) for x in v]
+    return v
+
+
+def run_study(study: Study, out: str | Path, workers: int | str = "auto", executor: str = "local",
+              address: str = "", force: bool = False, stream=None) -> Outcome:
+    stream = stream or sys.stderr
+    out = Path(out)
+    runs = plan(study)  # validates every variant before anything is written
+    prepare_dir(study, out, runs, force)
+    execute(runs, out, workers, executor, address, stream)
+    outcome = tabulate(study, out, runs)
+    if study.select:
+        from lmlab.study.select import select_retrain_test
+
+        outcome.text += select_retrain_test(study, out, outcome, workers, executor, address, stream)
+    return outcome
+
+
+def tabulate(study: Study, out: Path, runs: list[RunPlan]) -> Outcome:
+    """results.* (a row per run), aggregate.* (a row per variant), scaling.json, plots/."""
+    rows = [run_row(out / "runs" / r.name, status_of(out, r.name), r.variant.axes, r.variant.slug, r.seed)
+            for r in runs]
+    write_table(out, "results", rows, parquet=True)
+    baseline = study.baseline or runs[0].variant.slug
+    agg = aggregate(rows, baseline, study.metric)
+    write_table(out, "aggregate", agg, as_json={"baseline": baseline, "metric": study.metric, "variants": agg})
+    text = f"{markdown(rows, [c for c in SUMMARY_COLUMNS if any(c in r for r in rows)])}\n"
+    text += aggregate_text(agg, study.metric)
+    if study.scaling:
+        from lmlab.study.scaling import fit_power_law
+
+        text += scaling(out, rows, fit_power_law)
+    try:
+        from lmlab.report.figures import study as plots
+
+        plots.study_plots(out, rows, agg, study.metric)
+    except ImportError as err:
+        text += f"(no plots: {err})\n"
+    failed = [r for r in rows if r["status"] != "done"]
+    if failed:
+        text += f"\n{len(failed)} of {len(rows)} runs did not finish:\n"
+        text += "".join(f"  {r['run']}: {r['status']} {r['error']}\n" for r in failed)
+    return Outcome(out, rows, agg, failed, text)
+
+
+def scaling(out: Path, rows: list[dict], fit) -> str:
+    done = [r for r in rows if r["status"] == "done" and r.get("best_val_loss") is not None]
+    fits = {"params_non_embedding": fit([r["params_non_embedding"] for r in done], [r["best_val_loss"] for r in done]),
+            "flops": fit([r["flops"] for r in done], [r["best_val_loss"] for r in done])}
+    atomic_write_text(out / "scaling.json", json.dumps(fits, indent=1))
+    lines = []
+    for k, f in fits.items():
+        if "error" in f:
+            lines.append(f"scaling vs {k}: {f['error']}")
+        else:
+            lines.append(f"scaling vs {k}: L = {f['a']:.4g} N^-{f['alpha']:.3f} + {f['c']:.3f} "
+                         f"(alpha 95% CI [{f['alpha_ci'][0]:.3f}, {f['alpha_ci'][1]:.3f}], {f['points']} runs)")
+    return "\n".join(lines) + "\n"

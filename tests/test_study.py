@@ -1,0 +1,238 @@
+"""Studies: expansion, statistics against scipy and by hand, the power-law fit, resumable and
+failure-isolated execution (in-process, local processes and Ray), the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+import lmlab.train.loop as loop
+from lmlab.errors import UserError
+from lmlab.study import executors
+from lmlab.study.expand import plan, variants
+from lmlab.study.library import STUDIES, get_study
+from lmlab.study.results import aggregate
+from lmlab.study.runner import run_study
+from lmlab.study.scaling import fit_power_law, power_law
+from lmlab.study.spec import Study, load_study
+from lmlab.study.stats import compare, summarize
+
+FAST = {"train.max_steps": 6, "eval.every": 3, "eval.max_tokens": 512, "train.checkpoint_every": 2,
+        "model.n_layer": 1, "model.d_model": 16, "model.context_len": 16}
+
+
+def test_grid_zip_variants_and_seeds_expand_to_readable_slugs():
+    s = Study("s", "tiny", grid={"model.n_layer": [1, 2], "train.lr": [1e-3, 3e-3]}, seeds=3)
+    assert [v.slug for v in variants(s)] == ["n_layer1-lr0.001", "n_layer1-lr0.003", "n_layer2-lr0.001",
+                                             "n_layer2-lr0.003"]
+    runs = plan(s)
+    assert len(runs) == 12 and runs[0].name == "n_layer1-lr0.001-s0" and runs[2].cfg.train.seed == 2
+    assert runs[5].cfg.model.n_layer == 1 and runs[5].cfg.train.lr == 3e-3
+    z = Study("z", "tiny", zip={"model.d_model": [16, 32, 64], "model.n_head": [1, 2, 4]}, seeds=[7, 9])
+    assert [r.name for r in plan(z)][:3] == ["d_model16-n_head1-s7", "d_model16-n_head1-s9", "d_model32-n_head2-s7"]
+    assert len(plan(z)) == 6
+    v = Study("v", "tiny", variants={"pre": {}, "post": {"model.norm_position": "post"}}, grid={"train.lr": [1, 2]})
+    assert [x.slug for x in variants(v)] == ["pre-lr1", "pre-lr2", "post-lr1", "post-lr2"]
+    assert plan(v)[2].cfg.model.norm_position == "post"
+    ladder = get_study("ladder", "cpu")
+    assert [x.slug for x in variants(ladder)] == [f"0{i}" for i in range(2, 10)] and len(ladder.seeds) >= 3
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"zip": {"model.d_model": [16, 32], "model.n_head": [1]}}, "unequal lengths"),
+    ({"grid": {"model.n_layer": []}}, "empty"),
+    ({"seeds": 0}, "seeds"),
+])
+def test_bad_study_shapes_are_refused(kwargs, match):
+    with pytest.raises(UserError, match=match):
+        Study("bad", "tiny", **kwargs)
+
+
+def test_a_bad_variant_is_named_before_anything_runs():
+    with pytest.raises(UserError, match="variant n_layer1-mlpnonsense.*nonsense"):
+        plan(Study("b", "tiny", grid={"model.n_layer": [1], "model.mlp": ["gelu", "nonsense"]}))
+    with pytest.raises(UserError, match="variant wrong.*n_hedd"):
+        plan(Study("b", "tiny", variants={"ok": {}, "wrong": {"model.n_hedd": 2}}))
+    with pytest.raises(UserError, match="variant n_head3"):
+        plan(Study("b", "tiny", grid={"model.n_head": [2, 3]}))  # d_model 32 % 3 != 0
+
+
+def test_every_named_study_expands_at_both_sizes():
+    for name in STUDIES:
+        for size in ("cpu", "full"):
+            s = get_study(name, size)
+            runs = plan(s)
+            assert runs and (size == "full" or len(s.seeds) >= 3)
+
+
+def test_summary_and_comparisons_match_hand_computation_and_scipy():
+    x = [3.0, 3.2, 3.1, 3.5]
+    s = summarize(x)
+    half = sps.t.ppf(0.975, 3) * np.std(x, ddof=1) / 2
+    assert s.mean == pytest.approx(3.2) and s.ci_high - s.mean == pytest.approx(half)
+    base = {0: 3.00, 1: 3.10, 2: 3.05}
+    other = {0: 2.80, 1: 2.95, 2: 2.82}
+    c = compare(base, other)
+    d = np.array([other[k] - base[k] for k in base])
+    assert c.test == "paired t" and c.diff == pytest.approx(d.mean())
+    assert c.p_value == pytest.approx(sps.ttest_rel(list(other.values()), list(base.values())).pvalue)
+    assert c.ci_high - c.diff == pytest.approx(sps.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3))
+    assert c.noise_floor == pytest.approx(np.std(list(base.values()), ddof=1)) and c.verdict == "better"
+    w = compare(base, {5: 2.8, 6: 2.9, 7: 2.85, 8: 2.7})  # different seeds: Welch
+    assert w.test == "welch t"
+    assert w.p_value == pytest.approx(sps.ttest_ind([2.8, 2.9, 2.85, 2.7], list(base.values()), equal_var=False).pvalue)
+    tiny = compare(base, {0: 3.01, 1: 3.11, 2: 3.06})  # 0.01 better on every seed: p tiny, but inside the noise
+    assert tiny.p_value < 1e-3 and tiny.verdict == "within noise"
+
+
+def test_aggregate_rows_and_verdicts():
+    rows = [{"variant": v, "seed": s, "status": "done", "best_val_loss": x}
+            for v, xs in {"a": [3.0, 3.1, 3.05], "b": [2.5, 2.6, 2.55]}.items() for s, x in enumerate(xs)]
+    rows.append({"variant": "b", "seed": 3, "status": "failed", "best_val_loss": None})
+    agg = {r["variant"]: r for r in aggregate(rows, "a")}
+    assert agg["a"]["verdict"] == "baseline" and agg["b"]["verdict"] == "better" and agg["b"]["failed"] == 1
+    assert agg["b"]["diff"] == pytest.approx(-0.5)
+
+
+def test_power_law_fit_recovers_known_parameters():
+    n = np.geomspace(1e4, 1e7, 8)
+    loss = power_law(n, 40.0, 0.3, 1.7)
+    fit = fit_power_law(n, loss * (1 + 0.001 * np.sin(np.arange(8))))
+    assert fit["alpha"] == pytest.approx(0.3, rel=0.05) and fit["c"] == pytest.approx(1.7, abs=0.05)
+    assert fit["alpha_ci"][0] < 0.3 < fit["alpha_ci"][1]
+    assert fit["a"] == pytest.approx(40.0, rel=0.3)
+    assert "error" in fit_power_law([1, 2], [3, 2])
+
+
+@pytest.fixture()
+def inproc(monkeypatch):
+    """An in-process executor (same worker, same files as `local`), so tests can inject faults."""
+    def run(jobs, workers, address, started, finished):
+        from lmlab.study.worker import run_one
+
+        for job in jobs:
+            started(job)
+            finished(job, run_one(str(job.run_dir), str(job.config_path), str(job.status_path), 1))
+
+    monkeypatch.setitem(executors.EXECUTORS, "inproc", run)
+    return "inproc"
+
+
+def _study(**kw) -> Study:
+    return Study("t", "tiny", **{"overrides": dict(FAST), "grid": {"train.lr": [1e-3, 3e-3]}, "seeds": 2, **kw})
+
+
+@pytest.mark.slow
+def test_interrupted_study_resumes_and_skips_finished_runs(tmp_path, inproc, monkeypatch):
+    real = loop.train_step
+    calls = {"n": 0}
+
+    def crash_once(model, opt, batches, step, *a):  # the second run is interrupted at step 5
+        calls["n"] += 1
+        if calls["n"] == 6 + 5:
+            raise KeyboardInterrupt
+        return real(model, opt, batches, step, *a)
+
+    monkeypatch.setattr(loop, "train_step", crash_once)
+    out = tmp_path / "study"
+    first = run_study(_study(seeds=1), out, 1, inproc)
+    assert [r["status"] for r in first.rows] == ["done", "interrupted"]
+    cut = out / "runs" / first.rows[1]["run"]
+    assert json.loads((cut / "checkpoints/last/meta.json").read_text())["step"] == 4
+    before = {r["run"]: (out / "status" / f"{r['run']}.json").read_text() for r in first.rows}
+    monkeypatch.setattr(loop, "train_step", real)
+    again = run_study(_study(seeds=1), out, 1, inproc)
+    assert all(r["status"] == "done" for r in again.rows) and not again.failed
+    for r in again.rows:
+        after = (out / "status" / f"{r['run']}.json").read_text()
+        assert (after == before[r["run"]]) == (r["run"] != cut.name)  # only the cut run ran again
+    assert json.loads((out / "status" / f"{cut.name}.json").read_text())["resumed"] is True
+    assert again.rows[1]["steps"] == 6
+    assert (out / "results.parquet").is_file() and (out / "aggregate.json").is_file()
+
+
+def test_a_failing_variant_does_not_stop_the_others(tmp_path, inproc):
+    # fp16 needs CUDA: valid as a config, fails when its run builds on this CPU machine.
+    out = run_study(_study(grid={"train.precision": ["fp32", "fp16"]}, seeds=1), tmp_path / "s", 1, inproc)
+    assert [r["status"] for r in out.rows] == ["done", "failed"]
+    assert "fp16" in out.rows[1]["error"] and "\n" not in out.rows[1]["error"]
+    assert "1 of 2 runs did not finish" in out.text
+
+
+@pytest.mark.slow
+def test_select_retrain_and_test_once(tmp_path, inproc):
+    s = _study(select="val_loss", retrain={"train.max_steps": 9}, overrides={**FAST, "data.test_fraction": 0.1})
+    out = run_study(s, tmp_path / "s", 1, inproc)
+    sel = json.loads((tmp_path / "s" / "selected.json").read_text())
+    best = min(out.aggregate, key=lambda a: a["val_loss_mean"])["variant"]
+    assert sel["variant"] == best and sel["status"] == "done" and "loss" in sel["test"]
+    retrained = tmp_path / "s" / sel["run_dir"]
+    assert json.loads((retrained / "checkpoints/last/meta.json").read_text())["step"] == 9
+    assert "selected" in out.text and "test loss" in out.text
+
+
+@pytest.mark.slow
+def test_ray_executor_runs_real_tasks_on_a_local_cluster(tmp_path):
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        out = run_study(_study(seeds=1), tmp_path / "s", 2, "ray")
+    finally:
+        ray.shutdown()
+    assert [r["status"] for r in out.rows] == ["done", "done"]
+    pids = {json.loads((tmp_path / "s" / "status" / f"{r['run']}.json").read_text())["pid"] for r in out.rows}
+    assert all(p != __import__("os").getpid() for p in pids)  # trained in Ray's worker processes
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "lmlab", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.slow
+def test_sweep_end_to_end_through_the_cli(tmp_path):
+    out = tmp_path / "sweep"
+    fast = [f"--{k}={v}" for k, v in FAST.items()]
+    r = _cli("sweep", "tiny", "--grid", "model.n_layer=1,2", "--seeds", "2", "--out", str(out), "--workers", "2", *fast)
+    assert r.returncode == 0, r.stderr
+    assert "(baseline; noise floor" in r.stdout and "n_layer2" in r.stdout and "±" in r.stdout
+    for name in ("results.csv", "results.md", "results.parquet", "aggregate.csv", "aggregate.json", "study.toml",
+                 ".lmlab-study", "plots/curves.png", "plots/bars.png"):
+        assert (out / name).is_file(), name
+    assert len((out / "results.csv").read_text().splitlines()) == 5
+    again = _cli("sweep", "tiny", "--grid", "model.n_layer=1,2", "--seeds", "2", "--out", str(out), *fast)
+    assert again.returncode == 0 and "4 of 4 runs already finished" in again.stderr
+    table = _cli("table", str(out))
+    assert table.returncode == 0 and "baseline" in table.stdout
+    assert load_study(out / "study.toml").grid == {"model.n_layer": ["1", "2"]}
+    other = _cli("sweep", "tiny", "--grid", "model.n_layer=3", "--out", str(out), *fast)
+    assert other.returncode == 2 and "different study" in other.stderr
+
+
+@pytest.mark.parametrize("args, match", [
+    (["sweep", "tiny", "--grid", "model.n_lyr=1,2"], "n_lyr"),
+    (["sweep", "tiny", "--grid", "model.n_layer="], "empty"),
+    (["sweep", "tiny", "--zip", "model.d_model=16,32", "--zip", "model.n_head=1"], "unequal"),
+    (["sweep", "tiny", "--grid", "model.mlp=gelu,bogus"], "variant mlpbogus"),
+    (["study", "nonesuch"], "unknown study"),
+])
+def test_bad_cli_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, match):
+    r = _cli(*args, "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and match in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_refuses_a_directory_that_is_not_a_study_and_dry_run_writes_nothing(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("mine")
+    r = _cli("sweep", "tiny", "--grid", "model.n_layer=1", "--out", str(tmp_path / "x"), "--force")
+    assert r.returncode == 2 and "not an lmlab study" in r.stderr and (tmp_path / "x" / "keep.txt").is_file()
+    d = _cli("study", "ladder", "--dry-run", "--out", str(tmp_path / "l"))
+    assert d.returncode == 0 and "8 variants x 3 seeds = 24 runs" in d.stdout and "flops_per_token" in d.stdout
+    assert not (tmp_path / "l").exists()
