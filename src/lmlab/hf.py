@@ -129,7 +129,10 @@ def _llama_pairs(cfg: ModelConfig) -> list[tuple[str, str]]:
 
 
 def to_hf_state(model, family: str) -> dict[str, torch.Tensor]:
-    cfg, ours = model.config, model.state_dict()
+    from lmlab.model.transformer import strip_vocab_padding
+
+    cfg = model.config
+    ours = strip_vocab_padding(model.state_dict(), cfg)  # an exported head has the logical vocabulary only
     if family == "gpt2":
         out = {}
         for a, b, transpose in _gpt2_pairs(cfg):
@@ -187,7 +190,9 @@ def from_hf_model(hf_model):
 
     cfg = from_hf_config(hf_model.config)
     model = build_model(cfg)
-    state = from_hf_state(hf_model.state_dict(), cfg, hf_model.config.model_type)
+    from lmlab.model.transformer import pad_vocab_rows
+
+    state = pad_vocab_rows(from_hf_state(hf_model.state_dict(), cfg, hf_model.config.model_type), cfg)
     model.load_state_dict(state)
     return model.eval()
 

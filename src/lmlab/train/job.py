@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lmlab.alloc import tune_malloc
 from lmlab.checkpoint import (
     load_state_tensors,
     load_weights,
@@ -124,6 +125,7 @@ def resume_job(run_dir: str | Path) -> Job:
 
 def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared) -> Job:
     t = cfg.train
+    tune_malloc()  # large per-step temporaries reuse heap memory instead of mmap/munmap each step
     if t.threads:
         torch.set_num_threads(t.threads)
     device = resolve_device(t.device)
