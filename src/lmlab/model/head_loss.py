@@ -63,14 +63,15 @@ class LinearCrossEntropy(torch.autograd.Function):
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         need_b = bias is not None and ctx.needs_input_grad[2]
         with no_autocast(h.device):
+            acc = torch.promote_types(dtype, torch.float32)  # fp32, or fp64 for fp64 inputs
             w = weight.to(dtype)
-            b = bias.float() if bias is not None else None
+            b = bias.to(acc) if bias is not None else None
             N = h.size(0)
             step = chunk_rows(N, weight.size(0))
-            total = torch.zeros((), dtype=torch.float32, device=h.device)
-            grad_h = torch.empty(h.shape, dtype=torch.float32, device=h.device) if need_h else None
-            grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=h.device) if need_w else None
-            grad_b = torch.zeros(bias.shape, dtype=torch.float32, device=h.device) if need_b else None
+            total = torch.zeros((), dtype=acc, device=h.device)
+            grad_h = torch.empty(h.shape, dtype=acc, device=h.device) if need_h else None
+            grad_w = torch.zeros(weight.shape, dtype=acc, device=h.device) if need_w else None
+            grad_b = torch.zeros(bias.shape, dtype=acc, device=h.device) if need_b else None
             g = None
             for s in range(0, N, step):
                 hc = h[s:s + step].to(dtype)  # (n, D)
@@ -85,14 +86,14 @@ class LinearCrossEntropy(torch.autograd.Function):
                     grad_b += probs.sum(0)
                 g = probs.to(dtype) if g is None or g.shape != probs.shape else g.copy_(probs)
                 if grad_h is not None:
-                    torch.mm(g, w, out=grad_h[s:s + step]) if dtype == torch.float32 else \
-                        grad_h[s:s + step].copy_(g @ w)
+                    grad_h[s:s + step] = g @ w
                 if grad_w is not None:
-                    grad_w += (g.t() @ hc).float()
+                    grad_w += g.t() @ hc
             for grad in (grad_h, grad_w, grad_b):
                 if grad is not None:
                     grad *= scale
-        ctx.save_for_backward(grad_h.to(h.dtype) if need_h else None, grad_w, grad_b)
+        ctx.save_for_backward(grad_h.to(h.dtype) if need_h else None,
+                              grad_w.to(weight.dtype) if need_w else None, grad_b.to(bias.dtype) if need_b else None)
         return total * scale
 
     @staticmethod
@@ -129,7 +130,7 @@ def head_scores(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     dtype = compute_dtype(h)
     with no_autocast(h.device):
         w = weight.to(dtype)
-        b = bias.float() if bias is not None else None
+        b = bias.to(torch.promote_types(dtype, torch.float32)) if bias is not None else None
         nats = torch.empty(targets.shape, dtype=torch.float32, device=h.device)
         hits = torch.empty(targets.shape, dtype=torch.bool, device=h.device)
         step = chunk_rows(targets.numel(), weight.size(0))
