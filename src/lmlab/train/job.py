@@ -27,6 +27,7 @@ from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
 from lmlab.runs import RunDir, atomic_write_text
 from lmlab.tokenizer import load_tokenizer, save_tokenizer
+from lmlab.train.memory import check_fits, predict_run
 from lmlab.train.optim import make_optimizer
 from lmlab.train.precision import Precision, resolve_device, resolve_precision
 
@@ -97,6 +98,11 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
 
     write_stats(data, run.root / "data")
     job = _assemble(cfg, run, tokenizer, data)
+    try:  # a run that cannot fit says so before it starts, leaving no run behind
+        check_fits(*predict_run(job.model, cfg.train.batch_size, job.value_bytes), where=f"run {cfg.name}")
+    except UserError:
+        shutil.rmtree(run.root, ignore_errors=True)
+        raise
     atomic_write_text(run.root / "model.json", json.dumps(job.model.stats(cfg.train.batch_size,
                                                                           job.value_bytes), indent=1))
     if hasattr(job.model, "fit"):  # count-based models learn by counting the training split

@@ -19,6 +19,7 @@ from lmlab.errors import TrainingDiverged
 from lmlab.eval import evaluate
 from lmlab.runs import MetricsLog
 from lmlab.train.job import Job, new_job, resume_job, rng_tensors
+from lmlab.train.memory import describe, predict_run
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
 from lmlab.train.step import set_lr, train_step
@@ -53,7 +54,8 @@ def run_job(job: Job) -> TrainResult:
     if cfg.progress:
         verb = f"resuming at step {state.step}" if state.step else "training"
         bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}); "
-                    f"{job.model.summary(cfg.batch_size, job.value_bytes)}")
+                    f"{job.model.summary(cfg.batch_size, job.value_bytes)}; "
+                    f"{describe(*predict_run(job.model, cfg.batch_size, job.value_bytes))}")
     log = MetricsLog(job.run.metrics)
     step_model = torch.compile(job.model) if cfg.compile else job.model
     last_eval: dict = {}
@@ -79,7 +81,8 @@ def run_job(job: Job) -> TrainResult:
                            "elapsed_s": state.elapsed, "train_time_s": state.train_time,
                            "peak_mem_mb": peak_memory_mb(job.device)})
             bar.update(state.step, loss, job.tokens_per_step / dt,
-                       f" val {last_eval['loss']:.4f}" if last_eval else "")
+                       (f" val {last_eval['loss']:.4f}" if last_eval else "")
+                       + f" mem {peak_memory_mb(job.device) / 1024:.2f} GiB")
             if state.step % job.cfg.eval.every == 0 or state.step == cfg.max_steps:
                 last_eval = evaluate_and_save(job, log, bar)
                 state.elapsed = elapsed_before + time.perf_counter() - t_start
