@@ -133,8 +133,9 @@ def run_variant(shape: str, variant: str, steps: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_part(part: str, quick: bool, repeats: int, steps: int) -> dict:
+def run_part(part: str, quick: bool, repeats: int, steps: int, only: str | None = None) -> dict:
     shape, variants = PARTS[part]
+    variants = [v for v in variants if not only or v in only.split(",")]
     shape = shape + ("_quick" if quick else "")
     results: dict[str, list[dict]] = {v: [] for v in variants}
     for r in range(repeats):
@@ -182,6 +183,7 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="small batches, 3 timed steps, 1 repeat")
     p.add_argument("--repeats", type=int, default=0, help="rounds of all variants (default 2; --quick 1)")
     p.add_argument("--steps", type=int, default=0, help="timed steps per worker (default 4; --quick 3)")
+    p.add_argument("--variants", help="comma-separated subset of the part's variants (the first is the baseline)")
     p.add_argument("--out", help="write the report as JSON here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -193,7 +195,7 @@ def main() -> int:
     steps = args.steps or (3 if args.quick else 4)
     report = {"machine": machine(), "parts": []}
     for part in (PARTS if args.part == "all" else [args.part]):
-        report["parts"].append(run_part(part, args.quick, repeats, steps))
+        report["parts"].append(run_part(part, args.quick, repeats, steps, args.variants))
     print(markdown(report))
     if args.out:
         with open(args.out, "w") as f:
