@@ -26,7 +26,7 @@ import time
 import torch
 
 from lmlab.generate import generate
-from lmlab.hf import to_hf_model
+from lmlab.interop import to_hf_model
 from lmlab.model import ModelConfig, build_model
 from lmlab.quantize import quantize_int8
 from lmlab.train.precision import Precision, resolve_precision

@@ -16,7 +16,7 @@ from lmlab.config import RunConfig, apply_overrides, load_config
 from lmlab.data import Rows, Stream, prepare
 from lmlab.data.config import DataConfig, SourceConfig
 from lmlab.data.layout import pack, rows_layout
-from lmlab.data.prepare import mixture_probs
+from lmlab.data.mixture import mixture_probs
 from lmlab.data.sources import read_documents
 from lmlab.data.synthetic import markov_chain, markov_entropy
 from lmlab.errors import UserError

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from lmlab.config import DataConfig
-from lmlab.data import RandomWindows, eval_windows
+from lmlab.data import random_windows, eval_windows
 from lmlab.data.builtin import builtin_text
-from lmlab.data.prepare import cut_tail
+from lmlab.data.split import cut_tail
 from lmlab.data.sources import read_documents
 from lmlab.errors import UserError
 
@@ -51,15 +51,15 @@ def test_invalid_utf8_is_replaced_and_counted(tmp_path, capsys):
 
 def test_random_windows_are_a_pure_function_of_step():
     tokens = torch.arange(1000)
-    a = RandomWindows(tokens, 4, 16, seed=7)
-    b = RandomWindows(tokens, 4, 16, seed=7)
+    a = random_windows(tokens, 4, 16, seed=7)
+    b = random_windows(tokens, 4, 16, seed=7)
     x5, y5, mask = a.batch(5)
     assert mask is None
     assert torch.equal(x5, b.batch(5)[0]) and torch.equal(y5, b.batch(5)[1])
     assert torch.equal(y5, x5 + 1)  # targets are inputs shifted by one
     assert x5.shape == (4, 16) and x5.dtype == torch.long
     assert not torch.equal(a.batch(5)[0], a.batch(6)[0])
-    assert not torch.equal(a.batch(5)[0], RandomWindows(tokens, 4, 16, seed=8).batch(5)[0])
+    assert not torch.equal(a.batch(5)[0], random_windows(tokens, 4, 16, seed=8).batch(5)[0])
     assert not torch.equal(a.batch(5, micro=0)[0], a.batch(5, micro=1)[0])
     resumed = next(a.iterate(5))
     assert torch.equal(resumed[0], x5)

@@ -2,7 +2,7 @@ import io
 
 import torch
 
-from lmlab.cli import TextStream
+from lmlab.commands.generate import TextStream
 from lmlab.generate import generate, sample_next
 from lmlab.model import ModelConfig, build_model
 from lmlab.tokenizer import build_tokenizer

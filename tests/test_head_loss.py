@@ -152,7 +152,7 @@ def test_eval_metrics_agree_with_full_logits():
 
 
 def test_hf_export_drops_padding_with_equal_logits():
-    from lmlab.hf import from_hf_model, to_hf_model
+    from lmlab.interop import from_hf_model, to_hf_model
 
     V = 3000
     cfg = ModelConfig(n_layer=2, n_head=2, d_model=32, context_len=16, vocab_size=V)

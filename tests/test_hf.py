@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lmlab.errors import UserError
-from lmlab.hf import from_hf_model, hf_family, to_hf_model
+from lmlab.interop import from_hf_model, hf_family, to_hf_model
 from lmlab.model import ModelConfig, build_model
 
 import transformers  # noqa: E402

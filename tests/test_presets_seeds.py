@@ -1,4 +1,4 @@
-"""The seed studies' presets (lmlab.presets_seeds): each validates and builds, and the parameter
+"""The seed studies' presets (lmlab.presets: one module per seed study): each validates and builds, and the parameter
 counts the seeds state come out of the models. Models are built on the meta device: counting
 and shape-checking need no memory or initialization time."""
 
@@ -7,12 +7,11 @@ import re
 import pytest
 import torch
 
-import lmlab.presets_seeds  # noqa: F401  (registers the presets)
 from lmlab.config import RunConfig
 from lmlab.model import build_model
-from lmlab.presets import PRESETS, describe_presets
+from lmlab.presets import PRESETS, SEED_MODULES, describe_presets
 
-SEED_PRESETS = sorted(name for name, fn in PRESETS.items() if fn.__module__ == "lmlab.presets_seeds")
+SEED_PRESETS = sorted(name for name, fn in PRESETS.items() if fn.__module__ in {m.__name__ for m in SEED_MODULES})
 TOKENIZER_VOCAB = {"byte": 257, "char": 65, "gpt2": 50257, "cl100k_base": 100277}  # for presets that take the vocabulary from the tokenizer
 DOC_COUNT = re.compile(r"([\d.]+)([kM]) params(?: at V=(\d+))?")
 
@@ -68,7 +67,7 @@ def test_docstring_is_one_line_with_the_true_count(name):
 @pytest.mark.parametrize("name, stated", [("minigpt_small", "1.05"), ("minigpt_medium", "3.40"),
                                           ("minigpt_large", "7.07")])
 def test_minigpt_counts_match_the_seed(name, stated):
-    # Total parameters, tied head once, sinusoidal positions not parameters (see presets_seeds.minigpt).
+    # Total parameters, tied head once, sinusoidal positions not parameters (see lmlab.presets.minigpt).
     assert f"{params(name) / 1e6:.2f}" == stated
 
 

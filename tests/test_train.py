@@ -153,13 +153,13 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
 
 
 def test_grad_accumulation_equals_one_big_batch():
-    from lmlab.data import RandomWindows
+    from lmlab.data import random_windows
     from lmlab.train.precision import Precision
     from lmlab.train.step import train_step
 
     cfg = ModelConfig(n_layer=1, n_head=2, d_model=16, context_len=8)
     tokens = torch.randint(0, 30, (500,))
-    batches = RandomWindows(tokens, 4, 8, seed=3)
+    batches = random_windows(tokens, 4, 8, seed=3)
     models = [build_model(cfg, 30) for _ in range(2)]
     models[1].load_state_dict(models[0].state_dict())
     opts = [torch.optim.AdamW(m.parameters(), lr=1e-2) for m in models]

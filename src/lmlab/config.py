@@ -19,7 +19,6 @@ from lmlab.config_base import (
     require,
     require_choice,
     section_list_type,
-    toml_value,
 )
 from lmlab.data.config import DataConfig
 from lmlab.errors import UserError
@@ -150,20 +149,19 @@ class RunConfig:
         return RunConfig.from_dict(values)
 
     def to_toml(self) -> str:
-        lines = [f"name = {toml_value(self.name)}"]
+        """TOML through tomli-w: scalars of each section, then its lists of tables ([[data.sources]])
+        with only the fields that differ from their defaults; empty lists are left out."""
+        import tomli_w
+
+        values: dict[str, Any] = {"name": self.name}
         for name in SECTIONS:
             section = getattr(self, name)
-            lines += ["", f"[{name}]"]
-            tables = []
-            for k, v in section.to_dict().items():
-                if isinstance(v, list):  # a list of tables: [[section.field]] after the scalars
-                    tables += [(k, item) for item in getattr(section, k)]
-                else:
-                    lines.append(f"{k} = {toml_value(v)}")
-            for k, item in tables:
-                lines += ["", f"[[{name}.{k}]]"]
-                lines += [f"{f} = {toml_value(v)}" for f, v in item.non_defaults().items()]
-        return "\n".join(lines) + "\n"
+            body = {k: v for k, v in section.to_dict().items() if not isinstance(v, list)}
+            for k, items in section.to_dict().items():
+                if isinstance(items, list) and items:
+                    body[k] = [item.non_defaults() for item in getattr(section, k)]
+            values[name] = body
+        return tomli_w.dumps(values)
 
     def save(self, path: str | Path) -> None:
         from lmlab.runs import atomic_write_text
@@ -213,9 +211,9 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, str]) -> RunConfig:
 
 def check_choices(cfg: RunConfig) -> None:
     """Check every string field that a registry resolves (model.norm, tokenizer.kind, ...)."""
-    from lmlab.registry import all_registries
+    from lmlab.registry import config_registries
 
-    for field_name, registry in all_registries().items():
+    for field_name, registry in config_registries().items():
         section, _, name = field_name.partition(".")
         registry.get(getattr(getattr(cfg, section), name))
     from lmlab.data.sources import SOURCES
@@ -236,3 +234,21 @@ def field_docs() -> dict[str, list[tuple[str, str, str]]]:
                        repr(f.default) if f.default is not dataclasses.MISSING else repr(f.default_factory()))
                       for f in dataclasses.fields(section)]
     return rows
+
+
+def format_fields() -> str:
+    """Every config field with its type and default, as `lmlab presets --fields` prints them."""
+    from lmlab.data.config import SourceConfig
+
+    lines = []
+    for section, rows in field_docs().items():
+        lines.append(f"\n[{section}]")
+        for name, kind, default in rows:
+            if kind == "list":
+                lines.append(f"  --{section}.{name}.N.FIELD  (a list of tables; see [[{section}.{name}]] below)")
+            else:
+                lines.append(f"  --{section}.{name}=<{kind}>  (default {default})")
+    lines.append("\n[[data.sources]]  (a TOML table per source; on the command line --data.sources.N.FIELD=VALUE)")
+    lines += [f"  {f}=<{kind.__name__}>  (default {getattr(SourceConfig(), f)!r})"
+              for f, kind in SourceConfig.field_types().items()]
+    return "\n".join(lines)

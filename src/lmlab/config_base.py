@@ -105,17 +105,3 @@ def _parse(text: str, kind: type, name: str) -> Any:
     except ValueError:
         hint = "true or false" if kind is bool else f"an {kind.__name__}" if kind is int else f"a {kind.__name__}"
         raise UserError(f"{name}={text!r} is not valid; expected {hint}") from None
-
-
-def toml_value(value: Any) -> str:
-    """Format a scalar as TOML (strings through JSON escaping, which TOML basic strings accept)."""
-    import json
-    import math
-
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(str(value))

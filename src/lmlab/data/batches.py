@@ -54,7 +54,7 @@ class MixtureBatches:
             step += 1
 
 
-def RandomWindows(tokens, batch_size: int, context_len: int, seed: int) -> MixtureBatches:
+def random_windows(tokens, batch_size: int, context_len: int, seed: int) -> MixtureBatches:
     """Seeded random windows of one token array (the pack layout of a single source)."""
     array = tokens.numpy() if isinstance(tokens, torch.Tensor) else np.asarray(tokens)
     return MixtureBatches([Stream(array)], [1.0], batch_size, context_len, seed)

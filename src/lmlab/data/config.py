@@ -28,13 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmlab.config_base import Section, require, require_choice
+from lmlab.data.documents import DOC_MODES
+from lmlab.data.synthetic import GENERATORS
 from lmlab.errors import UserError
 
-DOC_MODES = ("file", "line", "paragraph", "delimiter")
-GENERATORS = ("counting", "markov", "copy", "induction")
 SPLITS = ("auto", "train", "val", "test")
-LAYOUTS = ("pack", "pad", "chunk")
-WEIGHT_BY = ("tokens", "docs", "size")
 GENERIC_STEMS = ("train", "test", "valid", "validation", "val", "dev", "input", "data", "text", "all")
 # Benchmarks a user evaluates on; training on them by default would leak answers into scores.
 EVAL_ONLY = ("hellaswag", "arc_easy", "arc_challenge", "arc-easy", "arc-challenge", "ai2_arc", "boolq",
@@ -75,8 +73,8 @@ class SourceConfig(Section):
     def __post_init__(self) -> None:
         require(self.weight >= 0, self, "weight", "a non-negative float")
         require_choice(self, "split", SPLITS)
-        require_choice(self, "docs", DOC_MODES)
-        require_choice(self, "generator", GENERATORS)
+        require_choice(self, "docs", DOC_MODES.names())
+        require_choice(self, "generator", GENERATORS.names())
         require(self.docs != "delimiter" or self.delimiter != "", self, "delimiter", "a non-empty string")
         for name in ("max_docs", "max_tokens"):
             require(getattr(self, name) >= 0, self, name, "0 (no cap) or a positive integer")
@@ -129,8 +127,6 @@ class DataConfig(Section):
     def __post_init__(self) -> None:
         require(0.0 < self.val_fraction < 0.5, self, "val_fraction", "a float in (0, 0.5)")
         require(0.0 <= self.test_fraction < 0.5, self, "test_fraction", "a float in [0, 0.5)")
-        require_choice(self, "layout", LAYOUTS)
-        require_choice(self, "weight_by", WEIGHT_BY)
         require(self.stride >= 0, self, "stride", "0 (= context_len // 2) or a positive integer")
         if self.sources and sum(s.weight for s in self.sources) <= 0:
             raise UserError("data.sources: the total weight is 0; give at least one source a weight > 0")

@@ -11,16 +11,24 @@ chunk  like pad, but a document longer than the window is split into overlapping
 
 A layout is held by a part: `Stream` (pack) or `Rows` (pad, chunk). Both sample training rows
 from a seeded generator and yield evaluation batches `(x, y, mask)`; `mask` is None for a stream.
+Each layout is a registered class (LAYOUTS, `data.layout`) that builds its parts, checks its
+settings, loads its parts from the cache and describes itself in the corpus statistics; nothing
+else branches on the layout's name.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 
+from lmlab.errors import UserError
+from lmlab.registry import Registry
+
 Batch = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None"]
+LAYOUTS: Registry = Registry("data.layout")
 
 
 def token_dtype(vocab_size: int):
@@ -75,6 +83,13 @@ class Stream:
         windows = _long(self.tokens[starts.numpy()[:, None] + np.arange(T + 1)])  # (n, T+1)
         return windows[:, :-1], windows[:, 1:], None
 
+    def save(self, stem: Path) -> None:
+        np.save(f"{stem}.tokens.npy", self.tokens)
+
+    @classmethod
+    def load(cls, stem: Path, info: dict) -> "Stream":
+        return cls(np.load(f"{stem}.tokens.npy", mmap_mode="r"), info["docs"])
+
     def eval_batches(self, batch_size: int, T: int, max_tokens: int = 0) -> Iterator[Batch]:
         """Non-overlapping windows; each token after the first is scored once. With max_tokens,
         windows spread evenly over the whole split (not just its beginning)."""
@@ -120,6 +135,16 @@ class Rows:
     def units(self, T: int) -> int:
         return len(self.rows)
 
+    def save(self, stem: Path) -> None:
+        np.save(f"{stem}.rows.npy", self.rows)
+        np.save(f"{stem}.n_real.npy", self.n_real)
+        np.save(f"{stem}.score_from.npy", self.score_from)
+
+    @classmethod
+    def load(cls, stem: Path, info: dict) -> "Rows":
+        return cls(np.load(f"{stem}.rows.npy", mmap_mode="r"), np.load(f"{stem}.n_real.npy"),
+                   np.load(f"{stem}.score_from.npy"), info["docs"], info["layout"])
+
     def _batch(self, idx: np.ndarray) -> Batch:
         rows = _long(self.rows[idx])
         j = torch.arange(rows.shape[1] - 1)
@@ -155,7 +180,7 @@ def rows_layout(flat: np.ndarray, lengths: np.ndarray, eos_id: int | None, T: in
     chunked = truncated = 0
     for d, (s, n) in enumerate(zip(starts.tolist(), lengths.tolist())):
         total = n + (eos_id is not None)  # the document plus its end-of-text
-        if total <= width or layout == "pad":
+        if total <= width or not LAYOUTS.get(layout).chunks:
             row_doc.append(d), row_off.append(0), row_len.append(min(total, width)), row_from.append(0)
             truncated += total > width
             continue
@@ -180,3 +205,109 @@ def rows_layout(flat: np.ndarray, lengths: np.ndarray, eos_id: int | None, T: in
     counts = {"rows": n_rows, "padded_rows": int((row_len_a < width).sum()), "chunked_docs": chunked,
               "truncated_docs": truncated}
     return part, counts
+
+
+# --- the layouts, one registered class each ----------------------------------------------------
+
+def thousands(x: float) -> str:
+    """1234567 -> "1,234,567" (tables)."""
+    return f"{x:,.0f}"
+
+
+def register_layout(name: str, doc: str):
+    """Register one instance of the decorated Layout class under `name`."""
+    def add(cls: type) -> type:
+        LAYOUTS.register(name, doc)(cls())
+        return cls
+
+    return add
+
+
+class Layout:
+    """How documents become rows; subclasses are registered under their `data.layout` name."""
+
+    name = ""
+    part_class: type = Stream
+    uses_context = True  # the arrays depend on model.context_len (so the cache key does)
+    chunks = False  # a long document is split into overlapping windows rather than cut
+
+    def check(self, data, T: int, stride: int) -> None:
+        """Fail on settings this layout cannot honour."""
+
+    def build(self, ids: np.ndarray, lens: np.ndarray, eos_id: int | None, T: int, stride: int,
+              dtype) -> tuple[Stream | Rows, dict | None]:
+        """A part from documents' tokens (flat) and lengths, plus the layout's counts (or None)."""
+        raise NotImplementedError
+
+    def stats(self, splits: dict, counts: list[dict], T: int, stride: int) -> dict:
+        """The layout's numbers for the corpus statistics (rows, padding, utilization)."""
+        raise NotImplementedError
+
+    def table_rows(self, lay: dict) -> list[str]:
+        """Markdown table rows describing `stats()`'s numbers."""
+        raise NotImplementedError
+
+    def load(self, stem: Path, info: dict) -> Stream | Rows:
+        return self.part_class.load(stem, info)
+
+
+@register_layout("pack", "documents joined by <|endoftext|> into one stream, cut into windows anywhere")
+class Pack(Layout):
+    name = "pack"
+    uses_context = False
+
+    def build(self, ids, lens, eos_id, T, stride, dtype):
+        return pack(ids, lens, eos_id, dtype), None
+
+    def stats(self, splits, counts, T, stride):
+        train_tokens = sum(p.real_tokens for p in splits["train"].values())
+        return {"layout": self.name, "context_len": T, "rows": train_tokens // T, "padded_rows": 0,
+                "chunked_docs": 0, "truncated_docs": 0, "utilization": 1.0}
+
+    def table_rows(self, lay):
+        return [f"| Training windows per epoch | {thousands(lay['rows'])} |"]
+
+
+@register_layout("pad", "one document per row, right-padded (masked out of the loss); longer ones cut")
+class Pad(Layout):
+    name = "pad"
+    part_class = Rows
+
+    def build(self, ids, lens, eos_id, T, stride, dtype):
+        return rows_layout(ids, lens, eos_id, T, stride, self.name, dtype)
+
+    def stats(self, splits, counts, T, stride):
+        lay = {"layout": self.name, "context_len": T}
+        for key in ("rows", "padded_rows", "chunked_docs", "truncated_docs"):
+            lay[key] = sum(c[key] for c in counts)
+        real = sum(p.real_tokens for parts in splits.values() for p in parts.values())
+        slots = sum(len(p.rows) for parts in splits.values() for p in parts.values()) * (T + 1)
+        lay["utilization"] = real / max(slots, 1)
+        return lay
+
+    def table_rows(self, lay):
+        rows_n = max(lay["rows"], 1)
+        lines = [f"| Total rows | {thousands(lay['rows'])} |",
+                 f"| Padded (short texts) | {thousands(lay['padded_rows'])} ({100 * lay['padded_rows'] / rows_n:.1f}%) |",
+                 f"| Chunked (long texts) | {thousands(lay['chunked_docs'])} documents |"]
+        if lay["truncated_docs"]:
+            lines.append(f"| Cut at the window (pad) | {thousands(lay['truncated_docs'])} documents |")
+        return lines
+
+
+@register_layout("chunk", "like pad, but long documents split into overlapping windows every data.stride")
+class Chunk(Pad):
+    name = "chunk"
+    chunks = True
+
+    def check(self, data, T, stride):
+        if stride > T:
+            raise UserError(f"data.stride={data.stride} is larger than model.context_len={T}; windows would skip "
+                            f"tokens (use at most {T})")
+
+    def stats(self, splits, counts, T, stride):
+        lay = super().stats(splits, counts, T, stride)
+        return {"layout": lay.pop("layout"), "context_len": lay.pop("context_len"), "stride": stride, **lay}
+
+    def table_rows(self, lay):
+        return [f"| Stride | {lay['stride']} |"] + super().table_rows(lay)

@@ -16,6 +16,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from lmlab.data.documents import DOC_MODES
 from lmlab.errors import UserError
 from lmlab.registry import Registry
 
@@ -68,18 +69,21 @@ def read_documents(src, data, index: int = 0) -> list[str]:
 
 
 def fingerprint(src, data) -> dict:
-    """What identifies a source's content for the token cache: its settings, and for files their
-    size and modification time (content hashes would cost a full read on every run)."""
-    out = {"spec": src.to_dict()}
-    if src.kind == "builtin":
-        out["python"] = sys.version
-    elif src.path and src.kind != "synthetic":
-        try:
-            files = Where(src, data, 0).files()
-        except UserError:
-            files = []  # the read itself will report it
-        out["files"] = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    return out
+    """What identifies a source's content for the token cache: its settings, plus what its kind
+    says of the content (a reader's optional `content_identity(src, data)`; by default the size
+    and modification time of its files: content hashes would cost a full read on every run)."""
+    identity = getattr(SOURCES.get(src.kind), "content_identity", files_identity)
+    return {"spec": src.to_dict(), **identity(src, data)}
+
+
+def files_identity(src, data) -> dict:
+    if not src.path:
+        return {}
+    try:
+        files = Where(src, data, 0).files()
+    except UserError:
+        files = []  # the read itself will report it
+    return {"files": [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]}
 
 
 def digest(value) -> str:
@@ -93,6 +97,9 @@ def builtin_source(where: Where) -> list[str]:
     return [builtin_text()]
 
 
+builtin_source.content_identity = lambda src, data: {"python": sys.version}  # the text ships with Python
+
+
 @SOURCES.register("text", "UTF-8 text: a file, directory or glob; documents per file, line, paragraph or delimiter")
 def text_source(where: Where) -> Iterator[str]:
     src = where.src
@@ -100,26 +107,12 @@ def text_source(where: Where) -> Iterator[str]:
         raise UserError("data.source='text' needs a file: give --data PATH (or --data.path=PATH)")
     for file in where.files():
         text = read_text_file(file)
-        if src.docs == "file":
-            yield text
-        elif src.docs == "line":
-            yield from text.splitlines()
-        elif src.docs == "paragraph":
-            yield from _paragraphs(text)
-        else:
-            yield from (part.strip("\n") for part in text.split(src.delimiter))
+        yield from split_text(text, src)
 
 
-def _paragraphs(text: str) -> Iterator[str]:
-    block: list[str] = []
-    for line in text.splitlines():
-        if line.strip():
-            block.append(line)
-        elif block:
-            yield "\n".join(block)
-            block = []
-    if block:
-        yield "\n".join(block)
+def split_text(text: str, src) -> Iterator[str]:
+    """A file's text as documents, cut as `src.docs` says."""
+    return DOC_MODES.get(src.docs)(text, src)
 
 
 def read_text_file(path_str: str | Path) -> str:
@@ -245,8 +238,24 @@ def hf_source(where: Where) -> Iterator[str]:
     yield from render_rows(where, iter(dataset), f"dataset {src.dataset!r}")
 
 
-@SOURCES.register("synthetic", "generated sequences: counting | markov (known entropy) | copy | induction")
+@SOURCES.register("synthetic", "generated sequences (see `data.sources.generator` below)")
 def synthetic_source(where: Where) -> list[str]:
     from lmlab.data.synthetic import generate
 
     return generate(where.src)
+
+
+def _synthetic_facts(src) -> dict:
+    from lmlab.data.synthetic import facts
+
+    return facts(src)
+
+
+synthetic_source.facts = _synthetic_facts
+synthetic_source.content_identity = lambda src, data: {}  # its settings are its content
+
+
+def source_facts(src) -> dict:
+    """Closed-form facts a source kind knows about its documents (a reader's optional `facts(src)`)."""
+    facts = getattr(SOURCES.get(src.kind), "facts", None)
+    return facts(src) if facts else {}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lmlab.data.layout import LAYOUTS, thousands
 
 CSV_FIELDS = ("name", "kind", "weight", "split", "samples", "tokens", "pct_tokens", "avg_tokens", "p50", "p90",
               "p99", "max", "train_tokens", "val_tokens", "test_tokens", "train_share")
@@ -38,18 +39,7 @@ def corpus_stats(cfg, tokenizer, splits: dict, sources: list[dict], layout_count
         s["pct_tokens"] = 100.0 * s["tokens"] / max(total_tokens, 1)
         s["avg_tokens"] = s["tokens"] / max(s["samples"], 1)
         s["train_share"] = unit.get(s["name"], 0.0) / unit_total  # expected share of training tokens
-    layout: dict = {"layout": data.layout, "context_len": T}
-    if data.layout == "pack":
-        train_tokens = sum(p.real_tokens for p in train.values())
-        layout.update(rows=train_tokens // T, padded_rows=0, chunked_docs=0, truncated_docs=0, utilization=1.0)
-    else:
-        if data.layout == "chunk":
-            layout["stride"] = stride
-        for key in ("rows", "padded_rows", "chunked_docs", "truncated_docs"):
-            layout[key] = sum(c[key] for c in layout_counts)
-        real = sum(p.real_tokens for parts in splits.values() for p in parts.values())
-        slots = sum(len(p.rows) for parts in splits.values() for p in parts.values()) * (T + 1)
-        layout["utilization"] = real / max(slots, 1)
+    layout = LAYOUTS.get(data.layout).stats(splits, layout_counts, T, stride)
     layout["padding_overhead"] = 1.0 - layout["utilization"]
     counts = np.zeros(tokenizer.vocab_size, dtype=np.int64)
     for part in train.values():
@@ -66,39 +56,25 @@ def corpus_stats(cfg, tokenizer, splits: dict, sources: list[dict], layout_count
             "weight_by": data.weight_by, "seconds": seconds}
 
 
-def _n(x: float) -> str:
-    return f"{x:,.0f}"
-
-
 def format_table(stats: dict) -> str:
     """The seed studies' form: one row per dataset and a total, then the layout's numbers."""
     rows = ["| Dataset | Samples | Tokens | % Tokens | Avg Tok/Sample | p50 | p90 | max | Train share |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in stats["sources"]:
         share = f"{100 * s['train_share']:.1f}%" if s["train_share"] else "eval only"
-        rows.append(f"| {s['name']} | {_n(s['samples'])} | {_n(s['tokens'])} | {s['pct_tokens']:.1f}% | "
+        rows.append(f"| {s['name']} | {thousands(s['samples'])} | {thousands(s['tokens'])} | {s['pct_tokens']:.1f}% | "
                     f"{s['avg_tokens']:.1f} | {s['p50']:.0f} | {s['p90']:.0f} | {s['max']:,} | {share} |")
     t = stats["total"]
-    rows.append(f"| **Total** | **{_n(t['samples'])}** | **{_n(t['tokens'])}** | **100%** | "
+    rows.append(f"| **Total** | **{thousands(t['samples'])}** | **{thousands(t['tokens'])}** | **100%** | "
                 f"**{t['avg_tokens']:.1f}** | | | | |")
     lay, tok, sp = stats["layout"], stats["tokenizer"], stats["splits"]["tokens"]
     total = max(sum(sp.values()), 1)
     lines = ["", "| Metric | Value |", "|---|---|", f"| Layout | {lay['layout']} |",
              f"| Context window | {lay['context_len']} tokens |"]
-    if "stride" in lay:
-        lines.append(f"| Stride | {lay['stride']} |")
-    if lay["layout"] == "pack":
-        lines.append(f"| Training windows per epoch | {_n(lay['rows'])} |")
-    else:
-        rows_n = max(lay["rows"], 1)
-        lines += [f"| Total rows | {_n(lay['rows'])} |",
-                  f"| Padded (short texts) | {_n(lay['padded_rows'])} ({100 * lay['padded_rows'] / rows_n:.1f}%) |",
-                  f"| Chunked (long texts) | {_n(lay['chunked_docs'])} documents |"]
-        if lay["truncated_docs"]:
-            lines.append(f"| Cut at the window (pad) | {_n(lay['truncated_docs'])} documents |")
+    lines += LAYOUTS.get(lay["layout"]).table_rows(lay)
     split_text = " / ".join(f"{100 * v / total:.1f}%" for v in sp.values() if v)
     lines += [f"| Train / Val{' / Test' if sp.get('test') else ''} tokens | {split_text} "
-              f"({' / '.join(_n(v) for v in sp.values() if v)}) |",
+              f"({' / '.join(thousands(v) for v in sp.values() if v)}) |",
               f"| Token utilization | {100 * lay['utilization']:.1f}% (padding overhead "
               f"{100 * lay['padding_overhead']:.1f}%) |",
               f"| Tokenizer | {tok['kind']} ({tok['vocab_size']:,} ids), {tok['bytes_per_token']:.2f} bytes/token |",

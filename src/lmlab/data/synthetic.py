@@ -18,18 +18,42 @@ from __future__ import annotations
 
 import string
 
+from typing import Callable
+
 import numpy as np
 
+from lmlab.registry import Registry
+
+# `[[data.sources]] generator = ...` of a synthetic source (validated by SourceConfig).
+GENERATORS: Registry = Registry("data.sources.generator", config_field=False)
 ALPHABET = string.ascii_lowercase + string.digits
 MAX_STATES = 1_000_000
 
 
+def generator(name: str, entropy: Callable | None = None) -> Callable:
+    """Register a generator `fn(src, rng) -> documents`; `entropy(src)` gives its exact entropy
+    rate in bits per symbol when it has one (the floor a model's loss approaches)."""
+    def add(fn: Callable) -> Callable:
+        fn.entropy_bits = entropy
+        return GENERATORS.register(name)(fn)
+
+    return add
+
+
 def generate(src) -> list[str]:
     rng = np.random.default_rng(src.seed)
-    return GENERATORS[src.generator](src, rng)
+    return GENERATORS.get(src.generator)(src, rng)
 
 
+def facts(src) -> dict:
+    """What is known about a synthetic source in closed form (its entropy rate), for statistics."""
+    entropy = GENERATORS.get(src.generator).entropy_bits
+    return {"entropy_bits_per_symbol": entropy(src)} if entropy else {}
+
+
+@generator("counting")
 def counting(src, rng: np.random.Generator) -> list[str]:
+    """runs of consecutive numbers from a random start (Pico-LLM's 3seqs)"""
     starts = rng.integers(0, 100, size=src.n_docs)
     lengths = rng.integers(max(src.length // 2, 1), src.length + 1, size=src.n_docs)
     return [" ".join(map(str, range(s, s + n))) for s, n in zip(starts.tolist(), lengths.tolist())]
@@ -41,11 +65,15 @@ def _random_strings(src, rng: np.random.Generator, length: int) -> list[str]:
     return ["".join(row) for row in table[codes]]
 
 
+@generator("copy")
 def copy(src, rng: np.random.Generator) -> list[str]:
+    """a random string, "|", the same string again"""
     return [s + "|" + s for s in _random_strings(src, rng, max(src.length // 2, 1))]
 
 
+@generator("induction")
 def induction(src, rng: np.random.Generator) -> list[str]:
+    """a random string repeated twice, no marker (induction heads)"""
     return [s + s for s in _random_strings(src, rng, max(src.length // 2, 1))]
 
 
@@ -80,8 +108,11 @@ def markov_entropy(src) -> float:
     return float(pi @ h)
 
 
+@generator("markov", entropy=markov_entropy)
 def markov(src, rng: np.random.Generator) -> list[str]:
-    """Documents drawn from the stationary chain: every position has the entropy rate's law."""
+    """a random order-k Markov chain over `symbols` letters (exact entropy rate)
+
+    Documents drawn from the stationary chain: every position has the entropy rate's law."""
     probs, pi = markov_chain(src)
     A, k = src.symbols, src.order
     shift = A ** (k - 1)
@@ -98,6 +129,3 @@ def markov(src, rng: np.random.Generator) -> list[str]:
         state = (state % shift) * A + y
     table = np.array(list(ALPHABET[:A]))
     return ["".join(row) for row in table[out[:, :src.length]]]
-
-
-GENERATORS = {"counting": counting, "markov": markov, "copy": copy, "induction": induction}

@@ -24,3 +24,14 @@ def eval_run(run_dir: str | Path, checkpoint: str = "last", max_tokens: int = 0,
                        loaded.precision().autocast)
     return {"run_dir": str(loaded.run.root), "checkpoint": checkpoint, "step": loaded.meta["step"],
             "split": split, **metrics}
+
+
+def format_metrics(metrics: dict) -> str:
+    """eval_run's result as aligned lines, per-source losses last."""
+    metrics = dict(metrics)
+    by_source = metrics.pop("by_source", {})
+    lines = [f"{key:>14}: {value:.4f}" if isinstance(value, float) else f"{key:>14}: {value}"
+             for key, value in metrics.items()]
+    lines += [f"{name:>14}: loss {values['loss']:.4f}, bits/byte {values['bits_per_byte']:.4f}, "
+              f"{values['tokens']:,} tokens" for name, values in by_source.items()]
+    return "\n".join(lines)

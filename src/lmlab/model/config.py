@@ -53,7 +53,7 @@ class ModelConfig(Section):
     mlp_dropout: float = -1.0  # on the MLP's hidden activation; -1 = model.dropout
     grad_checkpoint: bool = False  # recompute block activations in backward to save memory
     init: str = "gpt2"  # gpt2 | torch | xavier
-    # baselines (see lmlab.model.baselines)
+    # baselines (see lmlab.model.baselines package)
     ngram: int = 3  # mlp: tokens each prediction reads, the current one included
     input: str = "embedding"  # mlp: embedding | onehot
     d_embed: int = 0  # mlp, wavenet, lstm, gru: embedding width; 0 = d_model
@@ -86,8 +86,6 @@ class ModelConfig(Section):
         require(self.ngram >= 1, self, "ngram", "a positive integer")
         require(self.d_embed >= 0, self, "d_embed", "0 (= d_model) or a positive integer")
         require(self.smoothing > 0, self, "smoothing", "a positive float")
-        require_choice(self, "input", ("embedding", "onehot"))
-        require_choice(self, "activation", ("tanh", "relu", "gelu", "silu"))
         require(self.rope_theta > 0, self, "rope_theta", "a positive float")
         require(self.position != "rope" or self.d_head % 2 == 0, self, "position",
                 f"an even head size for rope (d_model / n_head = {self.d_head})")
@@ -113,6 +111,18 @@ class ModelConfig(Section):
     @property
     def mlp_width(self) -> int:
         return self.d_mlp or int(self.mlp_mult * self.d_model)
+
+    @property
+    def qk_norm_name(self) -> str:
+        """The norm QK-norm applies to each head: model.norm, or RMSNorm when model.norm is none."""
+        return "rmsnorm" if self.norm == "none" else self.norm
+
+    def final_norm_name(self, blocks_end_in_norm: bool) -> str:
+        """model.final_norm with `auto` resolved: model.norm after blocks that do not end in a
+        norm (pre-norm), none after blocks that do (post-norm)."""
+        if self.final_norm != "auto":
+            return self.final_norm
+        return "none" if blocks_end_in_norm else self.norm
 
     def site_dropout(self, site: str) -> float:
         """Dropout at `site` (attn | resid | mlp | mlp_resid): its own field, or model.dropout when -1

@@ -41,6 +41,8 @@ class Block(nn.Module):
 
 @BLOCKS.register("pre", "x + f(norm(x)): GPT-2, LLaMA (Xiong et al. 2020)")
 class PreNormBlock(Block):
+    ends_in_norm = False  # the final norm (model.final_norm=auto) is model.norm
+
     def forward(self, x: torch.Tensor, cache: KVCache | None = None,
                 positions: AttentionContext = NO_CONTEXT) -> torch.Tensor:
         x = self.hook_resid_pre(x)
@@ -52,6 +54,8 @@ class PreNormBlock(Block):
 
 @BLOCKS.register("post", "norm(x + f(x)): the original Transformer (Vaswani et al. 2017)")
 class PostNormBlock(Block):
+    ends_in_norm = True  # so model.final_norm=auto adds no second norm
+
     def forward(self, x: torch.Tensor, cache: KVCache | None = None,
                 positions: AttentionContext = NO_CONTEXT) -> torch.Tensor:
         x = self.hook_resid_pre(x)
@@ -64,9 +68,7 @@ class PostNormBlock(Block):
 def final_norm(cfg) -> nn.Module:
     """The norm before the head. auto: model.norm after pre-norm blocks, nothing after post-norm
     ones (they already end in a norm); otherwise the named norm (none = identity)."""
-    if cfg.final_norm == "auto":
-        return NORMS.get(cfg.norm)(cfg.d_model, cfg) if cfg.norm_position == "pre" else nn.Identity()
-    return NORMS.get(cfg.final_norm)(cfg.d_model, cfg)
+    return NORMS.get(cfg.final_norm_name(BLOCKS.get(cfg.norm_position).ends_in_norm))(cfg.d_model, cfg)
 
 
 class Transformer(LanguageModel):
@@ -164,23 +166,3 @@ class Transformer(LanguageModel):
             return int(cfg.n_layer * T * batch_size * D * bytes_per_value + per_layer)
         return int(cfg.n_layer * per_layer)
 
-
-VOCAB_ROWS = ("tok_emb.weight", "lm_head.weight", "lm_head.bias")  # tensors with one row per vocabulary id
-
-
-def strip_vocab_padding(state: dict[str, torch.Tensor], cfg) -> dict[str, torch.Tensor]:
-    """A state dict with the logical vocabulary's rows only (what an exported model holds)."""
-    V = cfg.vocab_size
-    return {k: (v[:V] if k in VOCAB_ROWS and v.size(0) > V else v) for k, v in state.items()}
-
-
-def pad_vocab_rows(state: dict[str, torch.Tensor], cfg) -> dict[str, torch.Tensor]:
-    """The inverse of strip_vocab_padding: zero rows up to cfg.padded_vocab (for imported weights)."""
-    Vp = cfg.padded_vocab
-
-    def pad(v: torch.Tensor) -> torch.Tensor:
-        return torch.cat([v, v.new_zeros((Vp - v.size(0), *v.shape[1:]))]) if v.size(0) < Vp else v
-    out = {k: (pad(v) if k in VOCAB_ROWS else v) for k, v in state.items()}
-    if cfg.tie_embeddings and "lm_head.weight" in state:
-        out["lm_head.weight"] = out["tok_emb.weight"]
-    return out

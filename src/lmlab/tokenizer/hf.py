@@ -1,35 +1,19 @@
-"""Hugging Face `tokenizers` interop: any tokenizer.json as an lmlab tokenizer (kind `hf`), and
-lmlab's char / byte vocabularies as tokenizer.json files that `transformers` loads offline
-with the same ids."""
+"""Any Hugging Face tokenizer.json as an lmlab tokenizer (kind `hf`). The other direction, lmlab
+tokenizers as tokenizer.json files, is `lmlab.interop.tokenizers`."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lmlab.errors import UserError
+from lmlab.tokenizer.alphabet import byte_alphabet
 from lmlab.tokenizer.base import TOKENIZERS, concat_ids, no_vocab_size
 
 EOS_NAMES = ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>")
 BOS_NAMES = ("<s>", "<bos>", "<|begin_of_text|>")
-
-
-@lru_cache(maxsize=1)
-def byte_alphabet() -> dict[int, str]:
-    """GPT-2's reversible byte -> printable character map: printable Latin-1 bytes map to
-    themselves, the other 68 to code points from 256 upwards, in byte order."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    table, extra = {}, 0
-    for b in range(256):
-        if b in keep:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return table
 
 
 @TOKENIZERS.register("hf", "any Hugging Face tokenizer.json, given by tokenizer.path")
@@ -98,68 +82,3 @@ class HFTokenizer:
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> "HFTokenizer":
         return cls(values["tokenizer_json"])
-
-
-def tiktoken_to_hf(tok):
-    """A byte-level BPE `tokenizers` model equal to a tiktoken vocabulary: the ranks become the
-    vocabulary (bytes written in GPT-2's byte alphabet) and the merges (every split of a token
-    into two tokens, in the order of the merged token's rank); tiktoken's split regex becomes the
-    pre-tokenizer. Special tokens keep their ids."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-
-    from lmlab.tokenizer.pretrained import VOCABULARIES, parse_ranks
-
-    spec = VOCABULARIES[tok.kind]
-    ranks = parse_ranks(tok.ranks_text)
-    alphabet = byte_alphabet()
-
-    def show(token: bytes) -> str:
-        return "".join(alphabet[b] for b in token)
-
-    vocab = {show(token): rank for token, rank in ranks.items()} | dict(spec.special_tokens)
-    merges = []
-    for token, rank in sorted(ranks.items(), key=lambda item: item[1]):
-        splits = [(token[:i], token[i:]) for i in range(1, len(token))
-                  if token[:i] in ranks and token[i:] in ranks]
-        splits.sort(key=lambda pair: (ranks[pair[0]], ranks[pair[1]]))
-        merges += [(show(a), show(b)) for a, b in splits]
-    tk = Tokenizer(models.BPE(vocab=vocab, merges=merges))
-    # Oniguruma (tokenizers' regex engine) reads `{1,3}+` as "one or more of {1,3}", not as a
-    # possessive {1,3}: "2000" would stay one piece. Plain {1,3} is what tiktoken means there.
-    pattern = spec.pattern.replace("{1,3}+", "{1,3}")
-    tk.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    tk.decoder = decoders.ByteLevel()
-    return tk
-
-
-def to_hf_tokenizer(tok):
-    """A transformers PreTrainedTokenizerFast with exactly the ids of an lmlab tokenizer."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    if tok.kind in ("hf", "bpe"):
-        tk = Tokenizer.from_str(tok.json_text)
-    elif tok.kind == "char":
-        vocab = {c: i for i, c in enumerate(tok.chars)} | {"<unk>": tok.unk_id, "<|endoftext|>": tok.eos_id}
-        tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-        tk.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # every character
-        tk.decoder = decoders.Fuse()
-    elif tok.kind == "byte":
-        vocab = {ch: b for b, ch in byte_alphabet().items()} | {"<|endoftext|>": tok.eos_id}
-        tk = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-        tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-        tk.decoder = decoders.ByteLevel()
-    elif tok.kind in ("gpt2", "cl100k_base"):
-        tk = tiktoken_to_hf(tok)
-    else:
-        raise UserError(f"tokenizer.kind={tok.kind!r} has no Hugging Face export")
-    eos = tok.decode([tok.eos_id]) if tok.kind in ("hf", "bpe") and tok.eos_id is not None else "<|endoftext|>"
-    tk.add_special_tokens([eos] if tok.eos_id is not None else [])
-    if tok.kind in ("gpt2", "cl100k_base"):
-        from lmlab.tokenizer.pretrained import VOCABULARIES
-
-        tk.add_special_tokens([t for t in VOCABULARIES[tok.kind].special_tokens if t != eos])
-    unk = {"unk_token": "<unk>"} if tok.kind == "char" else {}
-    return PreTrainedTokenizerFast(tokenizer_object=tk, eos_token=eos if tok.eos_id is not None else None, **unk)

@@ -34,7 +34,7 @@ import numpy as np
 
 from lmlab.errors import UserError
 from lmlab.tokenizer.base import TOKENIZERS, Tokenizer
-from lmlab.tokenizer.hf import byte_alphabet
+from lmlab.tokenizer.alphabet import byte_alphabet
 
 EOS = "<|endoftext|>"
 
@@ -118,30 +118,6 @@ def fetch_ranks(kind: str) -> str:
                         f"tiktoken, which failed ({reason}); set tokenizer.path to a local {kind}.tiktoken") from None
 
 
-def read_ranks(kind: str, path: str) -> str:
-    """The ranks text named by `tokenizer.path` (see the module docstring), checked against the pin."""
-    if not path:
-        text = fetch_ranks(kind)
-    else:
-        file = Path(path).expanduser()
-        if file.is_dir() and (file / f"{kind}.tiktoken").is_file():
-            file = file / f"{kind}.tiktoken"
-        if kind == "gpt2" and file.is_dir() and (file / "encoder.json").is_file() and (file / "vocab.bpe").is_file():
-            text = ranks_from_data_gym(file)
-        elif file.is_file():
-            text = file.read_bytes().decode("latin-1")  # a ranks file is ASCII; anything else fails the hash
-        else:
-            extra = " or a folder with encoder.json + vocab.bpe" if kind == "gpt2" else ""
-            problem = f"has no {kind}.tiktoken" if file.is_dir() else "does not exist"
-            raise UserError(f"tokenizer.path={path!r}: {file} {problem}; expected a {kind}.tiktoken file "
-                            f"or a folder holding it{extra}")
-    expected = VOCABULARIES[kind].sha256
-    if sha256(text) != expected:
-        raise UserError(f"tokenizer.path={path!r} is not OpenAI's {kind} vocabulary: sha256 {sha256(text)[:16]}..., "
-                        f"expected {expected[:16]}...")
-    return text
-
-
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("latin-1")).hexdigest()
 
@@ -152,6 +128,8 @@ class TiktokenTokenizer:
     """A published vocabulary, encoded by tiktoken. Subclasses name the kind."""
 
     kind = ""
+    vocabulary: Vocabulary  # set by each subclass
+    path_hint = ""  # other forms tokenizer.path may take, for the error message
     bos_id = None
     pad_id = None
     is_char_level = False
@@ -159,7 +137,7 @@ class TiktokenTokenizer:
     def __init__(self, ranks_text: str, source: str):
         import tiktoken
 
-        spec = VOCABULARIES[self.kind]
+        spec = self.vocabulary
         self.ranks_text, self.source = ranks_text, source
         ranks = parse_ranks(ranks_text)
         self.enc = tiktoken.Encoding(self.kind, pat_str=spec.pattern, mergeable_ranks=ranks,
@@ -176,11 +154,32 @@ class TiktokenTokenizer:
     @classmethod
     def from_corpus(cls, text: str, path: str = "", *, vocab_size: int = 0, min_frequency: int = 2):
         """Read the vocabulary (the training text is not used; nor is min_frequency, which is bpe's)."""
-        size = VOCABULARIES[cls.kind].vocab_size
+        size = cls.vocabulary.vocab_size
         if vocab_size not in (0, size):
             raise UserError(f"tokenizer.vocab_size={vocab_size} does not apply to tokenizer.kind={cls.kind!r}, "
                             f"whose vocabulary has {size} ids; use 0")
-        return cls(read_ranks(cls.kind, path), source=path or f"tiktoken:{cls.kind}")
+        return cls(cls.read_ranks(path), source=path or f"tiktoken:{cls.kind}")
+
+    @classmethod
+    def read_ranks(cls, path: str) -> str:
+        """The ranks text named by `tokenizer.path` (see the module docstring), checked against the pin."""
+        text = cls.local_ranks(Path(path).expanduser(), path) if path else fetch_ranks(cls.kind)
+        expected = cls.vocabulary.sha256
+        if sha256(text) != expected:
+            raise UserError(f"tokenizer.path={path!r} is not OpenAI's {cls.kind} vocabulary: sha256 "
+                            f"{sha256(text)[:16]}..., expected {expected[:16]}...")
+        return text
+
+    @classmethod
+    def local_ranks(cls, file: Path, path: str) -> str:
+        """A {kind}.tiktoken file, or a folder holding one."""
+        if file.is_dir() and (file / f"{cls.kind}.tiktoken").is_file():
+            file = file / f"{cls.kind}.tiktoken"
+        if file.is_file():
+            return file.read_bytes().decode("latin-1")  # a ranks file is ASCII; anything else fails the hash
+        problem = f"has no {cls.kind}.tiktoken" if file.is_dir() else "does not exist"
+        raise UserError(f"tokenizer.path={path!r}: {file} {problem}; expected a {cls.kind}.tiktoken file "
+                        f"or a folder holding it{cls.path_hint}")
 
     def encode(self, text: str) -> list[int]:
         return self.enc.encode_ordinary(text)  # special-token text stays plain text
@@ -228,7 +227,7 @@ class TiktokenTokenizer:
     @classmethod
     def from_json(cls, values: dict[str, Any]):
         text = values.get("ranks", "")
-        if sha256(text) != values.get("sha256") or values.get("sha256") != VOCABULARIES[cls.kind].sha256:
+        if sha256(text) != values.get("sha256") or values.get("sha256") != cls.vocabulary.sha256:
             raise UserError(f"the saved {cls.kind} tokenizer (from {values.get('source')!r}) is damaged: its "
                             f"ranks do not match OpenAI's sha256; rebuild it from tokenizer.path")
         return cls(text, values.get("source", ""))
@@ -238,9 +237,20 @@ class TiktokenTokenizer:
                              "encoder.json + vocab.bpe; empty = download)")
 class GPT2Tokenizer(TiktokenTokenizer):
     kind = "gpt2"
+    vocabulary = VOCABULARIES["gpt2"]
+    path_hint = " or a folder with encoder.json + vocab.bpe"
+
+    @classmethod
+    def local_ranks(cls, file: Path, path: str) -> str:
+        """Also GPT-2's original encoder.json + vocab.bpe, when the folder has no gpt2.tiktoken."""
+        if (file.is_dir() and not (file / "gpt2.tiktoken").is_file() and (file / "encoder.json").is_file()
+                and (file / "vocab.bpe").is_file()):
+            return ranks_from_data_gym(file)
+        return super().local_ranks(file, path)
 
 
 @TOKENIZERS.register("cl100k_base", "GPT-4's cl100k_base BPE, 100,277 ids (tiktoken; tokenizer.path: "
                                     "cl100k_base.tiktoken; empty = download)")
 class CL100kTokenizer(TiktokenTokenizer):
     kind = "cl100k_base"
+    vocabulary = VOCABULARIES["cl100k_base"]

@@ -81,8 +81,8 @@ def run_job(job: Job) -> TrainResult:
                            "elapsed_s": state.elapsed, "train_time_s": state.train_time,
                            "peak_mem_mb": peak_memory_mb(job.device)})
             bar.update(state.step, loss, job.tokens_per_step / dt,
-                       (f" val {last_eval['loss']:.4f}" if last_eval else "")
-                       + f" mem {peak_memory_mb(job.device) / 1024:.2f} GiB")
+                       (f"val {last_eval['loss']:.4f}, " if last_eval else "")
+                       + f"mem {peak_memory_mb(job.device) / 1024:.2f} GiB")
             if state.step % job.cfg.eval.every == 0 or state.step == cfg.max_steps:
                 last_eval = evaluate_and_save(job, log, bar)
                 state.elapsed = elapsed_before + time.perf_counter() - t_start

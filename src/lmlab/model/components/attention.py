@@ -22,34 +22,11 @@ from torch import nn
 from lmlab.model.components.norm import NORMS
 from lmlab.model.components.position import NO_CONTEXT, AttentionContext
 from lmlab.model.base import dropout
+from lmlab.model.cache import KVCache
 from lmlab.model.hooks import HookPoint
 from lmlab.registry import Registry
 
 ATTENTIONS: Registry = Registry("model.attention")
-
-
-class KVCache:
-    """Keys and values of every layer for positions [0, pos), preallocated to `max_len`."""
-
-    def __init__(self, n_layer: int, batch: int, n_kv_head: int, max_len: int, d_head: int,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
-        shape = (n_layer, batch, n_kv_head, max_len, d_head)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.max_len = max_len
-        self.pos = 0
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        end = self.pos + k.size(2)
-        self.k[layer, :, :, self.pos:end] = k
-        self.v[layer, :, :, self.pos:end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # (B, Hkv, pos+T, Dh)
-
-    def advance(self, length: int) -> None:
-        self.pos += length
-
-    def reset(self) -> None:
-        self.pos = 0
 
 
 def causal_mask(t_query: int, t_key: int, device) -> torch.Tensor:
@@ -133,7 +110,7 @@ class CausalSelfAttention(nn.Module):
 
 def qk_norm(cfg) -> nn.Module:
     """The configured norm over one head's dimension (RMSNorm when model.norm is none)."""
-    return NORMS.get("rmsnorm" if cfg.norm == "none" else cfg.norm)(cfg.d_head, cfg)
+    return NORMS.get(cfg.qk_norm_name)(cfg.d_head, cfg)
 
 
 ATTENTIONS.register("sdpa", "fused scaled_dot_product_attention (flash / memory-efficient kernels)")(

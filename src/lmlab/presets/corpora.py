@@ -19,10 +19,19 @@ local copy).
 from __future__ import annotations
 
 from lmlab.config import RunConfig
-from lmlab.presets import preset
+from lmlab.presets.basic import shakespeare_char
+from lmlab.presets.registry import get_preset, preset
 
 GPT2_FILE = "tokenizers/gpt2/gpt2.tiktoken"
 CL100K_FILE = "tokenizers/cl100k_base/cl100k_base.tiktoken"
+GPT2_VOCAB = 50257  # GPT-2 BPE / tiktoken "gpt2": LLmini, Pico-LLM
+CL100K_VOCAB = 100277  # tiktoken cl100k_base (100,256 ranks + special tokens): the ladder from stage 07
+MINIGPT_VOCAB = 3000  # Mini GPT's own BPE
+
+
+def corpus(preset_name: str) -> dict:
+    """The data section of a data preset, to train a seed architecture on its seed's corpus."""
+    return get_preset(preset_name).to_dict()["data"]
 
 TINYSTORIES = {"kind": "text", "name": "tinystories", "path": "tinystories/tinystories_train_sample_2MiB.txt",
                "docs": "delimiter"}
@@ -90,10 +99,7 @@ def tinystories_counting() -> RunConfig:
 
 
 def shakespeare(name: str, kind: str, path: str) -> RunConfig:
-    from lmlab.presets import get_preset
-
-    base = get_preset("shakespeare_char")
-    return base.replace(name=name, tokenizer={"kind": kind, "path": path})
+    return shakespeare_char().replace(name=name, tokenizer={"kind": kind, "path": path})
 
 
 @preset

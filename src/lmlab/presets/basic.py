@@ -1,20 +1,10 @@
-"""Named experiments: functions that return a RunConfig. A variant calls its base and edits a
-few fields, so each preset reads as its difference from another. `lmlab presets` lists them;
-`lmlab train NAME --section.field=value` runs one with changes."""
+"""The everyday presets: the demo, a seconds-long `tiny` for tests, and nanoGPT's tinyshakespeare
+recipes."""
 
 from __future__ import annotations
 
-from typing import Callable
-
 from lmlab.config import RunConfig
-from lmlab.errors import UserError
-
-PRESETS: dict[str, Callable[[], RunConfig]] = {}
-
-
-def preset(fn: Callable[[], RunConfig]) -> Callable[[], RunConfig]:
-    PRESETS[fn.__name__] = fn
-    return fn
+from lmlab.presets.registry import preset
 
 
 @preset
@@ -74,17 +64,3 @@ def tiny() -> RunConfig:
                "precision": "fp32", "progress": False},
         eval={"every": 20, "max_tokens": 4096},
     )
-
-
-def get_preset(name: str) -> RunConfig:
-    if name not in PRESETS:
-        raise UserError(f"unknown preset {name!r}; valid presets: {', '.join(sorted(PRESETS))} "
-                        f"(or a config .toml file)")
-    return PRESETS[name]()
-
-
-def describe_presets() -> dict[str, str]:
-    return {name: (fn.__doc__ or "").strip().split("\n")[0] for name, fn in sorted(PRESETS.items())}
-
-
-from lmlab import presets_data, presets_seeds  # noqa: E402,F401  (register the corpora and seed studies presets)

@@ -17,9 +17,9 @@ from lmlab.errors import UserError
 
 
 def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last", fmt: str = "hf") -> Path:
-    from lmlab.hf import to_hf_model
+    from lmlab.interop.models import to_hf_model
+    from lmlab.interop.tokenizers import to_hf_tokenizer
     from lmlab.load import load_run
-    from lmlab.tokenizer.hf import to_hf_tokenizer
 
     if fmt != "hf":
         raise UserError(f"--format={fmt!r} is not supported; valid: hf")
@@ -35,7 +35,7 @@ def import_run(hf_dir: str | Path, run_dir: str | Path, overwrite: bool = False)
     from transformers import AutoModelForCausalLM
 
     from lmlab.checkpoint import save_checkpoint
-    from lmlab.hf import from_hf_model
+    from lmlab.interop.models import from_hf_model
     from lmlab.runs import RunDir
     from lmlab.tokenizer import build_tokenizer, save_tokenizer
     from lmlab.train.job import TrainState

@@ -1,0 +1,49 @@
+"""The verbs of `lmlab`, one module each: a parser builder `add_parser(verbs)` and the plain
+function `cmd_x(args, overrides) -> int` it dispatches to.
+
+How a verb is built (and how a package contributes its own, e.g. `lmlab/study/commands.py`):
+
+    def add_parser(verbs) -> None:                # verbs: argparse's subparsers action
+        p = verbs.add_parser("study", help="...", epilog=EPILOG)
+        add_config_args(p)                        # PRESET|CONFIG.toml and --data, when it takes a config
+        p.add_argument("--force", action="store_true", help="...")
+        p.set_defaults(fn=cmd_study, takes_overrides=True)   # omit takes_overrides to refuse --SECTION.FIELD
+
+then ONE line in `lmlab/cli.py`'s VERBS list names the builder. Command functions import what
+they need inside (so `lmlab --help` stays fast), print what the user asked for with formatting
+that lives beside the data's owner, and raise UserError for bad input. `resolve_config` turns
+PRESET|CONFIG.toml, --data and the overrides into a RunConfig.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lmlab.errors import UserError
+
+EPILOG = ("Any config field can be set as --SECTION.FIELD=VALUE (sections: data, tokenizer, model, train, eval), "
+          "e.g. --model.n_layer=6 --train.lr=3e-4. `lmlab presets --fields` lists every field.")
+
+
+def add_config_args(p, what: str = "train on") -> None:
+    """The positional PRESET|CONFIG.toml (default demo) and --data PATH."""
+    p.add_argument("config", nargs="?", metavar="PRESET|CONFIG.toml", help="a preset name (see `lmlab presets`) "
+                   "or a TOML config file; default: demo")
+    p.add_argument("--data", metavar="PATH", help=f"{what} this text file or directory instead of the config's "
+                   "sources (sets data.source=text, data.path)")
+
+
+def resolve_config(spec: str | None, data: str | None, overrides: dict[str, str]):
+    """PRESET name or CONFIG.toml, then --data, then dotted overrides."""
+    from lmlab.config import apply_overrides, load_config
+    from lmlab.presets import get_preset
+
+    if spec and (spec.endswith(".toml") or Path(spec).is_file()):
+        cfg = load_config(spec)
+    else:
+        cfg = get_preset(spec or "demo")
+    if data:
+        if not Path(data).exists():
+            raise UserError(f"--data {data}: no such file or directory")
+        cfg = cfg.replace(data={"sources": [], "source": "text", "path": str(Path(data).resolve())})
+    return apply_overrides(cfg, overrides)

@@ -1,0 +1,24 @@
+"""`lmlab eval`: a run's metrics on its validation or test split."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_parser(verbs) -> None:
+    p = verbs.add_parser("eval", help="evaluate a run on its validation (or test) split")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--split", default="val", choices=("val", "test"), help="val (default) or test")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--checkpoint", default="last", help="last (default) or best")
+    p.add_argument("--max-tokens", type=int, default=0, help="score at most N tokens (default: the whole split)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.set_defaults(fn=cmd_eval)
+
+
+def cmd_eval(args, overrides) -> int:
+    from lmlab.eval.run import eval_run, format_metrics
+
+    metrics = eval_run(args.run_dir, args.checkpoint, args.max_tokens, args.device, args.split)
+    print(json.dumps(metrics) if args.json else format_metrics(metrics))
+    return 0

@@ -1,0 +1,67 @@
+"""`lmlab generate`: stream a sample from a run."""
+
+from __future__ import annotations
+
+import sys
+
+from lmlab.errors import UserError
+
+
+def add_parser(verbs) -> None:
+    p = verbs.add_parser("generate", help="sample text from a run (streamed)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--prompt", default="", help="text to continue (default: start a new document)")
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    p.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0 = all)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
+    p.add_argument("--seed", type=int, default=None, help="same seed, same text")
+    p.add_argument("--checkpoint", default="last", help="last (default) or best")
+    p.add_argument("--no-cache", action="store_true", help="recompute the whole context for every token")
+    p.add_argument("--quantize", default="none", choices=("none", "int8"), help="none (default) or int8: "
+                   "weight-only int8 linear layers, faster on CPU, slightly different logits")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.set_defaults(fn=cmd_generate)
+
+
+def cmd_generate(args, overrides) -> int:
+    from lmlab.generate import generate
+    from lmlab.load import load_run
+
+    if args.max_new_tokens < 0:
+        raise UserError(f"--max-new-tokens={args.max_new_tokens} is invalid; expected 0 or more")
+    if not 0.0 < args.top_p <= 1.0:
+        raise UserError(f"--top-p={args.top_p} is invalid; expected a float in (0, 1]")
+    loaded = load_run(args.run_dir, args.checkpoint, args.device)
+    model = loaded.model
+    if args.quantize == "int8":
+        from lmlab.quantize import quantize_int8
+
+        model = quantize_int8(model)
+    stream = TextStream(loaded.tokenizer, sys.stdout)
+    sys.stdout.write(args.prompt)
+    generate(model, loaded.encode_prompt(args.prompt), args.max_new_tokens, args.temperature,
+             args.top_k, args.top_p, args.seed, use_cache=not args.no_cache, on_token=stream.push)
+    stream.finish()
+    return 0
+
+
+class TextStream:
+    """Print tokens as they come, holding back bytes that do not yet form a whole character."""
+
+    def __init__(self, tokenizer, out):
+        self.tokenizer, self.out, self.ids, self.shown = tokenizer, out, [], 0
+
+    def push(self, token: int) -> None:
+        self.ids.append(token)
+        text = self.tokenizer.decode(self.ids)
+        if text.endswith("\ufffd"):
+            return
+        self.out.write(text[self.shown:])
+        self.out.flush()
+        self.shown = len(text)
+
+    def finish(self) -> None:
+        text = self.tokenizer.decode(self.ids)
+        self.out.write(text[self.shown:] + "\n")
+        self.out.flush()

@@ -1,0 +1,47 @@
+"""`lmlab demo` and `lmlab train`."""
+
+from __future__ import annotations
+
+from lmlab.commands import EPILOG, add_config_args, resolve_config
+from lmlab.errors import UserError
+
+
+def add_demo_parser(verbs) -> None:
+    p = verbs.add_parser("demo", help="train the demo preset on the built-in corpus, sample, evaluate, report",
+                         epilog=EPILOG)
+    p.add_argument("--run-dir", default="runs/demo", help="where the run goes (overwritten; default runs/demo)")
+    p.set_defaults(fn=cmd_demo, takes_overrides=True)
+
+
+def cmd_demo(args, overrides) -> int:
+    from lmlab.demo import run_demo
+
+    run_demo(args.run_dir, overrides)
+    return 0
+
+
+def add_train_parser(verbs) -> None:
+    p = verbs.add_parser("train", help="train a preset or a config file", epilog=EPILOG)
+    add_config_args(p, "train on")
+    p.add_argument("--run-dir", metavar="DIR", help="run directory (default runs/<config name>)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing run directory")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint")
+    p.set_defaults(fn=cmd_train, takes_overrides=True)
+
+
+def cmd_train(args, overrides) -> int:
+    from lmlab.report import write_report
+    from lmlab.train import resume, train
+    from lmlab.train.summary import format_result
+
+    if args.resume:
+        if args.config or args.data or overrides:
+            raise UserError("--resume continues a run with its saved config; drop the preset, --data and overrides")
+        result = resume(args.resume)
+    else:
+        cfg = resolve_config(args.config, args.data, overrides)
+        run_dir = args.run_dir or f"runs/{cfg.name}"
+        result = train(cfg, run_dir, overwrite=args.force)
+    write_report(result.run_dir)
+    print(format_result(result))
+    return 0

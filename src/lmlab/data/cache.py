@@ -1,0 +1,105 @@
+"""The token cache: prepared token arrays (uint16 or uint32, memory-mapped) in
+`<cache>/tokens/<key>/`, the key a hash of the sources (settings, file sizes and times), the
+tokenizer and the layout. An entry is written in a temporary directory and renamed into place, so
+a crash leaves nothing half-made; a damaged or outdated entry is prepared again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from lmlab.data.layout import LAYOUTS
+from lmlab.data.prepared import Prepared
+from lmlab.data.sources import digest, fingerprint
+from lmlab.data.split import SPLITS
+
+CACHE_VERSION = 2  # bump when what an entry holds, or its source labels, change
+
+
+def data_identity(data) -> dict:
+    """The data settings that change the prepared arrays (not where files or the cache live)."""
+    values = data.to_dict()
+    for k in ("cache", "cache_dir", "root", "sources", "source", "path", "allow_eval_sets"):
+        values.pop(k)
+    return values
+
+
+def entry_for(cfg, specs, tokenizer, force: bool) -> Path:
+    """The cache directory of this preparation (it may not exist yet)."""
+    data, T = cfg.data, cfg.model.context_len
+    base_key = digest({"version": CACHE_VERSION, "data": data_identity(data),
+                       "sources": [fingerprint(s, data) for s in specs], "tokenizer": cfg.tokenizer.to_dict(),
+                       "context_len": T if LAYOUTS.get(data.layout).uses_context else None})
+    root = data.cache_root() / "tokens"
+    entry = root / base_key[:20]
+    if tokenizer is not None and data.cache and not force:
+        given = tokenizer_sha(tokenizer)
+        if _entry_tokenizer_sha(entry) != given:
+            entry = root / digest([base_key, given])[:20]  # a different tokenizer, its own entry
+    return entry
+
+
+def tokenizer_sha(tokenizer) -> str:
+    return digest({"kind": tokenizer.kind, **tokenizer.to_json()})
+
+
+def _entry_tokenizer_sha(entry: Path) -> str | None:
+    try:
+        return json.loads((entry / "meta.json").read_text())["tokenizer_sha"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def write_entry(prepared: Prepared, entry: Path, data, specs) -> None:
+    from lmlab.tokenizer import save_tokenizer
+
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = entry.with_name(f"{entry.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        parts = []
+        for split, by_source in prepared.splits.items():
+            for i, (name, part) in enumerate(by_source.items()):
+                stem = f"{split}-{i}"
+                info = {"split": split, "name": name, "stem": stem, "docs": part.docs, "layout": part.layout}
+                part.save(tmp / stem)
+                parts.append(info)
+        for i, (name, lengths) in enumerate(prepared.lengths.items()):
+            np.save(tmp / f"lengths-{i}.npy", lengths)
+        save_tokenizer(prepared.tokenizer, tmp)
+        from lmlab.data.stats import write_stats
+
+        write_stats(prepared, tmp, plot=False)  # the histogram is drawn when asked for (prepare, train)
+        meta = {"version": CACHE_VERSION, "parts": parts, "probs": prepared.probs,
+                "lengths": list(prepared.lengths), "stats": prepared.stats,
+                "tokenizer_sha": tokenizer_sha(prepared.tokenizer), "sources": [s.to_dict() for s in specs]}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))  # written last: marks the entry complete
+        if entry.exists():
+            shutil.rmtree(entry)
+        os.replace(tmp, entry)
+        prepared.directory = entry
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_entry(entry: Path, tokenizer=None) -> Prepared:
+    from lmlab.tokenizer import load_tokenizer
+
+    meta = json.loads((entry / "meta.json").read_text())
+    if meta.get("version") != CACHE_VERSION:
+        raise ValueError("old cache version")
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(entry)
+    splits: dict[str, dict] = {s: {} for s in SPLITS}
+    for info in meta["parts"]:
+        stem = entry / info["stem"]
+        splits[info["split"]][info["name"]] = LAYOUTS.get(info["layout"]).load(stem, info)
+    lengths = {name: np.load(entry / f"lengths-{i}.npy") for i, name in enumerate(meta["lengths"])}
+    stats = dict(meta["stats"], cached=True)
+    return Prepared(tokenizer, splits, meta["probs"], stats, entry, lengths)
