@@ -43,7 +43,7 @@ def test_predicted_peak_within_25_percent_of_measured_rss(fused):
     """An LLmini-shaped model (GPT-2 vocabulary, untied head) at a size a test can train: the whole
     process's peak RSS after two steps against the prediction the start line prints."""
     spec = {"n_layer": 2, "n_head": 2, "d_model": 128, "context_len": 128, "vocab_size": 50257,
-            "tie_embeddings": False, "fused_loss": fused, "batch": 4, "precision": "fp32"}
+            "tie_embeddings": False, "fused_loss": fused, "batch": 8, "precision": "fp32"}
     out = subprocess.run([sys.executable, "-c", WORKER, json.dumps(spec)], capture_output=True, text=True,
                          check=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     result = json.loads(out.stdout.strip().splitlines()[-1])
