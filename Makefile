@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.lmlab-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean browser
 
 install: $(STAMP)
 
@@ -20,8 +20,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/lmlab demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The report's browser test opens pages in Debian's chromium (a pip-downloaded browser cannot be fetched in CI).
+# Installed with apt when missing (as root, or through sudo); with no apt the test itself fails with instructions.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if command -v apt-get >/dev/null 2>&1; then \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium \
+	      || echo "make: could not install chromium; the report's browser test will fail" >&2; \
+	  else echo "make: chromium is missing and apt-get is not available; install chromium" >&2; fi; }
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -106,5 +106,6 @@ def test_demo_runs_end_to_end_short(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "sample before training" in out and "sample after training" in out and "val loss" in out
     for path in ("config.toml", "metrics.jsonl", "checkpoints/last/model.safetensors", "samples/before.txt",
-                 "samples/after.txt", "report.md", "loss.png"):
+                 "samples/after.txt", "report.md", "loss.png", "report.html"):
         assert (run_dir / path).exists(), path
+    assert f"report page (open it in a browser): {run_dir / 'report.html'}" in out

@@ -159,7 +159,7 @@ def test_grad_accumulation_equals_one_big_batch():
 
     cfg = ModelConfig(n_layer=1, n_head=2, d_model=16, context_len=8)
     tokens = torch.randint(0, 30, (500,))
-    batches = random_windows(tokens, 4, 8, seed=3)
+    batches = random_windows(tokens, 8, 8, seed=3).split(2)  # one step = 2 micro-batches of 4 rows
     models = [build_model(cfg, 30) for _ in range(2)]
     models[1].load_state_dict(models[0].state_dict())
     opts = [torch.optim.AdamW(m.parameters(), lr=1e-2) for m in models]

@@ -25,7 +25,7 @@ from lmlab.runs import atomic_write_text
 FORMAT = 1
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
+def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | dict | None,
                     meta: dict[str, Any], extra_tensors: dict[str, torch.Tensor] | None = None) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -79,9 +79,9 @@ def load_state_tensors(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(found / "state.safetensors")) if found else {}
 
 
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """Flatten an optimizer state_dict: tensors to `opt.{param}.{name}`, the rest to JSON."""
-    state = optimizer.state_dict()
+def optimizer_tensors(optimizer: torch.optim.Optimizer | dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Flatten an optimizer (or its state_dict): tensors to `opt.{param}.{name}`, the rest to JSON."""
+    state = optimizer if isinstance(optimizer, dict) else optimizer.state_dict()
     tensors, scalars = {}, {}
     for index, entry in state["state"].items():
         for name, value in entry.items():
@@ -92,7 +92,8 @@ def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+def optimizer_state_dict(tensors: dict[str, torch.Tensor], meta: dict) -> dict[str, Any]:
+    """The saved optimizer back as a torch state_dict (parameters numbered in param_group order)."""
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("opt."):
@@ -101,7 +102,11 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
     for key, value in meta["scalars"].items():
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    optimizer.load_state_dict(optimizer_state_dict(tensors, meta))
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

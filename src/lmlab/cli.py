@@ -14,6 +14,8 @@ import sys
 
 from lmlab.commands import EPILOG, evaluate, generate, interop, prepare, presets, report, resolve_config, train
 from lmlab.errors import LmlabError, UserError
+from lmlab.eval.tasks.commands import add_lm_eval_parser
+from lmlab.train import commands as train_commands
 
 __all__ = ["VERBS", "build_parser", "main", "resolve_config", "split_overrides", "verb_names"]
 
@@ -24,11 +26,13 @@ VERBS = [
     train.add_train_parser,
     prepare.add_parser,
     evaluate.add_parser,
+    add_lm_eval_parser,  # lmlab lm-eval: lm-evaluation-harness with the `lmlab` model (lmlab/eval/harness.py)
     generate.add_parser,
     presets.add_parser,
     interop.add_export_parser,
     interop.add_import_parser,
     report.add_parser,
+    train_commands.add_parsers,
 ]
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from lmlab.config_base import (
     Section,
     coerce,
+    is_str_list,
     require,
     require_choice,
     section_list_type,
@@ -47,7 +48,7 @@ class TrainConfig(Section):
     """Optimization, precision, logging and checkpointing."""
 
     max_steps: int = 2000
-    batch_size: int = 32  # sequences per micro-batch
+    batch_size: int = 32  # sequences per micro-batch, all ranks together (each of N ranks trains on batch_size / N)
     grad_accum: int = 1  # micro-batches per optimizer step
     lr: float = 1e-3  # peak learning rate
     min_lr_ratio: float = 0.1  # floor of the cosine decay, as a fraction of train.lr
@@ -68,6 +69,11 @@ class TrainConfig(Section):
     patience: int = 0  # early stopping: stop after N evaluations without a new best; 0 = off
     log_every: int = 1  # write a metrics.jsonl train record every N steps
     progress: bool = True  # progress bar on stderr
+    parallel: str = "none"  # none | ddp | fsdp (per-block FSDP2); ddp/fsdp run under torchrun or `lmlab train --nproc N`
+    dist_backend: str = "auto"  # auto (nccl on CUDA, gloo on CPU) | gloo | nccl
+    fsdp_offload: bool = False  # fsdp: keep parameters, gradients and optimizer state on the CPU between uses
+    loggers: list[str] = field(default_factory=lambda: ["jsonl"])  # experiment trackers: jsonl (always on),
+    # tensorboard (event files in RUN/tensorboard), wandb (offline in RUN/wandb unless WANDB_API_KEY is set)
 
     _section = "train"
 
@@ -83,6 +89,7 @@ class TrainConfig(Section):
         require(0 <= self.beta2 < 1, self, "beta2", "a float in [0, 1)")
         require(self.grad_clip >= 0, self, "grad_clip", "a non-negative float (0 = off)")
         require_choice(self, "precision", ("auto", "fp32", "bf16", "fp16"))
+        require_choice(self, "dist_backend", ("auto", "gloo", "nccl"))
         require(self.device in ("auto", "cpu", "mps", "cuda") or self.device.startswith("cuda:"),
                 self, "device", "auto, cpu, cuda, cuda:N or mps")
 
@@ -156,9 +163,10 @@ class RunConfig:
         values: dict[str, Any] = {"name": self.name}
         for name in SECTIONS:
             section = getattr(self, name)
-            body = {k: v for k, v in section.to_dict().items() if not isinstance(v, list)}
+            types = section.field_types()
+            body = {k: v for k, v in section.to_dict().items() if not section_list_type(types[k])}
             for k, items in section.to_dict().items():
-                if isinstance(items, list) and items:
+                if section_list_type(types[k]) and items:  # lists of tables; lists of strings stay above
                     body[k] = [item.non_defaults() for item in getattr(section, k)]
             values[name] = body
         return tomli_w.dumps(values)
@@ -215,7 +223,9 @@ def check_choices(cfg: RunConfig) -> None:
 
     for field_name, registry in config_registries().items():
         section, _, name = field_name.partition(".")
-        registry.get(getattr(getattr(cfg, section), name))
+        value = getattr(getattr(cfg, section), name)
+        for item in value if isinstance(value, list) else [value]:  # list fields name several components
+            registry.get(item)
     from lmlab.data.sources import SOURCES
 
     for i, source in enumerate(cfg.data.sources):
@@ -230,7 +240,8 @@ def field_docs() -> dict[str, list[tuple[str, str, str]]]:
     rows = {}
     for name, section in SECTIONS.items():
         types = section.field_types()
-        rows[name] = [(f.name, getattr(types[f.name], "__name__", str(types[f.name])),
+        rows[name] = [(f.name, "str,..." if is_str_list(types[f.name]) else
+                       getattr(types[f.name], "__name__", str(types[f.name])),
                        repr(f.default) if f.default is not dataclasses.MISSING else repr(f.default_factory()))
                       for f in dataclasses.fields(section)]
     return rows

@@ -54,6 +54,11 @@ def section_list_type(kind: Any) -> type | None:
     return None
 
 
+def is_str_list(kind: Any) -> bool:
+    """A `list[str]` field (e.g. train.loggers): TOML arrays of strings, "a,b" on the command line."""
+    return typing.get_origin(kind) is list and typing.get_args(kind) == (str,)
+
+
 def require(ok: bool, section: Section, field: str, valid: str) -> None:
     """Fail with the one-line message every validation uses: field, bad value, what is valid."""
     if not ok:
@@ -83,6 +88,13 @@ def coerce(value: Any, kind: type, name: str) -> Any:
             except UserError as err:
                 raise UserError(f"{name}[{i}]: {err}") from None
         return out
+    if is_str_list(kind):
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise UserError(f"{name}={value!r} has the wrong type; expected a list of strings (\"a,b\" on the "
+                        f"command line)")
     if isinstance(value, str) and kind is not str:
         return _parse(value, kind, name)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):

@@ -6,7 +6,6 @@ Build -> sample from the untrained model -> train -> sample again -> evaluate ->
 from __future__ import annotations
 
 import math
-import sys
 
 import torch
 
@@ -50,7 +49,7 @@ def run_demo(run_dir: str = "runs/demo", overrides: dict[str, str] | None = None
           f"perplexity {m['perplexity']:.2f}, accuracy {m['accuracy']:.3f}, bits/char {m['bits_per_char']:.3f}, "
           f"bits/byte {m['bits_per_byte']:.3f}")
     print(f"{result.tokens_per_s:,.0f} training tokens/s over {result.train_time:.0f} s")
-    report = write_report(job.run.root)
-    print(f"run directory {job.run.root}: config.toml, metrics.jsonl, checkpoints/, samples/, {report.name}, loss.png",
-          file=sys.stdout)
+    page = write_report(job.run.root)
+    print(f"run directory {job.run.root}: config.toml, metrics.jsonl, checkpoints/, samples/, report.md, loss.png")
+    print(f"\nreport page (open it in a browser): {page}")
     return m

@@ -28,6 +28,8 @@ PROVIDERS = [
     "lmlab.model.build",
     "lmlab.tokenizer",
     "lmlab.train.schedule",
+    "lmlab.train.distributed",
+    "lmlab.train.loggers",
     "lmlab.interop",
     "lmlab.presets",
 ]

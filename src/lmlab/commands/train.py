@@ -26,22 +26,32 @@ def add_train_parser(verbs) -> None:
     p.add_argument("--run-dir", metavar="DIR", help="run directory (default runs/<config name>)")
     p.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint")
+    p.add_argument("--nproc", type=int, metavar="N", help="train on N processes of this machine through torchrun "
+                   "(train.parallel=ddp unless the config says fsdp); see README 'Scale out'")
     p.set_defaults(fn=cmd_train, takes_overrides=True)
 
 
 def cmd_train(args, overrides) -> int:
     from lmlab.report import write_report
     from lmlab.train import resume, train
+    from lmlab.train.distributed import EXECUTION_FIELDS, is_main_process
     from lmlab.train.summary import format_result
 
+    if args.nproc is not None:
+        from lmlab.train.launch import launch
+
+        return launch(args, overrides)
     if args.resume:
-        if args.config or args.data or overrides:
-            raise UserError("--resume continues a run with its saved config; drop the preset, --data and overrides")
-        result = resume(args.resume)
+        other = sorted(set(overrides) - set(EXECUTION_FIELDS))
+        if args.config or args.data or other:
+            raise UserError("--resume continues a run with its saved config; drop the preset, --data and overrides "
+                            f"(only {', '.join(EXECUTION_FIELDS)} may change on resume)")
+        result = resume(args.resume, overrides)
     else:
         cfg = resolve_config(args.config, args.data, overrides)
         run_dir = args.run_dir or f"runs/{cfg.name}"
         result = train(cfg, run_dir, overwrite=args.force)
-    write_report(result.run_dir)
-    print(format_result(result))
+    if is_main_process():  # under torchrun, rank 0 speaks for the run
+        write_report(result.run_dir)
+        print(format_result(result))
     return 0

@@ -77,11 +77,17 @@ class Stream:
     def units(self, T: int) -> int:
         return max(len(self.tokens) - T, 0)
 
-    def sample(self, gen: torch.Generator, n: int, T: int) -> Batch:
+    def draw(self, gen: torch.Generator, n: int, T: int) -> np.ndarray:
+        """n random window starts (what `take` turns into rows)."""
         high = len(self.tokens) - T - 1
-        starts = torch.randint(0, high + 1, (n,), generator=gen)
-        windows = _long(self.tokens[starts.numpy()[:, None] + np.arange(T + 1)])  # (n, T+1)
+        return torch.randint(0, high + 1, (n,), generator=gen).numpy()
+
+    def take(self, starts: np.ndarray, T: int) -> Batch:
+        windows = _long(self.tokens[starts[:, None] + np.arange(T + 1)])  # (n, T+1)
         return windows[:, :-1], windows[:, 1:], None
+
+    def sample(self, gen: torch.Generator, n: int, T: int) -> Batch:
+        return self.take(self.draw(gen, n, T), T)
 
     def save(self, stem: Path) -> None:
         np.save(f"{stem}.tokens.npy", self.tokens)
@@ -151,8 +157,14 @@ class Rows:
         mask = (j >= _long(self.score_from[idx])[:, None]) & (j < _long(self.n_real[idx])[:, None] - 1)
         return rows[:, :-1], rows[:, 1:], mask
 
+    def draw(self, gen: torch.Generator, n: int, T: int) -> np.ndarray:
+        return torch.randint(0, len(self.rows), (n,), generator=gen).numpy()
+
+    def take(self, idx: np.ndarray, T: int) -> Batch:
+        return self._batch(idx)
+
     def sample(self, gen: torch.Generator, n: int, T: int) -> Batch:
-        return self._batch(torch.randint(0, len(self.rows), (n,), generator=gen).numpy())
+        return self.take(self.draw(gen, n, T), T)
 
     def eval_batches(self, batch_size: int, T: int, max_tokens: int = 0) -> Iterator[Batch]:
         per_row = max(self.tokens_per_unit(T), 1.0)

@@ -103,34 +103,9 @@ def write_stats(prepared, directory: Path, plot: bool = True) -> list[Path]:
     written = [directory / "stats.json", directory / "stats.csv"]
     atomic_write_text(written[0], json.dumps(prepared.stats, indent=1))
     atomic_write_text(written[1], to_csv(prepared.stats))
-    png = plot_lengths(prepared.lengths, prepared.stats["layout"]["context_len"], directory / "lengths.png") \
-        if plot else None
+    png = None
+    if plot:
+        from lmlab.report.figures import length_histogram  # matplotlib lives in the report package only
+
+        png = length_histogram(prepared.lengths, prepared.stats["layout"]["context_len"], directory / "lengths.png")
     return written + ([png] if png else [])
-
-
-def plot_lengths(lengths: dict[str, np.ndarray], context_len: int, path: Path) -> Path | None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    top = max((int(v.max()) for v in lengths.values() if len(v)), default=1)
-    bins = np.unique(np.geomspace(1, max(top, 2), 50).round())
-    for name, values in lengths.items():
-        if len(values):
-            ax.hist(np.maximum(values, 1), bins=bins, histtype="step", label=name, linewidth=1.4)
-    ax.axvline(context_len, color="black", linestyle="--", linewidth=1, label=f"context {context_len}")
-    ax.set_xscale("log")
-    ax.set_xlabel("document length (tokens)")
-    ax.set_ylabel("documents")
-    ax.legend(fontsize=8)
-    ax.set_title("Document lengths per source")
-    fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path

@@ -5,6 +5,7 @@
     basic      demo, tiny, the tinyshakespeare recipes
     corpora    the seed studies' corpora and vocabularies as [[data.sources]] lists
     llmini, minigpt, ladder, llm_lite, pico   one module per seed study (shared/seeds/*.md)
+    scale      full-size runs for one 24 GB GPU or many (gpt2_124m)
 
 Seed-study presets set what their write-up states; a field the write-up leaves unstated keeps
 lmlab's default unless a comment says where the value comes from. Vocabularies are set
@@ -16,7 +17,7 @@ Parameter counts (tests/test_presets_seeds.py) are `model.num_params()`: every t
 parameter, tied weights once, sinusoidal tables (buffers) not at all.
 """
 
-from lmlab.presets import basic, corpora, ladder, llm_lite, llmini, minigpt, pico  # noqa: F401  (register)
+from lmlab.presets import basic, corpora, ladder, llm_lite, llmini, minigpt, pico, scale  # noqa: F401  (register)
 from lmlab.presets.registry import PRESETS, describe_presets, get_preset, preset
 
 SEED_MODULES = (llmini, minigpt, ladder, llm_lite, pico)  # the five seed studies, one module each

@@ -18,6 +18,7 @@ from lmlab.alloc import tune_malloc
 from lmlab.checkpoint import (
     load_state_tensors,
     load_weights,
+    optimizer_state_dict,
     read_meta,
     restore_optimizer,
 )
@@ -27,9 +28,12 @@ from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
 from lmlab.runs import RunDir, atomic_write_text
 from lmlab.tokenizer import load_tokenizer, save_tokenizer
+from lmlab.train import distributed
+from lmlab.train.distributed import Dist
 from lmlab.train.memory import check_fits, predict_run
+from lmlab.train.mfu import MfuMeter, meter_for
 from lmlab.train.optim import make_optimizer
-from lmlab.train.precision import Precision, resolve_device, resolve_precision
+from lmlab.train.precision import Precision, configure_matmul, resolve_device, resolve_precision
 
 
 @dataclass
@@ -62,6 +66,9 @@ class Job:
     model: LanguageModel
     optimizer: torch.optim.Optimizer
     state: TrainState = field(default_factory=TrainState)
+    dist: Dist = field(default_factory=Dist)
+    train_model: torch.nn.Module | None = None  # what the step calls: the DDP wrapper, or the model itself
+    meter: MfuMeter | None = None  # model FLOPs utilization from tokens/s
 
     @property
     def value_bytes(self) -> int:
@@ -81,6 +88,32 @@ def seed_everything(seed: int) -> None:
 
 
 def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job:
+    d = distributed.setup(cfg.train)
+    if d.is_main:  # rank 0 makes the run directory, data cache and tokenizer; the others read them
+        try:
+            cfg, run, data = _make_run(cfg, run_dir, overwrite)
+        finally:
+            d.barrier()
+    else:
+        d.barrier()
+        run = RunDir.open(run_dir, need_checkpoint=False)
+        cfg = load_config(run.config)
+        data = prepare(cfg, load_tokenizer(run.tokenizer), progress=False)
+    job = _assemble(cfg, run, data.tokenizer, data, d)
+    if d.is_main:
+        try:  # a run that cannot fit says so before it starts, leaving no run behind
+            check_fits(*predict_run(job.model, cfg.train.batch_size, job.value_bytes), where=f"run {cfg.name}")
+        except UserError:
+            shutil.rmtree(run.root, ignore_errors=True)
+            raise
+        atomic_write_text(run.root / "model.json", json.dumps(job.model.stats(cfg.train.batch_size,
+                                                                              job.value_bytes), indent=1))
+    if hasattr(job.model, "fit"):  # count-based models learn by counting the training split
+        job.model.fit(job.data.train_tokens().to(job.device))
+    return job
+
+
+def _make_run(cfg: RunConfig, run_dir: str | Path, overwrite: bool) -> tuple[RunConfig, RunDir, Prepared]:
     run = RunDir.create(run_dir, overwrite)
     try:
         data = prepare(cfg, progress=cfg.train.progress)
@@ -97,50 +130,67 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
     from lmlab.data.stats import write_stats
 
     write_stats(data, run.root / "data")
-    job = _assemble(cfg, run, tokenizer, data)
-    try:  # a run that cannot fit says so before it starts, leaving no run behind
-        check_fits(*predict_run(job.model, cfg.train.batch_size, job.value_bytes), where=f"run {cfg.name}")
-    except UserError:
-        shutil.rmtree(run.root, ignore_errors=True)
-        raise
-    atomic_write_text(run.root / "model.json", json.dumps(job.model.stats(cfg.train.batch_size,
-                                                                          job.value_bytes), indent=1))
-    if hasattr(job.model, "fit"):  # count-based models learn by counting the training split
-        job.model.fit(job.data.train_tokens().to(job.device))
-    return job
+    return cfg, run, data
 
 
-def resume_job(run_dir: str | Path) -> Job:
+def resume_job(run_dir: str | Path, overrides: dict[str, str] | None = None) -> Job:
+    """Reopen a run at its last checkpoint; `overrides` may change how it runs (train.parallel,
+    train.dist_backend, train.fsdp_offload), never what it computes."""
     run = RunDir.open(run_dir)
-    cfg = load_config(run.config)
+    cfg = distributed.execution_overrides(load_config(run.config), overrides or {})
+    d = distributed.setup(cfg.train)
     tokenizer = load_tokenizer(run.tokenizer)
-    job = _assemble(cfg, run, tokenizer, prepare(cfg, tokenizer, progress=cfg.train.progress))
     ckpt = run.checkpoint("last")
+    job = _assemble(cfg, run, tokenizer, prepare(cfg, tokenizer, progress=cfg.train.progress and d.is_main), d, ckpt)
     meta = read_meta(ckpt)
-    load_weights(ckpt, job.model)
     tensors = load_state_tensors(ckpt)
     if meta.get("optimizer"):  # an imported model starts with a fresh optimizer (fine-tuning)
-        restore_optimizer(job.optimizer, tensors, meta["optimizer"])
+        if distributed.is_sharded(job.model):
+            distributed.load_full_optimizer(job.model, job.optimizer,
+                                              optimizer_state_dict(tensors, meta["optimizer"]))
+        else:
+            restore_optimizer(job.optimizer, tensors, meta["optimizer"])
     restore_rng(tensors)
+    distributed.restore_rank_rng(d, tensors, cfg.train.seed)
     if job.precision.scaler is not None and "scaler" in meta:
         job.precision.scaler.load_state_dict(meta["scaler"])
     job.state = TrainState(**meta["state"])
-    run.truncate_metrics(job.state.step)
+    saved_world = meta.get("world_size", 1)
+    if d.is_main:
+        if overrides:
+            cfg.save(run.config)  # the next resume runs the same way unless told otherwise
+        run.truncate_metrics(job.state.step)
+        if saved_world != d.world and cfg.train.progress:
+            print(f"lmlab: resuming a run saved on {saved_world} rank(s) on {d.world}: every step trains on the "
+                  f"same rows (drawn for the global batch, then split), so only the floating-point summation "
+                  f"order and dropout streams differ", flush=True)
+    d.barrier()  # rank 0 has truncated the log before anyone trains
     return job
 
 
-def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared) -> Job:
+def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared, d: Dist,
+              checkpoint: Path | None = None) -> Job:
     t = cfg.train
     tune_malloc()  # large per-step temporaries reuse heap memory instead of mmap/munmap each step
     if t.threads:
         torch.set_num_threads(t.threads)
-    device = resolve_device(t.device)
+    device = d.device(resolve_device(t.device))
     precision = Precision(resolve_precision(t.precision, device), device)
+    configure_matmul(device)
     seed_everything(t.seed)
-    batches = data.train_batches(t.batch_size, cfg.model.context_len, t.seed)
+    if t.batch_size % d.world:
+        distributed.check_world(t, d.world)  # one line naming the batch and the world size
+    batches = data.train_batches(t.batch_size, cfg.model.context_len, t.seed).split(t.grad_accum, d.rank, d.world)
     model = build_model(cfg.model, tokenizer.vocab_size).to(device)  # vocab_size: the config's if set
+    if checkpoint is not None:  # full weights go in before sharding
+        load_weights(checkpoint, model)
+    meter = meter_for(model, device, precision.name, d.world)
+    distributed.seed_rank(d, t.seed)
+    train_model = distributed.wrap(model, d, t, device)
     optimizer = make_optimizer(model, t, device)
-    return Job(cfg, run, device, precision, tokenizer, data, batches, model, optimizer)
+    return Job(cfg, run, device, precision, tokenizer, data, batches, model, optimizer, dist=d,
+               train_model=train_model, meter=meter)
+
 
 
 def rng_tensors() -> dict[str, torch.Tensor]:

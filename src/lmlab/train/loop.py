@@ -1,6 +1,6 @@
 """The training loop. It only sequences calls; each box lives in its own module:
 job (build / resume), step (one optimizer step), schedule (lr), eval (metrics),
-checkpoint (save), runs (metrics log), progress (the bar)."""
+checkpoint (save), loggers (metrics.jsonl and trackers), progress (the bar)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from lmlab.checkpoint import save_checkpoint
 from lmlab.config import RunConfig
 from lmlab.errors import TrainingDiverged
 from lmlab.eval import evaluate
-from lmlab.runs import MetricsLog
+from lmlab.train.distributed import checkpoint_state, teardown
 from lmlab.train.job import Job, new_job, resume_job, rng_tensors
+from lmlab.train.loggers import FanOut, open_loggers
 from lmlab.train.memory import describe, predict_run
+from lmlab.train.mfu import format_mfu
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
 from lmlab.train.step import set_lr, train_step
@@ -38,26 +40,34 @@ class TrainResult:
 
 
 def train(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> TrainResult:
-    """Train a new run from `cfg` into `run_dir`."""
-    return run_job(new_job(cfg, run_dir, overwrite))
+    """Train a new run from `cfg` into `run_dir` (on every rank, under torchrun)."""
+    return run_distributed(new_job(cfg, run_dir, overwrite))
 
 
-def resume(run_dir: str | Path) -> TrainResult:
+def resume(run_dir: str | Path, overrides: dict[str, str] | None = None) -> TrainResult:
     """Continue a run from its `last` checkpoint; on CPU the result is bit-identical to an
     uninterrupted run (same batches, same RNG, same optimizer state)."""
-    return run_job(resume_job(run_dir))
+    return run_distributed(resume_job(run_dir, overrides))
+
+
+def run_distributed(job: Job) -> TrainResult:
+    try:
+        return run_job(job)
+    finally:
+        teardown(job.dist)
 
 
 def run_job(job: Job) -> TrainResult:
     cfg, state = job.cfg.train, job.state
-    bar = Progress(cfg.max_steps, state.step, enabled=cfg.progress)
-    if cfg.progress:
+    bar = Progress(cfg.max_steps, state.step, enabled=cfg.progress and job.dist.is_main)
+    if bar.enabled:
         verb = f"resuming at step {state.step}" if state.step else "training"
         bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}); "
-                    f"{job.model.summary(cfg.batch_size, job.value_bytes)}; "
+                    f"{job.model.summary(cfg.batch_size, job.value_bytes)}; {job.meter.describe()}; "
                     f"{describe(*predict_run(job.model, cfg.batch_size, job.value_bytes))}")
-    log = MetricsLog(job.run.metrics)
-    step_model = torch.compile(job.model) if cfg.compile else job.model
+    # metrics.jsonl + the configured trackers, written by rank 0 alone
+    log = open_loggers(job.cfg, job.run) if job.dist.is_main else FanOut([])
+    step_model = torch.compile(job.train_model) if cfg.compile else job.train_model
     last_eval: dict = {}
     t_start, elapsed_before = time.perf_counter(), state.elapsed
     try:
@@ -66,7 +76,7 @@ def run_job(job: Job) -> TrainResult:
             lr = lr_at(state.step, cfg)
             set_lr(job.optimizer, lr)
             loss, grad_norm = train_step(step_model, job.optimizer, job.batches, state.step, cfg.grad_accum,
-                                         cfg.grad_clip, job.precision, job.device)
+                                         cfg.grad_clip, job.precision, job.device, job.dist)
             dt = time.perf_counter() - t0
             check_finite(loss, job, bar)
             if state.step == 0 and not hasattr(job.model, "fit"):
@@ -75,14 +85,15 @@ def run_job(job: Job) -> TrainResult:
             state.tokens += job.tokens_per_step
             state.train_time += dt
             state.elapsed = elapsed_before + time.perf_counter() - t_start
+            mfu = job.meter.mfu(job.tokens_per_step / dt)
             if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
                 log.write({"kind": "train", "step": state.step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
                            "tokens": state.tokens, "tokens_per_s": job.tokens_per_step / dt,
                            "elapsed_s": state.elapsed, "train_time_s": state.train_time,
-                           "peak_mem_mb": peak_memory_mb(job.device)})
+                           "peak_mem_mb": peak_memory_mb(job.device), "mfu": mfu})
             bar.update(state.step, loss, job.tokens_per_step / dt,
-                       (f"val {last_eval['loss']:.4f}, " if last_eval else "")
-                       + f"mem {peak_memory_mb(job.device) / 1024:.2f} GiB")
+                       f" MFU {format_mfu(mfu)}" + (f" val {last_eval['loss']:.4f}" if last_eval else "")
+                       + f" mem {peak_memory_mb(job.device) / 1024:.2f} GiB")
             if state.step % job.cfg.eval.every == 0 or state.step == cfg.max_steps:
                 last_eval = evaluate_and_save(job, log, bar)
                 state.elapsed = elapsed_before + time.perf_counter() - t_start
@@ -95,7 +106,7 @@ def run_job(job: Job) -> TrainResult:
                        state.train_time, state.tokens / max(state.train_time, 1e-9))
 
 
-def evaluate_and_save(job: Job, log: MetricsLog, bar: Progress) -> dict:
+def evaluate_and_save(job: Job, log: FanOut, bar: Progress) -> dict:
     """Evaluate on validation, log it, keep `best`, save `last`, and apply early stopping."""
     state, ecfg = job.state, job.cfg.eval
     metrics = evaluate(job.model, job.data.splits["val"], job.tokenizer, job.cfg.model.context_len,
@@ -128,7 +139,11 @@ def save(job: Job, which: str, metrics: dict) -> None:
             "precision": job.precision.name, "device": str(job.device)}
     if job.precision.scaler is not None:
         meta["scaler"] = job.precision.scaler.state_dict()
-    save_checkpoint(job.run.checkpoint(which), job.model, job.optimizer, meta, rng_tensors())
+    model, optimizer, rng = checkpoint_state(job, rng_tensors())  # collective: every rank takes part
+    meta["world_size"] = job.dist.world
+    if job.dist.is_main:
+        save_checkpoint(job.run.checkpoint(which), model, optimizer, meta, rng)
+    job.dist.barrier()
 
 
 def check_finite(loss: float, job: Job, bar: Progress) -> None:

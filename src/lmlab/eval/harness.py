@@ -1,0 +1,156 @@
+"""lm-evaluation-harness adapter: an `lm_eval` model named `lmlab` that scores with any lmlab run.
+
+It works for every lmlab architecture (it only needs the model's forward pass and the run's tokenizer),
+including those without a Hugging Face counterpart. lm-eval 0.4.13 finds models only in its own
+registry (no entry-point plugins), so its stock `lm_eval` command cannot see this one; instead run
+
+    python -m lmlab.eval.harness --model lmlab --model_args run=RUN_DIR --tasks arc_easy ...
+    lmlab lm-eval --model lmlab --model_args run=RUN_DIR --tasks arc_easy ...
+
+which register `lmlab` and then hand every argument to lm-eval's own CLI. From Python, importing this
+module registers it: `lm_eval.simple_evaluate(model="lmlab", model_args="run=RUN_DIR", ...)`.
+model_args: run (required), checkpoint (last|best), device (auto|cpu|cuda|mps), batch_tokens,
+max_gen_toks. Scores come from `lmlab.eval.tasks.scoring`, the same code as `lmlab eval --tasks`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from lmlab.errors import UserError
+
+try:
+    import lm_eval.models  # noqa: F401  (fill the registry with lm-eval's own models first: it imports them
+    #                        only while the registry is empty, so registering "lmlab" alone would hide "hf")
+    from lm_eval.api.model import TemplateLM
+    from lm_eval.api.registry import register_model
+except ImportError:  # the adapter is only imported by the commands that need it
+    raise UserError("the lm-evaluation-harness adapter needs lm-eval: pip install 'lmlab[eval]'") from None
+
+from lmlab.eval.tasks.scoring import score_requests
+
+
+@register_model("lmlab")
+class LmlabLM(TemplateLM):
+    """An lmlab model (from a run directory, or in memory) behind lm-eval's LM interface."""
+
+    def __init__(self, run: str | None = None, checkpoint: str = "last", device: str = "auto",
+                 batch_tokens: int = 0, max_gen_toks: int = 256, model=None, tokenizer=None,
+                 context_len: int | None = None, **_ignored):
+        super().__init__()
+        self._autocast = None
+        if model is None:
+            if not run:
+                raise UserError("--model_args needs run=RUN_DIR (an lmlab run directory)")
+            from lmlab.load import load_run
+
+            if not device or (str(device).startswith("cuda") and not torch.cuda.is_available()):
+                device = "auto"  # lm_eval's CLI passes --device cuda:0 by default, even on CPU-only machines
+            loaded = load_run(run, checkpoint, str(device))
+            model, tokenizer, context_len = loaded.model, loaded.tokenizer, loaded.cfg.model.context_len
+            self._device = loaded.device
+            self._autocast = loaded.precision().autocast
+        else:
+            self._device = next(model.parameters()).device
+        self.model, self.tokenizer_lmlab = model.eval(), tokenizer
+        self.context_len = int(context_len or model.config.context_len)
+        self.batch_tokens, self.max_gen_toks = int(batch_tokens), int(max_gen_toks)
+
+    # --------------------------------------------------------------- tokens
+    @property
+    def eot_token_id(self) -> int:
+        eos = self.tokenizer_lmlab.eos_id
+        return int(eos) if eos is not None else 0
+
+    @property
+    def max_length(self) -> int:
+        return self.context_len
+
+    @property
+    def device(self):
+        return self._device
+
+    def tok_encode(self, string: str, add_special_tokens=None, **kwargs) -> list[int]:
+        return list(self.tokenizer_lmlab.encode(string))
+
+    def tok_decode(self, tokens) -> str:
+        return self.tokenizer_lmlab.decode(list(tokens))
+
+    # --------------------------------------------------------------- scoring
+    def _score(self, pairs, disable_tqdm: bool = True) -> list[tuple[float, bool]]:
+        scored = score_requests(self.model, pairs, self.context_len, self.batch_tokens, self._device,
+                                self._autocast, progress=not disable_tqdm, desc="lmlab")
+        return [(s.logprob, s.greedy) for s in scored]
+
+    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
+        """requests: ((context, continuation), context ids, continuation ids) from TemplateLM.loglikelihood."""
+        results = self._score([(ctx, cont) for _, ctx, cont in requests], disable_tqdm)
+        for (key, _, _), res in zip(requests, results):
+            if key is not None:
+                self.cache_hook.add_partial("loglikelihood", key, res)
+        return results
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
+        """Whole-document log-likelihood in disjoint windows of the context length (lm-eval's rolling windows)."""
+        from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+
+        out = []
+        for req in requests:
+            (text,) = req.args[:1]
+            windows = [make_disjoint_window(w) for w in get_rolling_token_windows(
+                token_list=self.tok_encode(text), prefix_token=self.prefix_token_id,
+                max_seq_len=self.context_len, context_len=1)]
+            total = sum(lp for lp, _ in self._score(windows, disable_tqdm=True))
+            self.cache_hook.add_partial("loglikelihood_rolling", (text,), total)
+            out.append(total)
+        return out
+
+    @torch.no_grad()
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        """Greedy continuation, cut at the first of `until` (default: the end-of-text text) or max_gen_toks."""
+        out = []
+        for req in requests:
+            context, gen_kwargs = req.args[0], dict(req.args[1] or {})
+            until = gen_kwargs.get("until") or [self.tok_decode([self.eot_token_id])]
+            until = [until] if isinstance(until, str) else list(until)
+            max_new = int(gen_kwargs.get("max_gen_toks", self.max_gen_toks))
+            ids = self.tok_encode(context) or [self.prefix_token_id]
+            new: list[int] = []
+            text = ""
+            for _ in range(max_new):
+                x = torch.tensor([(ids + new)[-self.context_len:]], device=self._device)  # (1, T)
+                nxt = int(self.model.next_logits(x).argmax(-1)[0])
+                if nxt == self.eot_token_id:
+                    break
+                new.append(nxt)
+                text = self.tok_decode(new)
+                if any(s and s in text for s in until):
+                    break
+            for s in until:
+                if s:
+                    text = text.split(s)[0]
+            self.cache_hook.add_partial("generate_until", (context, req.args[1]), text)
+            out.append(text)
+        return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """lm-eval's own CLI, with `lmlab` registered (this module's import did it)."""
+    from lm_eval.__main__ import cli_evaluate
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    saved = sys.argv
+    sys.argv = ["lm_eval", *argv]
+    try:
+        cli_evaluate()
+    except SystemExit as stop:  # argparse's --help / usage errors
+        return int(stop.code or 0) if isinstance(stop.code, int) or stop.code is None else 2
+    finally:
+        sys.argv = saved
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

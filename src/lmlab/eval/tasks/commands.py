@@ -1,0 +1,119 @@
+"""`lmlab eval RUN --tasks ...`: load the run, score the tasks, save eval/tasks.json (+ .csv), print a table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from lmlab.eval.tasks.loading import parse_task_names
+
+COLUMNS = ("task", "items", "chance", "acc", "acc_stderr", "acc_norm", "acc_norm_stderr", "perplexity",
+           "truncated", "skipped_unencodable", "seconds", "items_per_s")
+
+
+def add_task_args(p) -> None:
+    """The options `lmlab eval` gains for zero-shot tasks."""
+    from lmlab.eval.tasks.specs import TASKS
+
+    p.add_argument("--tasks", default=None, metavar="T1,T2",
+                   help=f"zero-shot multiple-choice tasks instead of held-out loss: {','.join(TASKS.names())}")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="score the first N items of each task")
+    p.add_argument("--tasks-dir", default=None, metavar="DIR",
+                   help="folder holding the task folders (default: $LMLAB_DATA/eval or data.root/eval)")
+    p.add_argument("--hf", action="store_true", help="load the tasks from Hugging Face datasets by name (online)")
+
+
+def run_tasks(run_dir, tasks: str | list[str], limit: int | None = None, tasks_dir=None, checkpoint: str = "last",
+              device: str = "auto", hf: bool = False, batch_tokens: int = 0, progress: bool = True) -> dict:
+    """Score a saved run on the tasks and save RUN/eval/tasks.json and tasks.csv atomically."""
+    from lmlab.eval.tasks.run import STDERR, check_limit, evaluate_tasks
+    from lmlab.load import load_run
+    from lmlab.runs import atomic_write_text
+
+    names = parse_task_names(tasks) if isinstance(tasks, str) else parse_task_names(",".join(tasks))
+    check_limit(limit)
+    loaded = load_run(run_dir, checkpoint, device)
+    cfg = loaded.cfg
+    results = evaluate_tasks(loaded.model, loaded.tokenizer, cfg.model.context_len, names, limit, tasks_dir,
+                             cfg.data.root, hf, batch_tokens, loaded.device, loaded.precision().autocast, progress)
+    out = {"tasks": results, "checkpoint": checkpoint, "step": loaded.meta.get("step"), "limit": limit,
+           "context_len": cfg.model.context_len, "stderr": STDERR, "run_dir": str(loaded.run.root)}
+    eval_dir = Path(loaded.run.root) / "eval"
+    atomic_write_text(eval_dir / "tasks.json", json.dumps(out, indent=2) + "\n")
+    atomic_write_text(eval_dir / "tasks.csv", to_csv(results))
+    return out
+
+
+def to_csv(results: dict) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(COLUMNS)
+    for name, r in results.items():
+        w.writerow([name] + [r.get(c) for c in COLUMNS[1:]])
+    return buf.getvalue()
+
+
+def format_table(out: dict) -> str:
+    """One row per task: items, chance, acc ± stderr, acc_norm ± stderr, perplexity (LAMBADA), truncated, skipped."""
+    def pm(v, se):
+        return "-" if v is None else f"{v:.3f} ± {se:.3f}" if se is not None else f"{v:.3f}"
+
+    head = f"{'task':<14}{'items':>6}{'chance':>8}  {'acc':<15}{'acc_norm':<15}{'ppl':>9}{'trunc':>7}{'skip':>6}"
+    lines = [head, "-" * len(head)]
+    for name, r in out["tasks"].items():
+        if not r["items"]:
+            lines.append(f"{name:<14}{0:>6}{'-':>8}  {'-':<15}{'-':<15}{'-':>9}{0:>7}{r['skipped_unencodable']:>6}")
+            continue
+        ppl = f"{r['perplexity']:.1f}" if r.get("perplexity") is not None else "-"
+        lines.append(f"{name:<14}{r['items']:>6}{r['chance']:>8.3f}  {pm(r['acc'], r['acc_stderr']):<15}"
+                     f"{pm(r['acc_norm'], r['acc_norm_stderr']):<15}{ppl:>9}{r['truncated']:>7}"
+                     f"{r['skipped_unencodable']:>6}")
+    lines.append(f"checkpoint {out['checkpoint']} (step {out['step']}); ± = standard error ({out['stderr']}); "
+                 f"trunc = items left-truncated to {out['context_len']} tokens; skip = items with characters the "
+                 f"tokenizer cannot encode")
+    return "\n".join(lines)
+
+
+def cmd_eval_tasks(args) -> int:
+    from lmlab.errors import UserError
+
+    if args.tasks is None:
+        raise UserError("--limit, --tasks-dir and --hf go with --tasks T1,T2 (zero-shot tasks)")
+    if args.split != "val" or args.max_tokens:
+        raise UserError("--split and --max-tokens apply to held-out loss, not to --tasks; use --limit N")
+    out = run_tasks(args.run_dir, args.tasks, args.limit, args.tasks_dir, args.checkpoint, args.device, args.hf)
+    print(json.dumps(out, indent=2) if args.json else format_table(out))
+    if not args.json:
+        print(f"saved {Path(out['run_dir']) / 'eval' / 'tasks.json'}")
+    return 0
+
+
+def add_lm_eval_parser(verbs) -> None:
+    """`lmlab lm-eval ARGS...`: lm-evaluation-harness's own CLI with the `lmlab` model registered."""
+    p = verbs.add_parser("lm-eval", help="run lm-evaluation-harness with the 'lmlab' model registered "
+                         "(arguments as lm_eval's: --model lmlab --model_args run=RUN_DIR --tasks ...)",
+                         add_help=False, prefix_chars="+")  # every "--x" goes to lm_eval untouched
+    p.add_argument("harness_args", nargs="...", help="passed to lm_eval unchanged")
+    p.set_defaults(fn=cmd_lm_eval, usage=p.format_usage())
+
+
+LM_EVAL_HELP = """
+Runs lm-evaluation-harness's own command line (lm_eval 0.4.13 cannot discover third-party models by
+itself) after registering the model `lmlab`; every argument goes to lm_eval unchanged. model_args:
+run=RUN_DIR (required), checkpoint=last|best, device=auto|cpu|cuda|mps, batch_tokens=N, max_gen_toks=N.
+
+  lmlab lm-eval --model lmlab --model_args run=runs/shake --tasks arc_easy --include_path my_tasks/
+  python -m lmlab.eval.harness ...   (the same)
+
+`lmlab lm-eval run --help` shows lm_eval's own options."""
+
+
+def cmd_lm_eval(args, overrides) -> int:
+    if args.harness_args in ([], ["-h"], ["--help"]):
+        print(args.usage.rstrip() + "\n" + LM_EVAL_HELP)
+        raise SystemExit(0)
+    from lmlab.eval.harness import main
+
+    return main(args.harness_args)

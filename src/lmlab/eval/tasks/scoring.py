@@ -1,0 +1,119 @@
+"""Log-likelihood of continuations given contexts, batched, the way lm-evaluation-harness scores them.
+
+A request is (context ids, continuation ids). Its sequence is context + continuation, left-truncated
+to the model's context length + 1 (the harness's `[-(max_length + 1):][:-1]`), fed without its last
+token; the continuation's log-probability is the sum over its tokens, and it is greedy when every
+token is the arg-max. Requests whose model inputs are identical (the choices of a question whose
+continuations are one token each: BoolQ's " no"/" yes", SIQa's letters) share one forward row.
+Rows are sorted by length and right-padded (causal models never see the padding).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Scored:
+    logprob: float
+    greedy: bool
+    truncated: bool
+
+
+def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """The harness's `_encode_pair`: trailing spaces move from the context to the continuation, the
+    whole string is encoded and split after the context's tokens (so BPE merges across the boundary
+    match what the model saw in training). An empty context becomes the end-of-text token."""
+    if not context:
+        eos = tokenizer.eos_id if tokenizer.eos_id is not None else 0
+        return [eos], list(tokenizer.encode(continuation))
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        continuation = context[-n_spaces:] + continuation
+        context = context[:-n_spaces]
+    whole = list(tokenizer.encode(context + continuation))
+    ctx = list(tokenizer.encode(context))
+    return ctx, whole[len(ctx):]
+
+
+def default_batch_tokens(vocab_size: int) -> int:
+    """Tokens per forward pass: the logits (tokens x vocabulary, fp32) stay near 512 MB."""
+    return int(min(16384, max(1024, 2 ** 27 // max(vocab_size, 1))))
+
+
+@torch.no_grad()
+def score_requests(model, requests: list[tuple[list[int], list[int]]], context_len: int,
+                   batch_tokens: int = 0, device="cpu", autocast=None, progress: bool = False,
+                   desc: str = "scoring") -> list[Scored]:
+    """Sum of log-probabilities of each continuation given its context (see the module docstring)."""
+    rows: dict[tuple[int, ...], int] = {}  # model input -> row index
+    row_inputs: list[list[int]] = []
+    row_requests: list[list[tuple[int, list[int]]]] = []  # per row: (request index, target ids)
+    truncated = []
+    for k, (ctx, cont) in enumerate(requests):
+        whole = list(ctx) + list(cont)
+        truncated.append(len(whole) > context_len + 1)
+        whole = whole[-(context_len + 1):]
+        inp, n = whole[:-1], min(len(cont), len(whole) - 1)
+        key = tuple(inp)
+        if key not in rows:
+            rows[key] = len(row_inputs)
+            row_inputs.append(inp)
+            row_requests.append([])
+        row_requests[rows[key]].append((k, whole[len(whole) - n:]))
+    vocab = getattr(getattr(model, "config", None), "vocab_size", 0) or 50257
+    scores = _score_rows(model, row_inputs, row_requests, len(requests), batch_tokens or default_batch_tokens(vocab),
+                         device, autocast, progress, desc)
+    return [Scored(lp, greedy, trunc) for (lp, greedy), trunc in zip(scores, truncated)]
+
+
+def _score_rows(model, inputs: list[list[int]], row_requests, n_requests: int, batch_tokens: int, device,
+                autocast, progress: bool, desc: str) -> list[tuple[float, bool]]:
+    """(log-prob, greedy) of every request, from length-sorted batches of rows."""
+    from tqdm.auto import tqdm
+
+    order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
+    batches, start = [], 0
+    while start < len(order):
+        longest = len(inputs[order[start]])
+        size = max(1, batch_tokens // max(longest, 1))
+        batches.append(order[start:start + size])
+        start += size
+    out: list[tuple[float, bool]] = [(0.0, True)] * n_requests
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in tqdm(batches, desc=desc, unit="batch", disable=not progress, leave=False):
+            T = len(inputs[batch[0]])
+            x = torch.zeros(len(batch), T, dtype=torch.long)  # (B, T) right-padded
+            for b, i in enumerate(batch):
+                x[b, :len(inputs[i])] = torch.tensor(inputs[i], dtype=torch.long)
+            spans = [(len(inputs[i]), max(len(t) for _, t in row_requests[i])) for i in batch]  # (length, scored)
+            with autocast() if autocast else contextlib.nullcontext():
+                logits = _span_logits(model, x.to(device), spans)  # per row (n, V)
+            for b, i in enumerate(batch):
+                n = spans[b][1]
+                lp = logits[b].float().log_softmax(-1).cpu()  # (n, V) predicting the last n tokens
+                for k, targets in row_requests[i]:
+                    t = torch.tensor(targets, dtype=torch.long)
+                    part = lp[n - len(t):]
+                    out[k] = (float(part.gather(1, t[:, None]).sum()), bool((part.argmax(-1) == t).all()))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _span_logits(model, x: torch.Tensor, spans: list[tuple[int, int]]) -> list[torch.Tensor]:
+    """Logits at the last n real positions of each row. A model with a separate head (the transformer's
+    trunk -> ln_f -> head, as in its forward) gets the head applied to those positions only: with a
+    50k vocabulary the head over every context position is most of the work. Others run forward."""
+    if all(hasattr(model, a) for a in ("trunk", "ln_f", "head", "hook_final")):
+        h = model.trunk(x)  # (B, T, D)
+        picked = torch.cat([h[b, L - n:L] for b, (L, n) in enumerate(spans)])  # (sum n, D)
+        flat = model.head(model.hook_final(model.ln_f(picked)))  # (sum n, V): a padded vocabulary's rows cut off
+        return list(flat.split([n for _, n in spans]))
+    logits, _ = model(x)  # (B, T, V)
+    return [logits[b, L - n:L] for b, (L, n) in enumerate(spans)]

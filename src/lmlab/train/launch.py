@@ -1,0 +1,62 @@
+"""`lmlab train --nproc N`: torchrun for one machine, started for the user.
+
+The config is resolved and checked here first (world size vs batch, backend, FSDP), so a
+mistake is one line before any process starts; then torchrun (`torch.distributed.run`) runs
+`python -m lmlab train ...` on N local ranks with the same arguments, `--train.parallel=ddp`
+added when the config says `none`. Multi-node runs call torchrun directly (README: Scale out).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from lmlab.errors import UserError
+
+
+def launch(args, overrides: dict[str, str]) -> int:
+    from lmlab.train.distributed import check_world, torchrun_env
+
+    if args.nproc < 1:
+        raise UserError(f"--nproc={args.nproc} is invalid; expected a positive number of processes")
+    if torchrun_env() is not None:
+        raise UserError("--nproc starts torchrun itself; under torchrun, drop --nproc")
+    overrides = dict(overrides)
+    cfg = _config(args, overrides)
+    if cfg.train.parallel == "none":  # (on resume, the run's saved config is rewritten with it)
+        overrides["train.parallel"] = "ddp"
+        cfg = cfg.replace(train={"parallel": "ddp"})
+    check_world(cfg.train, args.nproc)
+    run_dir = Path(args.run_dir or f"runs/{cfg.name}")
+    if not args.resume and not args.force and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise UserError(f"run directory {run_dir} already holds files; use --resume {run_dir} to continue it, "
+                        f"--force to overwrite it, or another --run-dir")  # before N processes start
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
+           "-m", "lmlab", "train", *_train_argv(args, overrides)]
+    return subprocess.call(cmd)
+
+
+def _config(args, overrides: dict[str, str]):
+    if args.resume:
+        from lmlab.config import load_config
+        from lmlab.runs import RunDir
+
+        from lmlab.train.distributed import execution_overrides
+
+        if args.config or args.data:
+            raise UserError("--resume continues a run with its saved config; drop the preset and --data")
+        return execution_overrides(load_config(RunDir.open(args.resume).config), overrides)
+    from lmlab.commands import resolve_config
+
+    return resolve_config(args.config, args.data, overrides)
+
+
+def _train_argv(args, overrides: dict[str, str]) -> list[str]:
+    argv = [args.config] if args.config else []
+    for flag, value in (("--data", args.data), ("--run-dir", args.run_dir), ("--resume", args.resume)):
+        if value:
+            argv += [flag, str(value)]
+    if args.force:
+        argv.append("--force")
+    return argv + [f"--{k}={v}" for k, v in overrides.items()]

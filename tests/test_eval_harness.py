@@ -1,0 +1,134 @@
+"""The lm-evaluation-harness adapter, offline: a task in a local YAML over a local jsonl, scored (a) by the
+harness through the `lmlab` model and (b) by the harness's own `hf` model on an HF export of the same run,
+against lmlab's in-process scorer on the same items."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lmlab.cli import main
+from lmlab.eval.tasks import Item, score_task
+from lmlab.eval.tasks.scoring import encode_pair, score_requests
+from lmlab.load import load_run
+
+N_ITEMS = 12
+
+YAML = """task: lmlab_local_arc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{query}}}}\\nAnswer:"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: "{{{{gold}}}}"
+metric_list:
+  - metric: acc
+  - metric: acc_norm
+"""
+
+
+@pytest.fixture(scope="module")
+def offline():
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_DATASETS_OFFLINE", "1")
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, shakespeare, shared_data, offline):
+    """A GPT-2-shaped char run (learned positions, LayerNorm, GELU), its HF export, and a local task of ARC-Easy
+    items its tokenizer can encode."""
+    root = tmp_path_factory.mktemp("harness")
+    run = root / "run"
+    assert main(["train", "tiny", "--data", str(shakespeare), "--run-dir", str(run), "--train.max_steps=20",
+                 "--model.context_len=128"]) == 0
+    assert main(["export", str(run), "--out", str(root / "hf")]) == 0
+    tok = load_run(run).tokenizer
+    rows = []
+    for line in (shared_data / "eval/arc_easy/arc_easy.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if all(tok.unk_id not in tok.encode(t) for t in [r["query"], *r["choices"]]):
+            rows.append(r)
+        if len(rows) == N_ITEMS:
+            break
+    data = root / "items.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tasks = root / "tasks"
+    tasks.mkdir()
+    (tasks / "lmlab_local_arc.yaml").write_text(YAML.format(data=data))
+    return run, root / "hf", tasks, rows
+
+
+def in_process(run, rows):
+    loaded = load_run(run, device="cpu")
+    items = [Item(r["query"] + "\nAnswer:", r["choices"], r["gold"]) for r in rows]
+    metrics = score_task(loaded.model, loaded.tokenizer, items, "multiple_choice", loaded.cfg.model.context_len)
+    pairs = [encode_pair(loaded.tokenizer, it.context, " " + c) for it in items for c in it.choices]
+    lls = [s.logprob for s in score_requests(loaded.model, pairs, loaded.cfg.model.context_len)]
+    return metrics, lls
+
+
+def harness(model, model_args, tasks):
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    import lmlab.eval.harness  # noqa: F401  (registers "lmlab")
+
+    out = lm_eval.simple_evaluate(model=model, model_args=model_args, tasks=["lmlab_local_arc"], device="cpu",
+                                  batch_size=16, task_manager=TaskManager(include_path=str(tasks)), log_samples=True)
+    res = out["results"]["lmlab_local_arc"]
+    samples = sorted(out["samples"]["lmlab_local_arc"], key=lambda s: s["doc_id"])
+    lls = [float(resp[0][0]) for s in samples for resp in s["resps"]]
+    return res, lls
+
+
+@pytest.mark.slow
+def test_harness_agrees_with_in_process_scores(setup):
+    run, hf_dir, tasks, rows = setup
+    metrics, lls = in_process(run, rows)
+    assert metrics["items"] == N_ITEMS
+    # (a) the harness through the lmlab adapter: the same log-likelihoods, so the same acc and acc_norm
+    res, h_lls = harness("lmlab", f"run={run}", tasks)
+    assert h_lls == pytest.approx(lls, abs=1e-4)
+    assert res["acc,none"] == metrics["acc"] and res["acc_norm,none"] == metrics["acc_norm"]
+    assert res["acc_stderr,none"] == pytest.approx(metrics["acc_stderr"])
+    # (b) the harness's own hf model on the HF export: equal acc and acc_norm on the same items
+    res_hf, hf_lls = harness("hf", f"pretrained={hf_dir},dtype=float32", tasks)
+    assert hf_lls == pytest.approx(lls, abs=1e-3)
+    assert res_hf["acc,none"] == metrics["acc"] and res_hf["acc_norm,none"] == metrics["acc_norm"]
+
+
+@pytest.mark.slow
+def test_lm_eval_command_and_the_other_request_types(setup, tmp_path, capsys):
+    run, _, tasks, _ = setup
+    out = tmp_path / "out"
+    assert main(["lm-eval", "--model", "lmlab", "--model_args", f"run={run}", "--tasks", "lmlab_local_arc",
+                 "--include_path", str(tasks), "--output_path", str(out), "--limit", "4"]) == 0
+    assert "lmlab_local_arc" in capsys.readouterr().out
+    (result,) = out.rglob("results*.json")
+    assert json.loads(result.read_text())["results"]["lmlab_local_arc"]["acc,none"] is not None
+
+    from lm_eval.api.instance import Instance
+
+    from lmlab.eval.harness import LmlabLM
+    from lmlab.generate import generate
+
+    lm = LmlabLM(run=str(run), device="cpu")
+    text = "First Citizen:\nBefore we proceed any further, hear me speak."
+    (rolling,) = lm.loglikelihood_rolling([Instance("loglikelihood_rolling", {}, (text,), 0)])
+    ids = [lm.eot_token_id] + lm.tok_encode(text)
+    with torch.no_grad():
+        logp = lm.model(torch.tensor([ids[:-1]]))[0][0].log_softmax(-1)  # (T, V)
+    assert rolling == pytest.approx(float(logp.gather(1, torch.tensor(ids[1:])[:, None]).sum()), abs=1e-3)
+    (gen,) = lm.generate_until([Instance("generate_until", {}, ("ROMEO:", {"until": ["\n\n"], "max_gen_toks": 12}), 0)])
+    ref = generate(lm.model, torch.tensor([lm.tok_encode("ROMEO:")]), 12, temperature=0.0)
+    new = ref[0, 6:].tolist()
+    new = new[:new.index(lm.eot_token_id)] if lm.eot_token_id in new else new  # end of text stops generation
+    assert gen == lm.tok_decode(new).split("\n\n")[0]

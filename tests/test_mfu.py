@@ -1,0 +1,119 @@
+"""MFU: the peak table's lookup by device name, the arithmetic, the measured CPU peak and its
+cache, MFU in metrics.jsonl; torch.compile agrees with eager."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lmlab.cli import main
+from lmlab.presets import get_preset
+from lmlab.runs import RunDir
+from lmlab.train import train
+from lmlab.train.mfu import MfuMeter, bench_peak, cpu_key, cpu_peak, gpu_peak, meter_for, peak_cache
+
+
+@pytest.mark.parametrize("name, precision, tflops", [
+    ("NVIDIA H100 80GB HBM3", "bf16", 989.4),
+    ("NVIDIA H100 PCIe", "bf16", 756.0),
+    ("NVIDIA H200", "bf16", 989.4),
+    ("NVIDIA A100-SXM4-80GB", "bf16", 312.0),
+    ("NVIDIA A100-SXM4-40GB", "tf32", 156.0),
+    ("NVIDIA L4", "bf16", 121.0),
+    ("Tesla T4", "fp16", 65.0),
+    ("NVIDIA GeForce RTX 4090", "bf16", 165.2),
+    ("AMD Instinct MI300X", "bf16", 1307.4),
+    ("NVIDIA A10", "fp32", 31.2),
+])
+def test_gpu_peaks_are_found_by_name(name, precision, tflops):
+    assert gpu_peak(name, precision) == pytest.approx(tflops * 1e12)
+
+
+@pytest.mark.parametrize("name, precision", [
+    ("Tesla T4", "bf16"),  # no bf16 tensor cores: unknown, not the fp16 figure
+    ("NVIDIA A10G", "bf16"),  # not the A10: not in the table
+    ("NVIDIA L40", "bf16"),  # not the L4
+    ("NVIDIA Some Future GPU", "bf16"),
+])
+def test_unlisted_devices_are_unknown_never_guessed(name, precision):
+    assert gpu_peak(name, precision) is None
+
+
+def test_mfu_is_flops_per_token_times_tokens_per_s_over_the_peak_of_all_devices():
+    meter = MfuMeter(flops_per_token=6_000_000, peak=1e12, devices=2)
+    assert meter.mfu(50_000) == pytest.approx(6e6 * 5e4 / 2e12)  # 15%
+    assert MfuMeter(6_000_000, None).mfu(50_000) is None
+    assert "unknown" in MfuMeter(1, None, source="x").describe()
+
+
+def test_bench_peak_measures_and_caches_the_cpu_peak(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LMLAB_CACHE", str(tmp_path))
+    assert cpu_peak("fp32") is None
+    assert main(["bench-peak", "--seconds", "0.2", "--size", "128", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # a 128^3 matmul does 2 * 128^3 flops; any real CPU does it at well over 0.1 GFLOP/s
+    assert result["fp32"] > 1e8 and result["key"] == cpu_key()
+    assert cpu_peak("fp32") == result["fp32"]
+    assert json.loads(peak_cache().read_text())[cpu_key()]["size"] == 128
+    assert main(["bench-peak", "--seconds", "0"]) == 2
+
+
+def test_training_logs_mfu_against_the_cached_peak(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMLAB_CACHE", str(tmp_path / "cache"))
+    cfg = get_preset("tiny").replace(train={"max_steps": 3}, eval={"every": 3})
+    train(cfg, tmp_path / "unknown")
+    assert all(r["mfu"] is None for r in RunDir(tmp_path / "unknown").read_metrics("train"))
+    bench_peak(seconds=0.2, size=128)
+    train(cfg, tmp_path / "known")
+    records = RunDir(tmp_path / "known").read_metrics("train")
+    model_flops = json.loads((tmp_path / "known" / "model.json").read_text())["flops_per_token_train"]
+    for r in records:
+        assert r["mfu"] == pytest.approx(model_flops * r["tokens_per_s"] / cpu_peak("fp32"), rel=1e-6)
+
+
+def test_meter_for_cpu_reads_the_precision_it_trains_in(tmp_path, monkeypatch):
+    from lmlab.model import ModelConfig, build_model
+
+    monkeypatch.setenv("LMLAB_CACHE", str(tmp_path))
+    model = build_model(ModelConfig(n_layer=1, n_head=2, d_model=16, context_len=8), 30)
+    assert meter_for(model, torch.device("cpu"), "fp32").peak is None
+    peak_cache().write_text(json.dumps({cpu_key(): {"fp32": 5e10}}))
+    meter = meter_for(model, torch.device("cpu"), "fp32", devices=2)
+    assert meter.peak == 5e10 and meter.devices == 2 and meter.flops_per_token == model.flops_per_token()
+    assert meter_for(model, torch.device("cpu"), "bf16").peak is None  # bf16 was not measured
+
+
+@pytest.mark.slow
+def test_compile_agrees_with_eager():
+    """train.compile (inductor on CPU) gives eager's losses and weights within float tolerance."""
+    from lmlab.data import random_windows
+    from lmlab.model import ModelConfig, build_model
+    from lmlab.train.precision import Precision
+    from lmlab.train.step import train_step
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(n_layer=1, n_head=2, d_model=32, context_len=16)
+    models = [build_model(cfg, 40) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    compiled = torch.compile(models[1])
+    batches = random_windows(torch.randint(0, 40, (2000,)), 8, 16, seed=1).split(1)
+    opts = [torch.optim.AdamW(m.parameters(), lr=1e-2) for m in models]
+    cpu = torch.device("cpu")
+    for step in range(3):
+        eager = train_step(models[0], opts[0], batches, step, 1, 1.0, Precision("fp32", cpu), cpu)
+        comp = train_step(compiled, opts[1], batches, step, 1, 1.0, Precision("fp32", cpu), cpu)
+        assert comp[0] == pytest.approx(eager[0], rel=1e-5, abs=1e-5)
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)  # measured 2e-5; an Adam step moves 1e-2
+
+
+def test_gpt2_124m_preset_is_gpt2_small_shaped():
+    """transformers' GPT2LMHeadModel(GPT2Config()) has 124,439,808 parameters; so does the preset."""
+    from lmlab.model import build_model
+
+    cfg = get_preset("gpt2_124m")
+    model = build_model(cfg.model, cfg.model.vocab_size)
+    assert model.num_params() == 124_439_808
+    assert cfg.train.batch_size * cfg.train.grad_accum * cfg.model.context_len == 65_536
