@@ -110,7 +110,7 @@ def _span_logits(model, x: torch.Tensor, spans: list[tuple[int, int]]) -> list[t
     """Logits at the last n real positions of each row. A model with a separate head (the transformer's
     trunk -> ln_f -> head, as in its forward) gets the head applied to those positions only: with a
     50k vocabulary the head over every context position is most of the work. Others run forward."""
-    if all(hasattr(model, a) for a in ("trunk", "ln_f", "head", "hook_final")):
+    if all(hasattr(model, a) for a in ("trunk", "ln_f", "lm_head", "head", "hook_final")):
         h = model.trunk(x)  # (B, T, D)
         picked = torch.cat([h[b, L - n:L] for b, (L, n) in enumerate(spans)])  # (sum n, D)
         flat = model.head(model.hook_final(model.ln_f(picked)))  # (sum n, V): a padded vocabulary's rows cut off
