@@ -20,6 +20,15 @@ from lmlab.registry import Registry
 BLOCKS: Registry = Registry("model.norm_position")
 
 
+def is_fsdp(module: nn.Module) -> bool:
+    """Whether FSDP2's fully_shard wraps `module` (its parameters are shards outside forward)."""
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # a torch without distributed support
+        return False
+    return isinstance(module, FSDPModule)
+
+
 class Block(nn.Module):
     def __init__(self, cfg, layer: int):
         super().__init__()
@@ -114,7 +123,10 @@ class Transformer(LanguageModel):
         return self.head(self.hook_final(self.ln_f(x)))[:, 0]
 
     def token_scores(self, idx: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-token nats and arg-max hits (B, T), the head chunked (no (B, T, V) logits)."""
+        """Per-token nats and arg-max hits (B, T), the head chunked (no (B, T, V) logits). An FSDP-sharded
+        model gathers its weights only inside forward, so it scores through forward instead."""
+        if is_fsdp(self):
+            return super().token_scores(idx, targets)
         h = self.hook_final(self.ln_f(self.trunk(idx)))  # (B, T, D)
         return head_scores(h, self.lm_head.weight, self.lm_head.bias, targets, self.config.vocab_size)
 
