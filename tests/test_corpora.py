@@ -364,7 +364,9 @@ def test_bad_files_fail_with_one_line(tmp_path, capsys):
         kind = "jsonl" if path.endswith("jsonl") else "text"
         with pytest.raises(UserError, match=message):
             prepare(config({"kind": kind, "path": str(tmp_path / path)}))
-    data = prepare(config({"kind": "text", "path": str(tmp_path / "bad_utf8.txt")}))
+    with pytest.raises(UserError, match="is not valid utf-8"):
+        prepare(config({"kind": "text", "path": str(tmp_path / "bad_utf8.txt")}))
+    data = prepare(config({"kind": "text", "path": str(tmp_path / "bad_utf8.txt"), "encoding": "utf-8-replace"}))
     assert "200 invalid UTF-8 sequence(s) replaced" in capsys.readouterr().err
     assert "\ufffd" in data.tokenizer.decode(data.splits["train"]["bad_utf8"].tokens[:10].tolist())
 

@@ -41,10 +41,13 @@ def test_text_source_errors(tmp_path):
         _docs(DataConfig(source="text"))
 
 
-def test_invalid_utf8_is_replaced_and_counted(tmp_path, capsys):
+def test_invalid_utf8_is_refused_unless_an_encoding_says_how_to_read_it(tmp_path, capsys):
     path = tmp_path / "bad.txt"
     path.write_bytes(b"hello \xff\xfe world\n" * 50)
-    docs = _docs(DataConfig(source="text", path=str(path)))
+    with pytest.raises(UserError, match=r"bad.txt is not valid utf-8 \(byte 0xff at offset 6, line 1\); .*latin-1"):
+        _docs(DataConfig(source="text", path=str(path)))
+    assert _docs(DataConfig(source="text", path=str(path), encoding="latin-1"))[0].startswith("hello \xff\xfe world")
+    docs = _docs(DataConfig(source="text", path=str(path), encoding="utf-8-replace"))
     assert "\ufffd" in docs[0]
     assert "100 invalid UTF-8 sequence(s) replaced" in capsys.readouterr().err
 

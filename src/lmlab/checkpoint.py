@@ -6,11 +6,19 @@ A checkpoint is a directory:
     meta.json           config, step, metrics, data position, optimizer hyperparameters
 It is written to a temporary directory and swapped in with renames, so `last` is always a
 complete checkpoint, even when the process is killed mid-write. Nothing is unpickled.
+
+Checkpoints prove themselves: meta.json records the SHA-256 of each tensor file and every
+load verifies it, so flipped bytes, a truncated or swapped file, or a pickle renamed to
+.safetensors is refused with one line naming the file. Checkpoints written before hashes
+existed (no "sha256" in meta.json) still load, unverified.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -20,31 +28,66 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from lmlab.errors import UserError
-from lmlab.runs import atomic_write_text
+from lmlab.io import atomic_write_text, fault_point, honour_umask
 
 FORMAT = 1
+TENSOR_FILES = ("model.safetensors", "state.safetensors")
 
 
 def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | dict | None,
                     meta: dict[str, Any], extra_tensors: dict[str, torch.Tensor] | None = None) -> None:
+    """Write into a hidden temporary directory, then swap it in; a failure (disk full, a signal)
+    removes the temporary directory and leaves the previous checkpoint as it was."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_model(_unwrap(model), str(tmp / "model.safetensors"))
-    tensors, opt_meta = optimizer_tensors(optimizer) if optimizer is not None else ({}, None)
-    tensors.update(extra_tensors or {})
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
-    body = {"format": FORMAT, "saved_at": time.time(), "optimizer": opt_meta, **meta}
-    atomic_write_text(tmp / "meta.json", json.dumps(body, indent=1))
-    _swap_in(tmp, path)
+    try:
+        _io(save_model, _unwrap(model), tmp / "model.safetensors")
+        fault_point("checkpoint:tensors")
+        tensors, opt_meta = optimizer_tensors(optimizer) if optimizer is not None else ({}, None)
+        tensors.update(extra_tensors or {})
+        _io(save_file, {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / "state.safetensors")
+        honour_umask(tmp)  # safetensors creates its files -rw------- whatever the umask
+        hashes = {name: sha256_file(tmp / name) for name in TENSOR_FILES}
+        body = {"format": FORMAT, "saved_at": time.time(), "optimizer": opt_meta, **meta, "sha256": hashes}
+        atomic_write_text(tmp / "meta.json", json.dumps(body, indent=1))
+        _swap_in(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _io(write, value, file: Path) -> None:
+    """Call a safetensors writer; its I/O failures (disk full, file-size limit) become OSError
+    naming the file, like every other write, so callers handle them in one place."""
+    try:
+        write(value, str(file))
+    except OSError:
+        raise
+    except Exception as err:
+        code = re.search(r"os error (\d+)", str(err))
+        if code is None:
+            raise
+        raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(file)) from None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _swap_in(tmp: Path, path: Path) -> None:
     old = path.with_name(f".{path.name}.old")
+    if old.exists() and not path.exists():  # an earlier swap was killed between its renames: restore first
+        old.rename(path)
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():
         path.rename(old)
+    fault_point("checkpoint:swap")
     tmp.rename(path)
     shutil.rmtree(old, ignore_errors=True)
 
@@ -58,17 +101,66 @@ def find_checkpoint(path: Path) -> Path | None:
 
 
 def read_meta(path: Path) -> dict[str, Any]:
+    """meta.json of the checkpoint at `path`, checked: valid JSON, our format, the keys we read."""
     found = find_checkpoint(path)
     if found is None:
         raise UserError(f"no checkpoint at {path}")
-    return json.loads((found / "meta.json").read_text(encoding="utf-8"))
+    file = found / "meta.json"
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{file} is not valid JSON ({err}); the checkpoint is damaged") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{file} is not a JSON object; the checkpoint is damaged")
+    if meta.get("format") != FORMAT:
+        raise UserError(f"{file} has format {meta.get('format')!r}; this lmlab reads checkpoint format {FORMAT}")
+    if not isinstance(meta.get("step"), int) or meta["step"] < 0:
+        raise UserError(f"{file} has no valid 'step' (got {meta.get('step')!r}); the checkpoint is damaged")
+    if not isinstance(meta.get("sha256", {}), dict):
+        raise UserError(f"{file}: 'sha256' must map tensor files to hashes; the checkpoint is damaged")
+    return meta
+
+
+def verify(found: Path, name: str, meta: dict) -> Path:
+    """The tensor file `name` of a checkpoint, refused unless its SHA-256 is the one meta.json recorded."""
+    file = found / name
+    if not file.is_file():
+        raise UserError(f"{file} is missing; the checkpoint is incomplete")
+    expected = meta.get("sha256", {}).get(name)
+    if expected is not None and sha256_file(file) != expected:
+        raise UserError(f"{file} does not match the SHA-256 recorded in {found / 'meta.json'}: the file was "
+                        f"changed or damaged after it was saved; refusing to load it")
+    return file
+
+
+def _read_tensors(file: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file (never unpickled); a damaged file is refused in one line."""
+    try:
+        return load_file(str(file))
+    except Exception as err:  # safetensors raises SafetensorError / OSError / ValueError on damage
+        raise UserError(f"{file} is not a readable safetensors file ({str(err).splitlines()[0][:120]})") from None
 
 
 def load_weights(path: Path, model: torch.nn.Module) -> None:
     found = find_checkpoint(path)
     if found is None:
         raise UserError(f"no checkpoint at {path}")
-    missing, unexpected = load_model(_unwrap(model), str(found / "model.safetensors"), strict=False)
+    meta = read_meta(found)
+    file = verify(found, "model.safetensors", meta)
+    tensors = _read_tensors(file)
+    target = _unwrap(model)
+    own = target.state_dict()
+    for name, tensor in tensors.items():
+        if name in own and own[name].shape != tensor.shape:
+            raise UserError(f"{file}: tensor {name} has shape {tuple(tensor.shape)} but the model built from the "
+                            f"run's config needs {tuple(own[name].shape)}; the checkpoint does not fit config.toml")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise UserError(f"{file}: tensor {name} holds NaN or infinite values; refusing to load it")
+    try:
+        missing, unexpected = load_model(target, str(file), strict=False)
+    except Exception as err:
+        raise UserError(f"{file} does not fit the model built from its config ({str(err).splitlines()[0][:160]})") \
+            from None
     if missing or unexpected:
         raise UserError(f"checkpoint {found} does not fit the model built from its config "
                         f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
@@ -76,7 +168,14 @@ def load_weights(path: Path, model: torch.nn.Module) -> None:
 
 def load_state_tensors(path: Path) -> dict[str, torch.Tensor]:
     found = find_checkpoint(path)
-    return load_file(str(found / "state.safetensors")) if found else {}
+    if found is None:
+        return {}
+    return _read_tensors(verify(found, "state.safetensors", read_meta(found)))
+
+
+def all_finite(model: torch.nn.Module) -> bool:
+    """No NaN or inf in any floating parameter or buffer (a checkpoint must never hold one)."""
+    return all(bool(torch.isfinite(t).all()) for t in _unwrap(model).state_dict().values() if t.is_floating_point())
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer | dict) -> tuple[dict[str, torch.Tensor], dict]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lmlab.analysis import commands as analysis_commands
 from lmlab.commands import EPILOG, evaluate, generate, interop, prepare, presets, report, resolve_config, train
 from lmlab.errors import LmlabError, UserError
 from lmlab.eval.tasks.commands import add_lm_eval_parser
@@ -33,6 +34,7 @@ VERBS = [
     interop.add_import_parser,
     report.add_parser,
     train_commands.add_parsers,
+    analysis_commands.add_parsers,  # analyze, probe, sample
 ]
 
 
@@ -96,8 +98,11 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"lmlab {args.verb} takes no config overrides (got --{next(iter(overrides))})")
         return args.fn(args, overrides)
     except LmlabError as err:
-        print(f"lmlab: error: {err}", file=sys.stderr)
+        print(f"lmlab: {getattr(err, 'label', 'error')}: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # a path the system refuses (read-only, a file where a folder should be, disk full)
+        print(f"lmlab: error: {err.filename or 'a file'}: {err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("lmlab: interrupted", file=sys.stderr)
         return 130

@@ -69,18 +69,24 @@ class TrainConfig(Section):
     patience: int = 0  # early stopping: stop after N evaluations without a new best; 0 = off
     log_every: int = 1  # write a metrics.jsonl train record every N steps
     progress: bool = True  # progress bar on stderr
+    skip_nonfinite: int = 0  # skip (no update) up to N steps whose loss or grad norm is NaN/inf; 0 = stop at once
+    debug_nan_at_step: int = 0  # fault testing: make the loss of this step (1-based) NaN; 0 = off
     parallel: str = "none"  # none | ddp | fsdp (per-block FSDP2); ddp/fsdp run under torchrun or `lmlab train --nproc N`
     dist_backend: str = "auto"  # auto (nccl on CUDA, gloo on CPU) | gloo | nccl
     fsdp_offload: bool = False  # fsdp: keep parameters, gradients and optimizer state on the CPU between uses
     loggers: list[str] = field(default_factory=lambda: ["jsonl"])  # experiment trackers: jsonl (always on),
     # tensorboard (event files in RUN/tensorboard), wandb (offline in RUN/wandb unless WANDB_API_KEY is set)
+    keep_checkpoints: str = "none"  # none | log: also keep checkpoints/step-XXXXXX at steps 0, 1, 2, 4, ...
+    # up to train.keep_every, then every keep_every steps, and the last (Pythia-style; for lmlab analyze)
+    keep_every: int = 0  # spacing of kept checkpoints after the log-spaced start; 0 = eval.every
 
     _section = "train"
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "grad_accum", "log_every"):
             require(getattr(self, name) >= 1, self, name, "a positive integer")
-        for name in ("warmup_steps", "decay_steps", "checkpoint_every", "patience", "threads"):
+        for name in ("warmup_steps", "decay_steps", "checkpoint_every", "patience", "threads", "skip_nonfinite",
+                     "debug_nan_at_step"):
             require(getattr(self, name) >= 0, self, name, "a non-negative integer")
         require(self.lr > 0, self, "lr", "a positive float")
         require(0 <= self.min_lr_ratio <= 1, self, "min_lr_ratio", "a float in [0, 1]")
@@ -89,6 +95,8 @@ class TrainConfig(Section):
         require(0 <= self.beta2 < 1, self, "beta2", "a float in [0, 1)")
         require(self.grad_clip >= 0, self, "grad_clip", "a non-negative float (0 = off)")
         require_choice(self, "precision", ("auto", "fp32", "bf16", "fp16"))
+        require_choice(self, "keep_checkpoints", ("none", "log"))
+        require(self.keep_every >= 0, self, "keep_every", "a non-negative integer (0 = eval.every)")
         require_choice(self, "dist_backend", ("auto", "gloo", "nccl"))
         require(self.device in ("auto", "cpu", "mps", "cuda") or self.device.startswith("cuda:"),
                 self, "device", "auto, cpu, cuda, cuda:N or mps")
@@ -172,7 +180,7 @@ class RunConfig:
         return tomli_w.dumps(values)
 
     def save(self, path: str | Path) -> None:
-        from lmlab.runs import atomic_write_text
+        from lmlab.io import atomic_write_text
 
         atomic_write_text(Path(path), self.to_toml())
 

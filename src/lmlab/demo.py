@@ -13,7 +13,7 @@ from lmlab.config import apply_overrides
 from lmlab.generate import generate
 from lmlab.presets import get_preset
 from lmlab.report import write_report
-from lmlab.runs import atomic_write_text
+from lmlab.io import atomic_write_text
 from lmlab.train.job import new_job
 from lmlab.train.loop import run_job
 

@@ -17,3 +17,16 @@ class TrainingDiverged(LmlabError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
     exit_code = 1
+
+
+class StorageError(LmlabError):
+    """A write failed (disk full, file-size limit, read-only folder); what was saved before is intact."""
+
+    exit_code = 1
+
+
+class Interrupted(LmlabError):
+    """SIGTERM or SIGINT stopped training after saving `last`; `lmlab train --resume` continues it."""
+
+    exit_code = 130
+    label = "stopped"

@@ -8,9 +8,25 @@ step recomputes the last `context_len` tokens (exactly what a cache-less loop wo
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
+
+from lmlab.errors import UserError
+
+
+def check_sampling(max_new_tokens: int, temperature: float, top_k: int, top_p: float) -> None:
+    """Refuse settings that would sample nonsense (a negative temperature flips the distribution)."""
+    if max_new_tokens < 0:
+        raise UserError(f"max_new_tokens={max_new_tokens} is invalid; expected 0 or more")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise UserError(f"temperature={temperature} is invalid; expected a finite number >= 0 (0 = greedy)")
+    if top_k < 0:
+        raise UserError(f"top_k={top_k} is invalid; expected 0 (all tokens) or a positive integer")
+    if not (math.isfinite(top_p) and 0.0 < top_p <= 1.0):
+        raise UserError(f"top_p={top_p} is invalid; expected a float in (0, 1]")
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
@@ -18,6 +34,12 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, 
     """logits (B, V) -> next ids (B,). temperature 0 is greedy (arg-max)."""
     if temperature <= 0:
         return logits.argmax(dim=-1)
+    probs = filtered_probs(logits, temperature, top_k, top_p)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def filtered_probs(logits: torch.Tensor, temperature: float, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """(B, V) sampling distribution after temperature, top-k and top-p (temperature > 0)."""
     logits = logits.float() / temperature
     if top_k and top_k < logits.size(-1):
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
@@ -29,16 +51,18 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, 
         drop = (probs.cumsum(dim=-1) - probs) >= top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return torch.softmax(logits, dim=-1)
 
 
 @torch.no_grad()
 def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, seed: int | None = None, use_cache: bool = True,
-             on_token: Callable[[int], None] | None = None, autocast=None) -> torch.Tensor:
+             on_token: Callable[[int], None] | None = None, autocast=None,
+             vocab_size: int | None = None) -> torch.Tensor:
     """Extend idx (B, T) by max_new_tokens; returns (B, T + max_new_tokens).
-    `on_token(id)` is called for each new token of the first sequence (for streaming)."""
+    `on_token(id)` is called for each new token of the first sequence (for streaming).
+    `vocab_size` (the tokenizer's) keeps ids of a padded output table from being sampled."""
+    check_sampling(max_new_tokens, temperature, top_k, top_p)
     was_training = model.training
     model.eval()
     device = idx.device
@@ -51,7 +75,7 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
     pending = idx[:, -context:]  # tokens not yet seen by the cache
     try:
         for _ in range(max_new_tokens):
-            logits = _forward(model, pending, cache, autocast)  # (B, V)
+            logits = limit_vocab(_forward(model, pending, cache, autocast), vocab_size)  # (B, V)
             nxt = sample_next(logits, temperature, top_k, top_p, generator)[:, None]  # (B, 1)
             idx = torch.cat([idx, nxt], dim=1)
             if on_token is not None:
@@ -71,3 +95,104 @@ def _forward(model, tokens: torch.Tensor, cache, autocast) -> torch.Tensor:
         return model.next_logits(tokens, cache)
     with autocast():
         return model.next_logits(tokens, cache)
+
+
+def limit_vocab(logits: torch.Tensor, vocab_size: int | None) -> torch.Tensor:
+    """Logits of ids >= vocab_size (rows a padded output table adds) set to -inf."""
+    if vocab_size is None or vocab_size >= logits.size(-1):
+        return logits
+    return logits.masked_fill(torch.arange(logits.size(-1), device=logits.device) >= vocab_size, float("-inf"))
+
+
+# ----------------------------------------------------------------------------- batched generation
+
+@dataclass
+class Request:
+    """One sequence to generate: its prompt ids and sampling settings (temperature 0 = greedy)."""
+
+    prompt: list[int]
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass
+class Generated:
+    ids: list[int]  # the new tokens only
+    logprobs: list[float]  # log p of each new token under the model (temperature 1, unfiltered)
+
+
+@torch.no_grad()
+def generate_batch(model, requests: list[Request], max_new_tokens: int, vocab_size: int | None = None,
+                   batch_size: int = 64, autocast=None) -> list[Generated]:
+    """Many sequences at once with one KV cache per group, each equal to
+    `generate(model, prompt, max_new_tokens, temperature, top_k, top_p, seed)` run alone.
+
+    The model has no padding mask (positions are absolute and every key is attended), so rather
+    than pad, prompts are grouped by length: rows of a group share positions exactly and decode
+    in lock-step. Each row keeps its own seeded generator, so a row's sample does not depend on
+    the rows beside it."""
+    out: list[Generated | None] = [None] * len(requests)
+    groups: dict[int, list[int]] = {}
+    for i, r in enumerate(requests):
+        groups.setdefault(len(r.prompt), []).append(i)
+    was_training = model.training
+    model.eval()
+    try:
+        for rows in groups.values():
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start:start + batch_size]
+                for i, g in zip(chunk, _decode_group(model, [requests[i] for i in chunk], max_new_tokens,
+                                                     vocab_size, autocast)):
+                    out[i] = g
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _decode_group(model, reqs: list[Request], max_new_tokens: int, vocab_size, autocast) -> list[Generated]:
+    device = next(model.parameters()).device
+    context = model.config.context_len
+    idx = torch.tensor([r.prompt for r in reqs], dtype=torch.long, device=device)  # (B, T)
+    gens = [_generator(r, device) for r in reqs]
+    cache = model.new_cache(idx.size(0), device=device)
+    pending = idx[:, -context:]
+    new, logps = [], []
+    for _ in range(max_new_tokens):
+        logits = limit_vocab(_forward(model, pending, cache, autocast), vocab_size).float()  # (B, V)
+        nxt = _sample_rows(logits, reqs, gens)  # (B,)
+        logps.append(torch.log_softmax(logits, -1).gather(-1, nxt[:, None])[:, 0])
+        new.append(nxt)
+        idx = torch.cat([idx, nxt[:, None]], dim=1)
+        if cache is not None and cache.pos < context:
+            pending = nxt[:, None]
+        else:  # the window slides: recompute it, as generate() does
+            cache, pending = None, idx[:, -context:]
+    ids = torch.stack(new, 1).tolist() if new else [[] for _ in reqs]
+    lps = torch.stack(logps, 1).tolist() if logps else [[] for _ in reqs]
+    return [Generated(i, l) for i, l in zip(ids, lps)]
+
+
+def _generator(r: Request, device) -> torch.Generator | None:
+    if r.seed is None or r.temperature <= 0:
+        return None
+    g = torch.Generator(device=device)
+    g.manual_seed(r.seed)
+    return g
+
+
+def _sample_rows(logits: torch.Tensor, reqs: list[Request], gens: list) -> torch.Tensor:
+    """Rows sharing (temperature, top_k, top_p) are filtered together; each draws with its own generator."""
+    nxt = torch.empty(logits.size(0), dtype=torch.long, device=logits.device)
+    settings: dict[tuple, list[int]] = {}
+    for i, r in enumerate(reqs):
+        settings.setdefault((r.temperature, r.top_k, r.top_p), []).append(i)
+    for (t, k, p), rows in settings.items():
+        if t <= 0:
+            nxt[rows] = logits[rows].argmax(-1)
+            continue
+        probs = filtered_probs(logits[rows], t, k, p)  # (b, V)
+        for j, i in enumerate(rows):
+            nxt[i] = torch.multinomial(probs[j:j + 1], 1, generator=gens[i])[0, 0]
+    return nxt

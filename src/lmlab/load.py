@@ -26,6 +26,13 @@ class LoadedRun:
     meta: dict
 
     def encode_prompt(self, text: str) -> torch.Tensor:
+        """The prompt's ids; characters the tokenizer cannot encode are refused by name, not
+        silently replaced by <unk>."""
+        unknown = unknown_chars(self.tokenizer, text)
+        if unknown:
+            shown = ", ".join(repr(c) for c in unknown[:8]) + (" ..." if len(unknown) > 8 else "")
+            raise UserError(f"the prompt holds {len(unknown)} character(s) this run's {self.tokenizer.kind} tokenizer "
+                            f"does not know: {shown}; leave them out (it knows only its training text's characters)")
         ids = self.tokenizer.encode(text)
         if not ids:  # an empty prompt starts a new document
             ids = [self.tokenizer.eos_id if self.tokenizer.eos_id is not None else 0]
@@ -35,16 +42,46 @@ class LoadedRun:
         return Precision(resolve_precision(self.cfg.train.precision, self.device), self.device)
 
 
+def unknown_chars(tokenizer, text: str) -> list[str]:
+    """Distinct characters of `text` that `tokenizer` would map to its unknown id."""
+    chars = getattr(tokenizer, "chars", None)
+    if chars is not None and getattr(tokenizer, "unk_id", None) is not None:
+        known = set(chars)
+        return list(dict.fromkeys(c for c in text if c not in known))
+    return []
+
+
 def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "auto") -> LoadedRun:
+    """Config, tokenizer and verified weights of a run; refuses a damaged checkpoint, a tokenizer
+    that no longer matches the model, and a config edited since the checkpoint was saved."""
     if checkpoint not in ("last", "best"):
         raise UserError(f"--checkpoint={checkpoint!r} is not valid; expected last or best")
+    dev = resolve_device(device)
     run = RunDir.open(run_dir)
     if not run.has_checkpoint(checkpoint):
         raise UserError(f"run directory {run.root} has no '{checkpoint}' checkpoint; try --checkpoint last")
     cfg = load_config(run.config)
+    meta = read_meta(run.checkpoint(checkpoint))
     tokenizer = load_tokenizer(run.tokenizer)
-    dev = resolve_device(device)
+    check_tokenizer(run, cfg, tokenizer, meta)
+    from lmlab.train.job import check_same_model
+
+    check_same_model(run, cfg, meta)
     model = build_model(cfg.model, tokenizer.vocab_size)
     load_weights(run.checkpoint(checkpoint), model)
     model.to(dev).eval()
-    return LoadedRun(run, cfg, model, tokenizer, dev, read_meta(run.checkpoint(checkpoint)))
+    return LoadedRun(run, cfg, model, tokenizer, dev, meta)
+
+
+def check_tokenizer(run: RunDir, cfg, tokenizer, meta: dict) -> None:
+    """The tokenizer in the run directory must be the one the model was trained with."""
+    from lmlab.checkpoint import sha256_file
+    from lmlab.tokenizer.base import FILE_NAME
+
+    if cfg.model.vocab_size and tokenizer.vocab_size > cfg.model.vocab_size:
+        raise UserError(f"{run.tokenizer} has {tokenizer.vocab_size} tokens but the model has "
+                        f"{cfg.model.vocab_size} (model.vocab_size): the tokenizer does not belong to this model")
+    expected = meta.get("tokenizer_sha256")
+    if expected and sha256_file(run.tokenizer / FILE_NAME) != expected:
+        raise UserError(f"{run.tokenizer / FILE_NAME} is not the tokenizer this checkpoint was trained with "
+                        f"(its SHA-256 differs from the one in meta.json); restore it")

@@ -2,48 +2,46 @@
 
     runs/<name>/config.toml      the full RunConfig
                 model.json       parameters, FLOPs per token, activation-memory estimate
+                manifest.json    versions, device, threads, data hash, config: why two runs differ
                 metrics.jsonl    one JSON object per line: {"kind": "train" | "eval", "step": ...}
                 tokenizer/       the tokenizer, reloadable on its own
                 checkpoints/     last/ and best/ (model.safetensors, state.safetensors, meta.json)
                 samples/         generated text
                 analysis/        analysis outputs
                 report.md, loss.png
+                .lmlab-run       the marker: lmlab made this folder, so --force may empty it
+                .lmlab-lock      flocked by the process training into it
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from lmlab.errors import UserError
+from lmlab.io import (  # noqa: F401  (atomic_write_*, iter_jsonl, MetricsLog: re-exported for old imports)
+    LOCK_NAME,
+    DirLock,
+    MetricsLog,
+    atomic_write_bytes,
+    atomic_write_text,
+    is_owned,
+    iter_jsonl,
+    remove_owned,
+    write_marker,
+)
 
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory and rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(Path(path), text.encode("utf-8"))
+MARKER = ".lmlab-run"
+# Runs written before the marker existed are recognised by their shape: all three present.
+LEGACY = ("config.toml", "checkpoints", "metrics.jsonl")
 
 
 class RunDir:
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self._lock: DirLock | None = None
+        self._made: Path | None = None  # the topmost folder create() made (so discard() may remove it)
 
     config = property(lambda self: self.root / "config.toml")
     metrics = property(lambda self: self.root / "metrics.jsonl")
@@ -52,6 +50,7 @@ class RunDir:
     samples = property(lambda self: self.root / "samples")
     analysis = property(lambda self: self.root / "analysis")
     report = property(lambda self: self.root / "report.md")
+    manifest = property(lambda self: self.root / "manifest.json")
 
     def checkpoint(self, which: str = "last") -> Path:
         return self.checkpoints / which
@@ -61,23 +60,75 @@ class RunDir:
 
         return find_checkpoint(self.checkpoint(which)) is not None
 
+    def owned(self) -> bool:
+        """lmlab made this folder (its marker, or the shape of a run from before markers)."""
+        return is_owned(self.root, MARKER, LEGACY)
+
+    def lock(self) -> "RunDir":
+        """Hold this run's lock until `unlock()` or the process ends; refuse if another holds it."""
+        if self._lock is None or not self._lock.held:
+            self._lock = DirLock(self.root).acquire()
+        return self
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+
     @classmethod
     def create(cls, root: str | Path, overwrite: bool = False) -> "RunDir":
-        """A fresh run directory; refuses to clobber an existing run unless `overwrite`."""
+        """A fresh, locked run directory. An existing folder is emptied only when lmlab made it
+        (marker) and either `overwrite` is set or it never got a checkpoint (a run that failed
+        or was stopped before its first save is not a dead end); anything else is refused."""
         run = cls(root)
-        if run.root.exists() and any(run.root.iterdir()):
-            if not overwrite:
+        if run.root.exists() and not run.root.is_dir():
+            raise UserError(f"run directory {run.root} is a file; choose a folder path for --run-dir")
+        held = [p for p in run.root.iterdir() if p.name != LOCK_NAME] if run.root.is_dir() else []
+        if held:
+            owned = run.owned()
+            if not owned:
+                raise UserError(f"{run.root} already holds files and was not made by lmlab (no {MARKER} marker); "
+                                f"lmlab will not delete them, even with --force: choose an empty or new --run-dir")
+            started = run.has_checkpoint("last") or run.has_checkpoint("best")
+            if started and not overwrite:
                 raise UserError(f"run directory {run.root} already holds files; use --resume {run.root} "
                                 f"to continue it, --force to overwrite it, or another --run-dir")
-            if not (run.config.exists() or run.checkpoints.exists() or run.metrics.exists()):
-                raise UserError(f"{run.root} is not an lmlab run directory; refusing to overwrite it")
-            shutil.rmtree(run.root)
-        run.root.mkdir(parents=True, exist_ok=True)
-        return run
+            run.lock()
+            remove_owned(run.root, MARKER, LEGACY, what="run directory")
+        made = run.root  # the topmost folder this call creates (discard() removes it again)
+        while not made.parent.exists() and made.parent != made:
+            made = made.parent
+        made = made if not made.exists() else None
+        try:
+            run.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot create run directory {run.root}: {err.strerror}") from None
+        run._made = made
+        try:
+            write_marker(run.root, MARKER, "run")
+        except OSError as err:
+            raise UserError(f"cannot write into run directory {run.root}: {err.strerror}") from None
+        return run.lock()
+
+    def discard(self) -> None:
+        """Undo `create` after a failure before anything worth keeping was written."""
+        try:
+            remove_owned(self.root, MARKER, LEGACY)
+            self.unlock()
+            (self.root / LOCK_NAME).unlink(missing_ok=True)
+            if self._made is not None:
+                self.root.rmdir()
+                for parent in self.root.parents:  # parents create() made for it, if still empty
+                    if not str(parent).startswith(str(self._made)):
+                        break
+                    parent.rmdir()
+        except (OSError, UserError):
+            pass
 
     @classmethod
     def open(cls, root: str | Path, need_checkpoint: bool = True) -> "RunDir":
         run = cls(root)
+        if run.root.exists() and not run.root.is_dir():
+            raise UserError(f"run directory {run.root} is a file, not a directory")
         if not run.root.is_dir():
             raise UserError(f"run directory {run.root} does not exist")
         if not run.config.is_file():
@@ -91,35 +142,7 @@ class RunDir:
         return [r for r in iter_jsonl(self.metrics) if kind is None or r.get("kind") == kind]
 
     def truncate_metrics(self, step: int) -> None:
-        """Keep records up to `step` (resuming replays the steps after the checkpoint)."""
+        """Keep records up to `step` (resuming replays the steps after the checkpoint). A damaged
+        line is dropped with a warning; every good line before and after it is kept."""
         keep = [r for r in iter_jsonl(self.metrics) if r.get("step", 0) <= step]
         atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in keep))
-
-
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    if not path.exists():
-        return
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:  # a line cut short by a kill: everything before it stands
-                    return
-
-
-class MetricsLog:
-    """Appends one JSON object per line; flushed on `flush()` and on close."""
-
-    def __init__(self, path: Path):
-        self._file = open(path, "a", encoding="utf-8")
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record) + "\n")
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()

@@ -21,6 +21,7 @@ def add_parser(verbs) -> None:
     p.add_argument("--quantize", default="none", choices=("none", "int8"), help="none (default) or int8: "
                    "weight-only int8 linear layers, faster on CPU, slightly different logits")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--ablate-heads", metavar="L.H,...", help="zero-ablate these heads (hook_z), e.g. 1.1,1.2")
     p.set_defaults(fn=cmd_generate)
 
 
@@ -38,11 +39,14 @@ def cmd_generate(args, overrides) -> int:
         from lmlab.quantize import quantize_int8
 
         model = quantize_int8(model)
-    stream = TextStream(loaded.tokenizer, sys.stdout)
-    sys.stdout.write(args.prompt)
-    generate(model, loaded.encode_prompt(args.prompt), args.max_new_tokens, args.temperature,
-             args.top_k, args.top_p, args.seed, use_cache=not args.no_cache, on_token=stream.push)
-    stream.finish()
+    from lmlab.analysis.ablation import ablate_heads_text
+
+    with ablate_heads_text(model, args.ablate_heads):
+        stream = TextStream(loaded.tokenizer, sys.stdout)
+        sys.stdout.write(args.prompt)
+        generate(model, loaded.encode_prompt(args.prompt), args.max_new_tokens, args.temperature,
+                 args.top_k, args.top_p, args.seed, use_cache=not args.no_cache, on_token=stream.push)
+        stream.finish()
     return 0
 
 

@@ -9,13 +9,14 @@ def add_export_parser(verbs) -> None:
     p.add_argument("--format", default="hf", choices=("hf",), help="hf (transformers; GPT-2- or LLaMA-shaped models)")
     p.add_argument("--out", required=True, metavar="DIR", help="the folder to write")
     p.add_argument("--checkpoint", default="last", help="last (default) or best")
+    p.add_argument("--force", action="store_true", help="replace an earlier lmlab export in --out (never other files)")
     p.set_defaults(fn=cmd_export)
 
 
 def cmd_export(args, overrides) -> int:
     from lmlab.interop import export_run
 
-    out = export_run(args.run_dir, args.out, args.checkpoint, args.format)
+    out = export_run(args.run_dir, args.out, args.checkpoint, args.format, force=args.force)
     print(f"exported {args.run_dir} to {out} (load with transformers' AutoModelForCausalLM / AutoTokenizer)")
     return 0
 

@@ -56,6 +56,7 @@ def _entry_tokenizer_sha(entry: Path) -> str | None:
 
 
 def write_entry(prepared: Prepared, entry: Path, data, specs) -> None:
+    from lmlab.io import fault_point
     from lmlab.tokenizer import save_tokenizer
 
     entry.parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +70,7 @@ def write_entry(prepared: Prepared, entry: Path, data, specs) -> None:
                 stem = f"{split}-{i}"
                 info = {"split": split, "name": name, "stem": stem, "docs": part.docs, "layout": part.layout}
                 part.save(tmp / stem)
+                fault_point("cache:write")  # fault tests kill here: half an entry written
                 parts.append(info)
         for i, (name, lengths) in enumerate(prepared.lengths.items()):
             np.save(tmp / f"lengths-{i}.npy", lengths)

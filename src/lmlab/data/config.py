@@ -39,6 +39,18 @@ EVAL_ONLY = ("hellaswag", "arc_easy", "arc_challenge", "arc-easy", "arc-challeng
              "piqa", "winogrande")
 
 
+def valid_encoding(name: str) -> bool:
+    import codecs
+
+    if name == "utf-8-replace":
+        return True
+    try:
+        codecs.lookup(name)
+        return True
+    except LookupError:
+        return False
+
+
 @dataclass
 class SourceConfig(Section):
     """One source of documents. Fields after `max_tokens` apply to some kinds only (see each comment)."""
@@ -67,6 +79,7 @@ class SourceConfig(Section):
     order: int = 1  # synthetic markov: the chain's order
     alpha: float = 0.5  # synthetic markov: Dirichlet concentration of each transition row (lower = less entropy)
     seed: int = 0  # synthetic: generator seed
+    encoding: str = "utf-8"  # text: the files' encoding (a Python codec, e.g. latin-1); utf-8-replace = U+FFFD for bad bytes
 
     _section = "data.sources"
 
@@ -82,6 +95,8 @@ class SourceConfig(Section):
             require(getattr(self, name) >= 1, self, name, "a positive integer")
         require(2 <= self.symbols <= 36, self, "symbols", "an integer in [2, 36] (letters a-z, then digits)")
         require(self.alpha > 0, self, "alpha", "a positive float")
+        require(valid_encoding(self.encoding), self, "encoding", "a Python codec name (utf-8, latin-1, cp1252, ...) "
+                "or utf-8-replace")
 
     @property
     def label(self) -> str:
@@ -110,6 +125,7 @@ class DataConfig(Section):
 
     source: str = "builtin"  # single-source shorthand (when `sources` is empty): builtin | text | ...
     path: str = ""  # the file for the single-source shorthand
+    encoding: str = "utf-8"  # the shorthand source's text encoding (see data.sources.N.encoding)
     sources: list[SourceConfig] = field(default_factory=list)  # [[data.sources]] tables; see SourceConfig
     root: str = ""  # relative source paths are resolved here; "" = $LMLAB_DATA, else the current directory
     weight_by: str = "tokens"  # weights are shares of training tokens | of documents | size (x natural size)
@@ -126,6 +142,8 @@ class DataConfig(Section):
 
     def __post_init__(self) -> None:
         require(0.0 < self.val_fraction < 0.5, self, "val_fraction", "a float in (0, 0.5)")
+        require(valid_encoding(self.encoding), self, "encoding", "a Python codec name (utf-8, latin-1, ...) "
+                "or utf-8-replace")
         require(0.0 <= self.test_fraction < 0.5, self, "test_fraction", "a float in [0, 0.5)")
         require(self.stride >= 0, self, "stride", "0 (= context_len // 2) or a positive integer")
         if self.sources and sum(s.weight for s in self.sources) <= 0:
@@ -137,7 +155,7 @@ class DataConfig(Section):
 
     def source_list(self) -> list[SourceConfig]:
         """The sources to read: `sources`, or the single-source shorthand."""
-        return list(self.sources) or [SourceConfig(kind=self.source, path=self.path)]
+        return list(self.sources) or [SourceConfig(kind=self.source, path=self.path, encoding=self.encoding)]
 
     def resolve(self, path: str) -> Path:
         """A source path: absolute, or relative to data.root / $LMLAB_DATA / the current directory."""

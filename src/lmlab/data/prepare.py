@@ -49,7 +49,12 @@ def prepare(cfg, tokenizer=None, *, progress: bool = True, force: bool = False) 
             pass  # a damaged entry: prepare again and replace it
     prepared = build(cfg, specs, tokenizer, stride, progress)
     if data.cache:
-        write_entry(prepared, entry, data, specs)
+        try:
+            write_entry(prepared, entry, data, specs)
+        except OSError as err:  # disk full, read-only cache: the data is ready, only the cache is not
+            from lmlab.io import warn
+
+            warn(f"could not write the token cache {entry} ({err.strerror or err}); continuing without it")
     return prepared
 
 

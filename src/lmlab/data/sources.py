@@ -106,7 +106,7 @@ def text_source(where: Where) -> Iterator[str]:
     if not src.path and where.data.sources == []:
         raise UserError("data.source='text' needs a file: give --data PATH (or --data.path=PATH)")
     for file in where.files():
-        text = read_text_file(file)
+        text = read_text_file(file, src.encoding)
         yield from split_text(text, src)
 
 
@@ -115,8 +115,11 @@ def split_text(text: str, src) -> Iterator[str]:
     return DOC_MODES.get(src.docs)(text, src)
 
 
-def read_text_file(path_str: str | Path) -> str:
-    """Read a text file; fail on a missing, empty or binary file; replace invalid UTF-8 and say how often."""
+def read_text_file(path_str: str | Path, encoding: str = "utf-8") -> str:
+    """Read a text file; fail on a missing, empty or binary file. Text that is not valid in its
+    encoding is refused with the offset of the first bad byte and the setting that reads it (a
+    Latin-1 corpus silently turned into U+FFFD would train on garbage); `utf-8-replace` replaces
+    invalid UTF-8 and says how often."""
     path = Path(path_str).expanduser()
     if not path.exists():
         raise UserError(f"data file {path} does not exist")
@@ -127,6 +130,14 @@ def read_text_file(path_str: str | Path) -> str:
         raise UserError(f"data file {path} is empty")
     if b"\x00" in raw[:65536]:
         raise UserError(f"data file {path} looks binary (it contains NUL bytes); give a text file")
+    if encoding != "utf-8-replace":
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError as err:
+            line = raw[:err.start].count(b"\n") + 1
+            raise UserError(f"data file {path} is not valid {encoding} (byte 0x{raw[err.start]:02x} at offset "
+                            f"{err.start}, line {line}); set the source's encoding, e.g. --data.encoding=latin-1 "
+                            f"(or encoding = \"latin-1\" in its [[data.sources]]), or utf-8-replace") from None
     text = raw.decode("utf-8", errors="replace")
     bad = text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
     if bad:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lmlab.data.layout import LAYOUTS, thousands
+from lmlab.errors import UserError
 
 CSV_FIELDS = ("name", "kind", "weight", "split", "samples", "tokens", "pct_tokens", "avg_tokens", "p50", "p90",
               "p99", "max", "train_tokens", "val_tokens", "test_tokens", "train_share")
@@ -97,9 +98,11 @@ def to_csv(stats: dict) -> str:
 
 def write_stats(prepared, directory: Path, plot: bool = True) -> list[Path]:
     """stats.json, stats.csv and (with matplotlib, if `plot`) lengths.png in `directory`, atomically each."""
-    from lmlab.runs import atomic_write_text
+    from lmlab.io import atomic_write_text
 
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{directory} is a file; statistics go into a folder: give a folder path")
     written = [directory / "stats.json", directory / "stats.csv"]
     atomic_write_text(written[0], json.dumps(prepared.stats, indent=1))
     atomic_write_text(written[1], to_csv(prepared.stats))

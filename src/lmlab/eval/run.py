@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from lmlab.data import prepare
@@ -12,7 +13,12 @@ from lmlab.load import load_run
 
 def eval_run(run_dir: str | Path, checkpoint: str = "last", max_tokens: int = 0,
              device: str = "auto", split: str = "val") -> dict:
-    """Metrics of the run's `checkpoint` on its whole `split` (val or test; max_tokens spread over it)."""
+    """Metrics of the run's `checkpoint` on its whole `split` (val or test; max_tokens spread over it).
+    A non-finite value is reported as None, so the JSON printed from it is always valid."""
+    if split not in ("val", "test"):
+        raise UserError(f"split={split!r} is not valid; expected val or test")
+    if max_tokens < 0:
+        raise UserError(f"max_tokens={max_tokens} is invalid; expected 0 (the whole split) or a positive integer")
     loaded = load_run(run_dir, checkpoint, device)
     cfg = loaded.cfg
     parts = prepare(cfg, loaded.tokenizer, progress=False).splits[split]
@@ -22,16 +28,31 @@ def eval_run(run_dir: str | Path, checkpoint: str = "last", max_tokens: int = 0,
     metrics = evaluate(loaded.model, parts, loaded.tokenizer, cfg.model.context_len,
                        cfg.eval.batch_size or cfg.train.batch_size, max_tokens, loaded.device,
                        loaded.precision().autocast)
-    return {"run_dir": str(loaded.run.root), "checkpoint": checkpoint, "step": loaded.meta["step"],
-            "split": split, **metrics}
+    return finite_or_none({"run_dir": str(loaded.run.root), "checkpoint": checkpoint, "step": loaded.meta["step"],
+                           "split": split, **metrics})
+
+
+def finite_or_none(value):
+    """NaN and inf become None (JSON null), recursively: `"loss": NaN` is not JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    return value
 
 
 def format_metrics(metrics: dict) -> str:
-    """eval_run's result as aligned lines, per-source losses last."""
+    """eval_run's result as aligned lines, per-source losses last (None: not a finite number)."""
     metrics = dict(metrics)
     by_source = metrics.pop("by_source", {})
     lines = [f"{key:>14}: {value:.4f}" if isinstance(value, float) else f"{key:>14}: {value}"
              for key, value in metrics.items()]
-    lines += [f"{name:>14}: loss {values['loss']:.4f}, bits/byte {values['bits_per_byte']:.4f}, "
+    lines += [f"{name:>14}: loss {_num(values['loss'])}, bits/byte {_num(values['bits_per_byte'])}, "
               f"{values['tokens']:,} tokens" for name, values in by_source.items()]
     return "\n".join(lines)
+
+
+def _num(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

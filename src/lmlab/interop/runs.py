@@ -10,30 +10,102 @@ offline, with the same ids and logits as lmlab. An imported run holds the model 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import shutil
 from pathlib import Path
 
 from lmlab.config import RunConfig
 from lmlab.errors import UserError
 
+EXPORT_MARKER = ".lmlab-export"
 
-def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last", fmt: str = "hf") -> Path:
+
+def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last", fmt: str = "hf",
+               force: bool = False) -> Path:
+    """Write the run as an HF folder. The folder is built beside `out` and renamed into place, so
+    it is whole or absent; an existing non-empty `out` is replaced only if it is an lmlab export
+    (marker) and `force` is set: a user's folder is never mixed into or overwritten."""
     from lmlab.interop.models import to_hf_model
     from lmlab.interop.tokenizers import to_hf_tokenizer
+    from lmlab.io import honour_umask, remove_owned, write_marker
     from lmlab.load import load_run
 
     if fmt != "hf":
         raise UserError(f"--format={fmt!r} is not supported; valid: hf")
+    out = Path(out)
+    check_export_target(out, force)
     loaded = load_run(run_dir, checkpoint, device="cpu")
     hf_model = to_hf_model(loaded.model)  # refuses shapes without an HF counterpart, naming the switch
-    out = Path(out)
-    hf_model.save_pretrained(out)
-    to_hf_tokenizer(loaded.tokenizer).save_pretrained(out)
+    tmp = out.parent / f".{out.name}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        hf_model.save_pretrained(tmp)
+        to_hf_tokenizer(loaded.tokenizer).save_pretrained(tmp)
+        write_marker(tmp, EXPORT_MARKER, "export")
+        honour_umask(tmp)
+        if out.exists():
+            remove_owned(out, EXPORT_MARKER, what="export folder")
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return out
 
 
-def import_run(hf_dir: str | Path, run_dir: str | Path, overwrite: bool = False) -> Path:
+def check_export_target(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder path for the export")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / EXPORT_MARKER).is_file():
+            raise UserError(f"--out {out} already holds files that are not an lmlab export; lmlab will not "
+                            f"overwrite or mix into them: choose an empty or new folder")
+        if not force:
+            raise UserError(f"--out {out} already holds an lmlab export; use --force to replace it, "
+                            f"or another folder")
+    if not out.parent.is_dir():
+        raise UserError(f"--out {out}: its parent folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise UserError(f"--out {out}: cannot write into {out.parent} (permission denied)")
+
+
+def check_hf_folder(hf_dir: Path) -> str:
+    """The folder's model_type, after checking what a load needs, so a mistake is one line, not
+    pages of library output. Only safetensors weights are accepted (a pickle is never loaded)."""
+    if not hf_dir.is_dir():
+        raise UserError(f"{hf_dir} is {'a file' if hf_dir.exists() else 'missing'}; expected a Hugging Face "
+                        f"model folder")
+    if not (hf_dir / "config.json").is_file():
+        raise UserError(f"{hf_dir} is not a Hugging Face model folder (no config.json)")
+    try:
+        config = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{hf_dir / 'config.json'} is not valid JSON ({err})") from None
+    kind = config.get("model_type") if isinstance(config, dict) else None
+    if kind not in ("gpt2", "llama"):
+        raise UserError(f"{hf_dir / 'config.json'} has model_type {kind!r}; lmlab imports gpt2 and llama")
+    if not any(hf_dir.glob("*.safetensors")):
+        raise UserError(f"{hf_dir} has no *.safetensors weights (lmlab never unpickles pytorch_model.bin); "
+                        f"save the model with safe_serialization=True")
+    return kind
+
+
+def read_hf_folder(hf_dir: Path):
+    """A transformers model from a checked local folder (safetensors only)."""
+    kind = check_hf_folder(hf_dir)
+    import transformers
     from transformers import AutoModelForCausalLM
 
+    transformers.logging.set_verbosity_error()
+    try:
+        return AutoModelForCausalLM.from_pretrained(hf_dir, local_files_only=True, use_safetensors=True)
+    except Exception as err:  # transformers raises many kinds for a bad folder; one line names it
+        detail = " ".join(str(err).split())[:200]
+        raise UserError(f"{hf_dir} could not be loaded as a {kind} model: {detail}") from None
+
+
+def import_run(hf_dir: str | Path, run_dir: str | Path, overwrite: bool = False) -> Path:
     from lmlab.checkpoint import save_checkpoint
     from lmlab.interop.models import from_hf_model
     from lmlab.runs import RunDir
@@ -41,19 +113,38 @@ def import_run(hf_dir: str | Path, run_dir: str | Path, overwrite: bool = False)
     from lmlab.train.job import TrainState
 
     hf_dir = Path(hf_dir)
+    if not hf_dir.is_dir():
+        raise UserError(f"{hf_dir} is {'a file' if hf_dir.exists() else 'missing'}; expected a Hugging Face "
+                        f"model folder")
     if not (hf_dir / "config.json").is_file():
         raise UserError(f"{hf_dir} is not a Hugging Face model folder (no config.json)")
     if not (hf_dir / "tokenizer.json").is_file():
         raise UserError(f"{hf_dir} has no tokenizer.json (lmlab imports fast tokenizers only)")
-    tokenizer = build_tokenizer("hf", "", str(hf_dir / "tokenizer.json"))
-    model = from_hf_model(AutoModelForCausalLM.from_pretrained(hf_dir, local_files_only=True))
+    check_hf_folder(hf_dir)
+    try:
+        tokenizer = build_tokenizer("hf", "", str(hf_dir / "tokenizer.json"))
+    except UserError:
+        raise
+    except Exception as err:  # the tokenizers library's own parse errors
+        raise UserError(f"{hf_dir / 'tokenizer.json'} is not a valid tokenizer file ({' '.join(str(err).split())[:120]})") \
+            from None
+    model = from_hf_model(read_hf_folder(hf_dir))
     cfg = RunConfig(name=hf_dir.name).replace(
         tokenizer={"kind": "hf", "path": str((hf_dir / "tokenizer.json").resolve())},
         model=dataclasses.asdict(model.config), train={"lr": 1e-4, "warmup_steps": 0, "max_steps": 1000})
     run = RunDir.create(run_dir, overwrite)
-    save_tokenizer(tokenizer, run.tokenizer)
-    cfg.save(run.config)
+    try:
+        save_tokenizer(tokenizer, run.tokenizer)
+        cfg.save(run.config)
+    except BaseException:
+        run.discard()
+        raise
     meta = {"step": 0, "state": TrainState().to_dict(), "metrics": {}, "config": cfg.to_dict(),
             "tokenizer": "hf", "imported_from": str(hf_dir.resolve())}
-    save_checkpoint(run.checkpoint("last"), model, None, meta)
+    try:
+        save_checkpoint(run.checkpoint("last"), model, None, meta)
+    except BaseException:
+        run.discard()
+        raise
+    run.unlock()
     return run.root

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lmlab.errors import UserError
-from lmlab.runs import iter_jsonl
+from lmlab.io import iter_jsonl
 
 RUN_MARKER = "config.toml"
 STUDY_MARKERS = ("study.toml", ".lmlab-study")
@@ -66,8 +66,9 @@ class StudyData:
 def kind_of(path: Path) -> str:
     """'run' or 'study'; anything else is a user mistake named in one line."""
     if not path.is_dir():
-        raise UserError(f"{path} does not exist or is not a directory; give a run directory (with config.toml) "
-                        f"or a study directory (with study.toml)")
+        what = "is a file" if path.exists() else "does not exist"
+        raise UserError(f"{path} {what}; give a run directory (with config.toml) or a study directory "
+                        f"(with study.toml)")
     if any((path / m).is_file() for m in STUDY_MARKERS):
         return "study"
     if (path / RUN_MARKER).is_file():

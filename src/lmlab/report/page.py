@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from lmlab.report.tables import Table
-from lmlab.runs import atomic_write_bytes, atomic_write_text
+from lmlab.io import atomic_write_bytes, atomic_write_text
 
 
 @dataclass

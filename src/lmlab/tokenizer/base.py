@@ -62,7 +62,7 @@ def no_vocab_size(kind: str, vocab_size: int) -> None:
 
 
 def save_tokenizer(tok: Tokenizer, directory: str | Path) -> None:
-    from lmlab.runs import atomic_write_text
+    from lmlab.io import atomic_write_text
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -73,8 +73,18 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
     path = Path(directory) / FILE_NAME
     if not path.is_file():
         raise UserError(f"{path} does not exist: not a saved tokenizer")
-    values = json.loads(path.read_text(encoding="utf-8"))
-    return TOKENIZERS.get(values.pop("kind")).from_json(values)
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(values, dict) or "kind" not in values:
+            raise ValueError("no 'kind' field")
+        kind = values.pop("kind")
+        if kind not in TOKENIZERS.names():
+            raise ValueError(f"unknown kind {kind!r}; valid: {', '.join(TOKENIZERS.names())}")
+        return TOKENIZERS.get(kind).from_json(values)
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
+        detail = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise UserError(f"{path} is not a valid lmlab tokenizer file ({detail}); it is damaged or of another "
+                        f"kind") from None
 
 
 def concat_ids(id_lists) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import math
 import random
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,8 @@ from lmlab.config import RunConfig, load_config
 from lmlab.data import MixtureBatches, Prepared, prepare
 from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
-from lmlab.runs import RunDir, atomic_write_text
+from lmlab.io import atomic_write_text
+from lmlab.runs import RunDir
 from lmlab.tokenizer import load_tokenizer, save_tokenizer
 from lmlab.train import distributed
 from lmlab.train.distributed import Dist
@@ -49,6 +49,7 @@ class TrainState:
     train_time: float = 0.0  # seconds spent in training steps, summed across resumes
     elapsed: float = 0.0  # wall seconds including evaluation, summed across resumes
     stopped_early: bool = False
+    skipped: int = 0  # steps skipped for a non-finite loss or gradient (train.skip_nonfinite)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -88,8 +89,11 @@ def seed_everything(seed: int) -> None:
 
 
 def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job:
+    """Create (and lock) the run directory and build everything; a failure before training
+    starts (bad data, Ctrl-C in prepare) removes what it made, so no dead end is left behind."""
+    resolve_precision(cfg.train.precision, resolve_device(cfg.train.device))  # refuse before making anything
     d = distributed.setup(cfg.train)
-    if d.is_main:  # rank 0 makes the run directory, data cache and tokenizer; the others read them
+    if d.is_main:  # rank 0 makes (and locks) the run directory, data cache and tokenizer; the others read them
         try:
             cfg, run, data = _make_run(cfg, run_dir, overwrite)
         finally:
@@ -99,17 +103,21 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
         run = RunDir.open(run_dir, need_checkpoint=False)
         cfg = load_config(run.config)
         data = prepare(cfg, load_tokenizer(run.tokenizer), progress=False)
-    job = _assemble(cfg, run, data.tokenizer, data, d)
-    if d.is_main:
-        try:  # a run that cannot fit says so before it starts, leaving no run behind
+    try:
+        job = _assemble(cfg, run, data.tokenizer, data, d)
+        if d.is_main:  # a run that cannot fit says so before it starts (and is discarded below)
             check_fits(*predict_run(job.model, cfg.train.batch_size, job.value_bytes), where=f"run {cfg.name}")
-        except UserError:
-            shutil.rmtree(run.root, ignore_errors=True)
-            raise
-        atomic_write_text(run.root / "model.json", json.dumps(job.model.stats(cfg.train.batch_size,
-                                                                              job.value_bytes), indent=1))
-    if hasattr(job.model, "fit"):  # count-based models learn by counting the training split
-        job.model.fit(job.data.train_tokens().to(job.device))
+            from lmlab.manifest import write_manifest
+
+            write_manifest(run, cfg, data, job.device)
+            atomic_write_text(run.root / "model.json", json.dumps(job.model.stats(cfg.train.batch_size,
+                                                                                  job.value_bytes), indent=1))
+        if hasattr(job.model, "fit"):  # count-based models learn by counting the training split
+            job.model.fit(job.data.train_tokens().to(job.device))
+    except BaseException:
+        if d.is_main:
+            run.discard()
+        raise
     return job
 
 
@@ -117,32 +125,42 @@ def _make_run(cfg: RunConfig, run_dir: str | Path, overwrite: bool) -> tuple[Run
     run = RunDir.create(run_dir, overwrite)
     try:
         data = prepare(cfg, progress=cfg.train.progress)
-    except BaseException:
-        shutil.rmtree(run.root, ignore_errors=True)  # bad data leaves no half-made run behind
-        raise
-    tokenizer = data.tokenizer
-    if cfg.model.vocab_size and cfg.model.vocab_size < tokenizer.vocab_size:
-        raise UserError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the {cfg.tokenizer.kind} "
-                        f"tokenizer's {tokenizer.vocab_size} tokens; use 0 (= the tokenizer's) or more")
-    cfg = cfg.replace(model={"vocab_size": cfg.model.vocab_size or tokenizer.vocab_size})
-    save_tokenizer(tokenizer, run.tokenizer)
-    cfg.save(run.config)
-    from lmlab.data.stats import write_stats
+        tokenizer = data.tokenizer
+        if cfg.model.vocab_size and cfg.model.vocab_size < tokenizer.vocab_size:
+            raise UserError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the {cfg.tokenizer.kind} "
+                            f"tokenizer's {tokenizer.vocab_size} tokens; use 0 (= the tokenizer's) or more")
+        cfg = cfg.replace(model={"vocab_size": cfg.model.vocab_size or tokenizer.vocab_size})
+        save_tokenizer(tokenizer, run.tokenizer)
+        cfg.save(run.config)
+        from lmlab.data.stats import write_stats
 
-    write_stats(data, run.root / "data")
+        write_stats(data, run.root / "data")
+    except BaseException:
+        run.discard()  # bad data or Ctrl-C leaves no half-made run behind
+        raise
     return cfg, run, data
 
 
 def resume_job(run_dir: str | Path, overrides: dict[str, str] | None = None) -> Job:
     """Reopen a run at its last checkpoint; `overrides` may change how it runs (train.parallel,
-    train.dist_backend, train.fsdp_offload), never what it computes."""
+    train.dist_backend, train.fsdp_offload), never what it computes. Rank 0 locks the run once
+    every check has passed (the lock refuses a second trainer)."""
     run = RunDir.open(run_dir)
+    try:
+        return _resume_job(run, overrides)
+    except BaseException:
+        run.unlock()
+        raise
+
+
+def _resume_job(run: RunDir, overrides: dict[str, str] | None) -> Job:
     cfg = distributed.execution_overrides(load_config(run.config), overrides or {})
+    ckpt = run.checkpoint("last")
+    meta = read_meta(ckpt)
+    check_same_model(run, cfg, meta)
     d = distributed.setup(cfg.train)
     tokenizer = load_tokenizer(run.tokenizer)
-    ckpt = run.checkpoint("last")
     job = _assemble(cfg, run, tokenizer, prepare(cfg, tokenizer, progress=cfg.train.progress and d.is_main), d, ckpt)
-    meta = read_meta(ckpt)
     tensors = load_state_tensors(ckpt)
     if meta.get("optimizer"):  # an imported model starts with a fresh optimizer (fine-tuning)
         if distributed.is_sharded(job.model):
@@ -154,9 +172,14 @@ def resume_job(run_dir: str | Path, overrides: dict[str, str] | None = None) -> 
     distributed.restore_rank_rng(d, tensors, cfg.train.seed)
     if job.precision.scaler is not None and "scaler" in meta:
         job.precision.scaler.load_state_dict(meta["scaler"])
+    known = {f.name for f in dataclasses.fields(TrainState)}
+    if not isinstance(meta.get("state"), dict) or set(meta["state"]) - known:
+        raise UserError(f"{ckpt}/meta.json has no valid 'state' (expected the keys {sorted(known)}); "
+                        f"the checkpoint is damaged")
     job.state = TrainState(**meta["state"])
     saved_world = meta.get("world_size", 1)
     if d.is_main:
+        run.lock()  # everything checked: from here on this process writes into the run
         if overrides:
             cfg.save(run.config)  # the next resume runs the same way unless told otherwise
         run.truncate_metrics(job.state.step)
@@ -166,6 +189,19 @@ def resume_job(run_dir: str | Path, overrides: dict[str, str] | None = None) -> 
                   f"order and dropout streams differ", flush=True)
     d.barrier()  # rank 0 has truncated the log before anyone trains
     return job
+
+
+def check_same_model(run: RunDir, cfg: RunConfig, meta: dict) -> None:
+    """config.toml edited after the checkpoint was saved: the model section must still match."""
+    saved = (meta.get("config") or {}).get("model")
+    if not isinstance(saved, dict):
+        return  # a checkpoint without its config (older or imported): the shapes are checked on load
+    now = cfg.to_dict()["model"]
+    changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+    if changed:
+        k = changed[0]
+        raise UserError(f"{run.config} was edited after the checkpoint was saved: model.{k} is {now.get(k)!r} but "
+                        f"the checkpoint was trained with {saved.get(k)!r}; restore it, or train a new run")
 
 
 def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared, d: Dist,

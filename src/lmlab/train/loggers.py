@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from lmlab.errors import UserError
 from lmlab.registry import Registry
-from lmlab.runs import MetricsLog
+from lmlab.io import MetricsLog
 
 LOGGERS: Registry = Registry("train.loggers")
 

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import math
 import resource
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from lmlab.checkpoint import save_checkpoint
+from lmlab.checkpoint import all_finite, save_checkpoint
 from lmlab.config import RunConfig
-from lmlab.errors import TrainingDiverged
+from lmlab.errors import Interrupted, LmlabError, StorageError, TrainingDiverged
 from lmlab.eval import evaluate
+from lmlab.io import fault_point
 from lmlab.train.distributed import checkpoint_state, teardown
 from lmlab.train.job import Job, new_job, resume_job, rng_tensors
 from lmlab.train.loggers import FanOut, open_loggers
@@ -58,6 +61,19 @@ def run_distributed(job: Job) -> TrainResult:
 
 
 def run_job(job: Job) -> TrainResult:
+    """Train until max_steps; holds the run's lock throughout and releases it however it ends."""
+    try:
+        with StopSignals() as stop:
+            return _run(job, stop)
+    except OSError as err:  # disk full, file-size limit, a folder made read-only
+        raise StorageError(f"could not write {err.filename or 'into ' + str(job.run.root)}: "
+                           f"{err.strerror or err}; {_kept(job)}; free space and continue with "
+                           f"`lmlab train --resume {job.run.root}`") from None
+    finally:
+        job.run.unlock()
+
+
+def _run(job: Job, stop: "StopSignals") -> TrainResult:
     cfg, state = job.cfg.train, job.state
     bar = Progress(cfg.max_steps, state.step, enabled=cfg.progress and job.dist.is_main)
     if bar.enabled:
@@ -70,40 +86,93 @@ def run_job(job: Job) -> TrainResult:
     step_model = torch.compile(job.train_model) if cfg.compile else job.train_model
     last_eval: dict = {}
     t_start, elapsed_before = time.perf_counter(), state.elapsed
+    keep_if_due(job, last_eval)  # step 0: the initialization
     try:
         while state.step < cfg.max_steps and not state.stopped_early:
             t0 = time.perf_counter()
             lr = lr_at(state.step, cfg)
             set_lr(job.optimizer, lr)
             loss, grad_norm = train_step(step_model, job.optimizer, job.batches, state.step, cfg.grad_accum,
-                                         cfg.grad_clip, job.precision, job.device, job.dist)
+                                         cfg.grad_clip, job.precision, job.device, job.dist,
+                                         inject_nan=state.step + 1 == cfg.debug_nan_at_step,
+                                         skip_nonfinite=state.skipped < cfg.skip_nonfinite)
             dt = time.perf_counter() - t0
-            check_finite(loss, job, bar)
-            if state.step == 0 and not hasattr(job.model, "fit"):
+            finite = math.isfinite(loss) and math.isfinite(grad_norm)
+            if not finite and state.skipped < cfg.skip_nonfinite:
+                state.skipped += 1
+                bar.message(f"lmlab: warning: step {state.step + 1}: loss {loss}, grad norm {grad_norm}; skipped "
+                            f"it without an update ({state.skipped} of train.skip_nonfinite={cfg.skip_nonfinite})")
+                log.write({"kind": "skip", "step": state.step + 1, "loss": str(loss), "grad_norm": str(grad_norm),
+                           "skipped": state.skipped})
+            else:
+                check_finite(loss, job, bar)
+            if state.step == 0 and not hasattr(job.model, "fit") and finite:
                 warn_initial_loss(loss, job.tokenizer.vocab_size, bar)
             state.step += 1
+            fault_point("train:step")
             state.tokens += job.tokens_per_step
             state.train_time += dt
             state.elapsed = elapsed_before + time.perf_counter() - t_start
             mfu = job.meter.mfu(job.tokens_per_step / dt)
-            if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
+            if finite and (state.step % cfg.log_every == 0 or state.step == cfg.max_steps):
                 log.write({"kind": "train", "step": state.step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
                            "tokens": state.tokens, "tokens_per_s": job.tokens_per_step / dt,
                            "elapsed_s": state.elapsed, "train_time_s": state.train_time,
                            "peak_mem_mb": peak_memory_mb(job.device), "mfu": mfu})
-            bar.update(state.step, loss, job.tokens_per_step / dt,
-                       f" MFU {format_mfu(mfu)}" + (f" val {last_eval['loss']:.4f}" if last_eval else "")
-                       + f" mem {peak_memory_mb(job.device) / 1024:.2f} GiB")
+            if finite:
+                bar.update(state.step, loss, job.tokens_per_step / dt,
+                           f" MFU {format_mfu(mfu)}" + (f" val {last_eval['loss']:.4f}" if last_eval else "")
+                           + f" mem {peak_memory_mb(job.device) / 1024:.2f} GiB")
             if state.step % job.cfg.eval.every == 0 or state.step == cfg.max_steps:
                 last_eval = evaluate_and_save(job, log, bar)
                 state.elapsed = elapsed_before + time.perf_counter() - t_start
-            elif cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+            elif (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0) or stop.received:
                 save(job, "last", last_eval)
+            keep_if_due(job, last_eval)
+            if stop.received and state.step < cfg.max_steps and not state.stopped_early:
+                log.flush()
+                raise Interrupted(f"{stop.received} at step {state.step}: saved {job.run.checkpoint('last')}; "
+                                  f"continue with `lmlab train --resume {job.run.root}`")
     finally:
         log.close()
         bar.close()
     return TrainResult(job.run.root, state.step, last_eval, state.best_val, state.best_step, state.stopped_early,
                        state.train_time, state.tokens / max(state.train_time, 1e-9))
+
+
+class StopSignals:
+    """SIGTERM (preemption) and SIGINT (Ctrl-C) during training set a flag instead of killing the
+    process: the loop finishes its step, saves `last` and stops cleanly. A second SIGINT while
+    stopping interrupts at once. SIGXFSZ is ignored so a file-size limit is an error, not a kill."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self._old: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+            self._old[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def _kept(job: Job) -> str:
+    try:
+        if job.run.has_checkpoint():
+            return f"{job.run.checkpoint('last')} (step {_saved_step(job)}) is intact"
+    except LmlabError:
+        pass
+    return "no checkpoint had been saved yet"
 
 
 def evaluate_and_save(job: Job, log: FanOut, bar: Progress) -> dict:
@@ -133,10 +202,15 @@ def evaluate_and_save(job: Job, log: FanOut, bar: Progress) -> dict:
 
 
 def save(job: Job, which: str, metrics: dict) -> None:
+    """Save a checkpoint, never one holding NaN or inf (that would poison every resume)."""
+    if not all_finite(job.model):
+        raise TrainingDiverged(f"the weights hold NaN or inf at step {job.state.step}; not saving them. "
+                               f"{_kept(job)}")
     meta = {"step": job.state.step, "state": job.state.to_dict(), "metrics": metrics,
             "config": job.cfg.to_dict(), "tokenizer": job.tokenizer.kind,
             "data_position": {"step": job.state.step, "seed": job.cfg.train.seed},
-            "precision": job.precision.name, "device": str(job.device)}
+            "precision": job.precision.name, "device": str(job.device),
+            "tokenizer_sha256": _tokenizer_sha(job)}
     if job.precision.scaler is not None:
         meta["scaler"] = job.precision.scaler.state_dict()
     model, optimizer, rng = checkpoint_state(job, rng_tensors())  # collective: every rank takes part
@@ -144,6 +218,22 @@ def save(job: Job, which: str, metrics: dict) -> None:
     if job.dist.is_main:
         save_checkpoint(job.run.checkpoint(which), model, optimizer, meta, rng)
     job.dist.barrier()
+
+
+def _tokenizer_sha(job: Job) -> str | None:
+    from lmlab.checkpoint import sha256_file
+    from lmlab.tokenizer.base import FILE_NAME
+
+    file = job.run.tokenizer / FILE_NAME
+    return sha256_file(file) if file.is_file() else None
+
+def keep_if_due(job: Job, metrics: dict) -> None:
+    """train.keep_checkpoints = "log": also save checkpoints/step-XXXXXX at the kept steps."""
+    from lmlab.train.keep import is_kept
+
+    cfg = job.cfg.train
+    if cfg.keep_checkpoints != "none" and is_kept(job.state.step, cfg, job.cfg.eval.every):
+        save(job, f"step-{job.state.step:06d}", metrics)
 
 
 def check_finite(loss: float, job: Job, bar: Progress) -> None:

@@ -96,7 +96,7 @@ def measure_cpu_peak(dtype: torch.dtype = torch.float32, size: int = 1024, secon
 
 def bench_peak(seconds: float = 2.0, size: int = 1024) -> dict:
     """Measure this CPU's matmul peak for fp32 (and bf16 when it has native bf16) and cache it."""
-    from lmlab.runs import atomic_write_text
+    from lmlab.io import atomic_write_text
     from lmlab.train.precision import cpu_has_bf16
 
     result = {"fp32": measure_cpu_peak(torch.float32, size, seconds)}

@@ -23,15 +23,22 @@ def to_device(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | No
 
 
 def train_step(model, optimizer, batches, step: int, grad_accum: int, grad_clip: float,
-               precision, device: torch.device, dist=None) -> tuple[float, float]:
+               precision, device: torch.device, dist=None, inject_nan: bool = False,
+               skip_nonfinite: bool = False) -> tuple[float, float]:
     """Returns (mean loss over micro-batches and ranks, global grad norm before clipping).
-    Under DDP/FSDP (`dist`, see lmlab.train.distributed) gradients sync on the last micro-batch only."""
+    Under DDP/FSDP (`dist`, see lmlab.train.distributed) gradients sync on the last micro-batch only.
+
+    `inject_nan` poisons this step's loss (a debug switch for fault tests). With
+    `skip_nonfinite`, a step whose loss or gradient norm is not finite makes no update at all
+    (the weights and optimizer moments stay as they were); the caller sees the non-finite value."""
     total = torch.zeros((), device=device)
     for micro in range(grad_accum):
         x, y, mask = (to_device(t, device) for t in batches.batch(step, micro))
         with dist.sync(micro == grad_accum - 1) if dist else contextlib.nullcontext():
             with precision.autocast():
                 _, loss = model(x, y, loss_mask=mask)
+            if inject_nan:
+                loss = loss * float("nan")
             if loss.requires_grad:  # count-based models have nothing to differentiate
                 precision.backward(loss / grad_accum)
         total += loss.detach()
@@ -40,6 +47,9 @@ def train_step(model, optimizer, batches, step: int, grad_accum: int, grad_clip:
     precision.unscale(optimizer)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
+    if skip_nonfinite and precision.scaler is None and not bool(torch.isfinite(norm) & torch.isfinite(total)):
+        optimizer.zero_grad(set_to_none=True)  # fp16's scaler already skips such steps by itself
+        return (total / grad_accum).item(), norm.item()
     precision.step(optimizer)
     optimizer.zero_grad(set_to_none=True)
     return (total / grad_accum).item(), norm.item()

@@ -30,7 +30,7 @@ def run_tasks(run_dir, tasks: str | list[str], limit: int | None = None, tasks_d
     """Score a saved run on the tasks and save RUN/eval/tasks.json and tasks.csv atomically."""
     from lmlab.eval.tasks.run import STDERR, check_limit, evaluate_tasks
     from lmlab.load import load_run
-    from lmlab.runs import atomic_write_text
+    from lmlab.io import atomic_write_text
 
     names = parse_task_names(tasks) if isinstance(tasks, str) else parse_task_names(",".join(tasks))
     check_limit(limit)

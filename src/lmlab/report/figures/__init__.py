@@ -1,4 +1,5 @@
-"""Every figure lmlab draws. The only module in lmlab that imports matplotlib.
+"""Every figure lmlab draws: this package is the only place in lmlab that imports matplotlib.
+Run and data figures live here; `analysis` and `study` hold the look-inside and study figures.
 
 Each function takes plain numbers and returns PNG bytes (or writes a PNG file), so the pages
 embed them as data: URIs and the markdown twin links them as files. matplotlib is imported
@@ -187,7 +188,7 @@ def length_histogram(lengths: dict[str, np.ndarray], context_len: int, path: Pat
     """Document lengths per source (log bins) with the context window marked; None without matplotlib."""
     if not available():
         return None
-    from lmlab.runs import atomic_write_bytes
+    from lmlab.io import atomic_write_bytes
 
     fig, ax = _figure(7.0, 4.0)
     top = max((int(v.max()) for v in lengths.values() if len(v)), default=1)

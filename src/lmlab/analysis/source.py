@@ -1,0 +1,135 @@
+"""What every analysis starts from: a run's model at a chosen checkpoint, and a fixed, seeded
+sample of its validation windows (with which positions are real tokens, not padding).
+
+Checkpoints are named `best`, `last`, or a step number kept by `train.keep_checkpoints = "log"`
+(stored as checkpoints/step-XXXXXX). Windows are drawn once from the validation split with their
+own seed, so two analyses (or two checkpoints) of one run see the same text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lmlab.errors import UserError
+
+STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+def step_dir_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+def kept_steps(run_root: str | Path) -> list[int]:
+    """Steps of the log-spaced checkpoints under checkpoints/step-XXXXXX, ascending."""
+    from lmlab.checkpoint import find_checkpoint
+
+    folder = Path(run_root) / "checkpoints"
+    found = [(int(m.group(1)), p) for p in folder.glob("step-*") if (m := STEP_DIR.match(p.name))]
+    return sorted(step for step, path in found if find_checkpoint(path) is not None)
+
+
+def checkpoint_name(run_root: str | Path, which: str) -> str:
+    """best | last | a kept step number -> the checkpoint folder's name; a clear error otherwise."""
+    which = str(which)
+    if which in ("best", "last"):
+        return which
+    if which.isdigit():
+        steps = kept_steps(run_root)
+        if int(which) in steps:
+            return step_dir_name(int(which))
+        listed = ", ".join(map(str, steps)) if steps else "none (train with --train.keep_checkpoints=log)"
+        raise UserError(f"--checkpoint {which}: {run_root} keeps no checkpoint at that step; kept steps: {listed}")
+    raise UserError(f"--checkpoint {which!r} is not valid; expected best, last or a kept step number")
+
+
+def open_run(run_dir: str | Path, which: str = "last", device: str = "auto"):
+    """A `LoadedRun` (see lmlab.load) at checkpoint `which` (best | last | STEP)."""
+    from lmlab.checkpoint import load_weights, read_meta
+    from lmlab.config import load_config
+    from lmlab.load import LoadedRun
+    from lmlab.model import build_model
+    from lmlab.runs import RunDir
+    from lmlab.tokenizer import load_tokenizer
+    from lmlab.train.precision import resolve_device
+
+    run = RunDir.open(run_dir)
+    name = checkpoint_name(run.root, which)
+    if not run.has_checkpoint(name):
+        raise UserError(f"run directory {run.root} has no '{name}' checkpoint; try --checkpoint last")
+    cfg = load_config(run.config)
+    tokenizer = load_tokenizer(run.tokenizer)
+    dev = resolve_device(device)
+    model = build_model(cfg.model, tokenizer.vocab_size)
+    load_weights(run.checkpoint(name), model)
+    model.to(dev).eval()
+    return LoadedRun(run, cfg, model, tokenizer, dev, read_meta(run.checkpoint(name)))
+
+
+@dataclass
+class Windows:
+    """N windows of T tokens: x (N, T) inputs, y (N, T) targets, n_real (N,) real tokens per row
+    (x positions >= n_real are padding; targets at >= n_real - 1 are not scored)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    n_real: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.x.size(0)
+
+    def real(self) -> torch.Tensor:
+        """(N, T) True where the input token is real (queries and keys that count)."""
+        return torch.arange(self.x.size(1))[None, :] < self.n_real[:, None]
+
+    def scored(self) -> torch.Tensor:
+        """(N, T) True where the target is a real token (the loss counts it)."""
+        return torch.arange(self.x.size(1))[None, :] < self.n_real[:, None] - 1
+
+    def batches(self, batch_size: int):
+        for i in range(0, len(self), batch_size):
+            yield Windows(self.x[i:i + batch_size], self.y[i:i + batch_size], self.n_real[i:i + batch_size])
+
+
+def sample_windows(parts: dict, n: int, context_len: int, seed: int = 0) -> Windows:
+    """n windows drawn (seeded) from {source: part}, each source in proportion to its real tokens."""
+    from lmlab.data.layout import Rows
+
+    if not parts:
+        raise UserError("the run has no validation split to draw windows from; set data.val_fraction > 0")
+    gen = torch.Generator().manual_seed(seed)
+    sizes = np.array([p.real_tokens for p in parts.values()], dtype=np.float64)
+    counts = np.floor(n * sizes / sizes.sum()).astype(int)
+    counts[np.argmax(sizes)] += n - counts.sum()
+    xs, ys, reals = [], [], []
+    for part, k in zip(parts.values(), counts):
+        if k == 0:
+            continue
+        if isinstance(part, Rows):
+            rows = torch.randint(0, len(part.rows), (int(k),), generator=gen).numpy()
+            window = torch.from_numpy(part.rows[rows].astype(np.int64))  # (k, T+1)
+            real = torch.from_numpy(part.n_real[rows].astype(np.int64))
+        else:
+            T = min(context_len, len(part.tokens) - 1)
+            if T < 2:
+                continue
+            x, y, _ = part.sample(gen, int(k), T)
+            window, real = torch.cat([x, y[:, -1:]], dim=1), torch.full((int(k),), T + 1)
+        xs.append(window[:, :-1]), ys.append(window[:, 1:]), reals.append(real.clamp(max=window.size(1)))
+    if not xs:
+        raise UserError("the validation split is too short for attention windows (fewer than 3 tokens)")
+    T = min(x.size(1) for x in xs)  # sources of one run share context_len; streams may be shorter
+    return Windows(torch.cat([x[:, :T] for x in xs]), torch.cat([y[:, :T] for y in ys]),
+                   torch.cat(reals).clamp(max=T + 1))
+
+
+def validation_windows(loaded, n: int, seed: int = 0) -> Windows:
+    """The run's own validation split (prepared as in training), n seeded windows of context_len."""
+    from lmlab.data import prepare
+
+    parts = prepare(loaded.cfg, loaded.tokenizer, progress=False).splits["val"]
+    return sample_windows(parts, n, loaded.cfg.model.context_len, seed)

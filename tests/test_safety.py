@@ -1,0 +1,264 @@
+"""What lmlab promises about users' files: readable by colleagues (umask), never deleted unless
+lmlab made them (markers), a damaged log line loses nothing else, one trainer per run (lock),
+exports never mix into a user's folder, checkpoints verify themselves, a manifest per run."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lmlab.checkpoint import load_weights, read_meta, save_checkpoint
+from lmlab.cli import main
+from lmlab.errors import UserError
+from lmlab.io import DirLock, atomic_write_text, iter_jsonl
+from lmlab.model import build_model
+from lmlab.model.config import ModelConfig
+from lmlab.runs import MARKER, RunDir
+from lmlab.train import resume
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--train.max_steps=4", "--eval.every=2", "--eval.max_tokens=256", "--train.batch_size=4"]
+
+
+def tree(root: Path) -> dict[str, tuple]:
+    """Every path under root with its size, mtime and content hash: equal before and after = untouched."""
+    import hashlib
+
+    out = {}
+    for p in sorted(Path(root).rglob("*")):
+        st = p.lstat()
+        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+        out[str(p.relative_to(root))] = (st.st_size if p.is_file() else 0, st.st_mtime_ns, digest)
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    old = os.umask(0o022)
+    try:
+        root = tmp_path_factory.mktemp("safety") / "run"
+        assert main(["train", "tiny", "--run-dir", str(root), *TINY]) == 0
+    finally:
+        os.umask(old)
+    return root
+
+
+def test_every_file_of_a_run_is_readable_by_group_and_others_under_umask_022(run):
+    files = [p for p in run.rglob("*") if p.is_file()]
+    assert any(p.name == "model.safetensors" for p in files) and any(p.name == "config.toml" for p in files)
+    for p in files:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644, p
+
+
+def test_atomic_write_follows_a_strict_umask(tmp_path):
+    old = os.umask(0o077)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("files", [["config.toml", "notes.txt"], ["thesis.txt", "src/main.py"]])
+def test_force_never_deletes_a_folder_lmlab_did_not_make(tmp_path, monkeypatch, capsys, files):
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("the user's own work\n")
+    before = tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for argv in (["train", "tiny", "--run-dir", ".", "--force", *TINY],
+                 ["train", "tiny", "--run-dir", str(tmp_path), "--force", *TINY]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "not made by lmlab" in err and MARKER in err
+    assert tree(tmp_path) == before
+
+
+def test_force_empties_an_lmlab_run_and_legacy_runs_are_recognised(run, tmp_path, capsys):
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    for name in ("config.toml", "metrics.jsonl"):
+        (legacy / name).write_text("")
+    (legacy / "checkpoints").mkdir()
+    assert RunDir(legacy).owned() and RunDir(run).owned()
+    (legacy / "old-report.md").write_text("x")
+    assert main(["train", "tiny", "--run-dir", str(legacy), "--force", *TINY]) == 0
+    assert not (legacy / "old-report.md").exists() and (legacy / MARKER).is_file()
+    half = tmp_path / "half"  # config.toml + metrics.jsonl but no checkpoints/: not recognisably lmlab's
+    half.mkdir()
+    (half / "config.toml").write_text("")
+    (half / "metrics.jsonl").write_text("")
+    capsys.readouterr()
+    assert main(["train", "tiny", "--run-dir", str(half), "--force", *TINY]) == 2
+    assert sorted(p.name for p in half.iterdir()) == ["config.toml", "metrics.jsonl"]
+
+
+def test_no_dead_end_after_a_failure_before_the_first_checkpoint(tmp_path, capsys):
+    # 1) a failure while preparing data removes the folder it made
+    bad = tmp_path / "empty.txt"
+    bad.write_text(" \n")
+    assert main(["train", "tiny", "--data", str(bad), "--run-dir", str(tmp_path / "r1"), *TINY]) == 2
+    assert not (tmp_path / "r1").exists()
+    # 2) a run killed before its first checkpoint (marker, config, no checkpoint): plain train reuses it
+    r2 = tmp_path / "r2"
+    r2.mkdir()
+    (r2 / MARKER).write_text('{"format": 1}')
+    (r2 / "config.toml").write_text('name = "x"\n')
+    (r2 / "metrics.jsonl").write_text('{"kind": "train", "step": 1, "loss": 3.0}\n')
+    assert main(["train", "tiny", "--run-dir", str(r2), *TINY]) == 0
+    assert RunDir(r2).has_checkpoint() and len(RunDir(r2).read_metrics("train")) == 4
+
+
+def test_a_damaged_metrics_line_loses_nothing_else(tmp_path, capsys):
+    path = tmp_path / "metrics.jsonl"
+    lines = [json.dumps({"kind": "train", "step": i, "loss": 1.0 / i}) for i in range(1, 23)]
+    lines[10] = lines[10][:17]  # line 11 cut short
+    path.write_text("\n".join(lines) + "\n")
+    assert [r["step"] for r in iter_jsonl(path)] == [i for i in range(1, 23) if i != 11]
+    err = capsys.readouterr().err
+    assert f"{path} line 11 is not a JSON object; skipped it" in err
+    run = RunDir(tmp_path)
+    run.truncate_metrics(20)  # what resume does: keep what the checkpoint covers
+    assert [r["step"] for r in run.read_metrics()] == [i for i in range(1, 21) if i != 11]
+
+
+def test_resume_and_report_keep_every_good_metrics_line(run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    lines = (copy / "metrics.jsonl").read_text().splitlines()
+    n = len(lines)
+    lines.insert(2, '{"kind": "train", "step": 2, "lo')
+    (copy / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["report", str(copy)]) == 0
+    assert "line 3 is not a JSON object" in capsys.readouterr().err
+    cfg = (copy / "config.toml").read_text().replace("max_steps = 4", "max_steps = 6")
+    (copy / "config.toml").write_text(cfg)
+    resume(copy)
+    assert len(RunDir(copy).read_metrics()) == n + 2 + 1  # every good line kept, 2 steps + 1 eval added
+
+
+def _hold_lock(path: Path) -> subprocess.Popen:
+    code = (f"import sys, time; sys.path.insert(0, {str(REPO / 'src')!r}); from lmlab.io import DirLock; "
+            f"DirLock({str(path)!r}).acquire(); print('locked', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_trainer_is_refused_naming_the_pid_and_a_killed_one_leaves_no_lock(run, capsys):
+    proc = _hold_lock(run)
+    try:
+        for argv in (["train", "--resume", str(run)], ["train", "tiny", "--run-dir", str(run), "--force", *TINY]):
+            before = tree(run)
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert f"is in use by pid {proc.pid}" in err and err.count("\n") == 1
+            assert tree(run) == before
+    finally:
+        proc.kill()
+        proc.wait()
+    DirLock(run).acquire().release()  # SIGKILL dropped it
+
+
+def test_export_refuses_a_users_folder_and_a_file_and_replaces_only_its_own(run, tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"mine": true}')
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    before = tree(tmp_path)
+    assert main(["export", str(run), "--out", str(mine)]) == 2
+    assert "not an lmlab export" in capsys.readouterr().err
+    assert main(["export", str(run), "--out", str(mine), "--force"]) == 2
+    assert main(["export", str(run), "--out", str(afile)]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert tree(tmp_path) == before
+    out = tmp_path / "hf"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    assert main(["export", str(run), "--out", str(out)]) == 2
+    assert "use --force" in capsys.readouterr().err
+    (out / "stale.bin").write_text("left from before")
+    assert main(["export", str(run), "--out", str(out), "--force"]) == 0
+    assert not (out / "stale.bin").exists() and (out / "config.json").is_file()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def _tiny_model():
+    return build_model(ModelConfig(n_layer=1, n_head=1, d_model=8, context_len=4), 10)
+
+
+def test_a_flipped_byte_of_the_same_size_is_refused_naming_the_file(tmp_path):
+    model = _tiny_model()
+    save_checkpoint(tmp_path / "last", model, None, {"step": 1})
+    file = tmp_path / "last" / "model.safetensors"
+    data = bytearray(file.read_bytes())
+    data[-3] ^= 0x01
+    file.write_bytes(bytes(data))
+    with pytest.raises(UserError, match=r"model.safetensors does not match the SHA-256 recorded"):
+        load_weights(tmp_path / "last", _tiny_model())
+
+
+def test_checkpoints_without_hashes_still_load(tmp_path):
+    model = _tiny_model()
+    save_checkpoint(tmp_path / "last", model, None, {"step": 3})
+    meta_file = tmp_path / "last" / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["sha256"]  # as written before hashes existed
+    meta_file.write_text(json.dumps(meta))
+    fresh = _tiny_model()
+    load_weights(tmp_path / "last", fresh)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
+    assert read_meta(tmp_path / "last")["step"] == 3
+
+
+def test_a_pickle_renamed_to_safetensors_is_never_unpickled(tmp_path):
+    import pickle
+
+    save_checkpoint(tmp_path / "last", _tiny_model(), None, {"step": 1})
+    meta_file = tmp_path / "last" / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["sha256"]
+    meta_file.write_text(json.dumps(meta))
+    marker = tmp_path / "pwned"
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (tmp_path / "last" / "model.safetensors").write_bytes(pickle.dumps({"w": Boom()}))
+    with pytest.raises(UserError, match="is not a readable safetensors file"):
+        load_weights(tmp_path / "last", _tiny_model())
+    assert not marker.exists()
+
+
+def test_nan_metrics_become_json_null():
+    from lmlab.eval.run import finite_or_none
+
+    value = finite_or_none({"loss": float("nan"), "by_source": {"a": {"loss": float("inf"), "n": 1}}})
+    assert json.dumps(value, allow_nan=False) == '{"loss": null, "by_source": {"a": {"loss": null, "n": 1}}}'
+
+
+def test_manifest_says_why_two_runs_could_differ(run):
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["torch"] == torch.__version__ and m["python"] == sys.version.split()[0]
+    assert m["device"] == "cpu" and m["threads"] >= 1 and len(m["data_sha256"]) == 64
+    assert m["config"]["model"]["d_model"] == 32 and m["config"]["train"]["max_steps"] == 4
+    assert m["git_commit"] is None or len(m["git_commit"].split("+")[0]) == 40
+
+
+def test_lock_file_and_marker_are_small_and_the_lock_is_released_after_training(run):
+    assert json.loads((run / MARKER).read_text())["kind"] == "run"
+    DirLock(run).acquire().release()  # train() released it in-process
+    started = time.monotonic()
+    RunDir(run).lock().unlock()
+    assert time.monotonic() - started < 5
