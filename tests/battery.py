@@ -14,11 +14,18 @@ from lmlab.generate import generate
 
 
 def shapes_and_initial_loss(model, V: int, T: int = 16) -> None:
+    """Eval mode returns (B, T, V) logits; training with targets may return None for them (the
+    transformer's chunked loss), with the same loss."""
     x, y = torch.randint(0, V, (8, T)), torch.randint(0, V, (8, T))
-    logits, loss = model(x, y)
+    train_logits, train_loss = model.train()(x, y)
+    assert train_logits is None or train_logits.shape == (8, T, V)
+    logits, loss = model.eval()(x, y)
+    model.train()
     assert logits.shape == (8, T, V)
     assert abs(loss.item() - math.log(V)) < 0.1
     assert model(x)[1] is None
+    if not any(isinstance(m, torch.nn.Dropout) for m in model.modules()):
+        assert abs(train_loss.item() - loss.item()) < 1e-5
 
 
 def causality(model, V: int, T: int = 16, cut: int = 9) -> None:

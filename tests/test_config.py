@@ -68,3 +68,18 @@ def test_bad_toml(tmp_path):
 def test_unknown_preset_lists_valid_ones():
     with pytest.raises(UserError, match="unknown preset 'nope'; valid presets: .*demo"):
         get_preset("nope")
+
+
+def test_a_saved_run_from_before_vocab_padding_loads_unpadded(tmp_path):
+    """Runs saved before model.vocab_pad existed hold unpadded weights: their config gets 0, a
+    hand-written config gets today's default."""
+    from lmlab.config import RunConfig, load_config
+
+    values = RunConfig().to_dict()
+    del values["model"]["vocab_pad"]
+    import tomli_w
+
+    path = tmp_path / "config.toml"
+    path.write_text(tomli_w.dumps(values))
+    assert load_config(path, saved_run=True).model.vocab_pad == 0
+    assert load_config(path).model.vocab_pad == RunConfig().model.vocab_pad == 64

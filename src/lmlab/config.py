@@ -189,8 +189,14 @@ class RunConfig:
         atomic_write_text(Path(path), self.to_toml())
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read a config TOML file (as written with every run, or by hand listing only changes)."""
+# Fields whose default changed after runs were saved without them: a run's saved config lists
+# every field, so one that is missing predates the field and gets the value that was in force.
+SAVED_RUN_DEFAULTS = {("model", "vocab_pad"): 0}  # padding to 64 rows came later; old weights are unpadded
+
+
+def load_config(path: str | Path, saved_run: bool = False) -> RunConfig:
+    """Read a config TOML file (as written with every run, or by hand listing only changes).
+    `saved_run`: the file is a run directory's config.toml (see SAVED_RUN_DEFAULTS)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file {path} does not exist")
@@ -198,6 +204,10 @@ def load_config(path: str | Path) -> RunConfig:
         values = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: not valid TOML ({err})") from None
+    if saved_run:
+        for (section, name), value in SAVED_RUN_DEFAULTS.items():
+            if isinstance(values.get(section), dict):
+                values[section].setdefault(name, value)
     return RunConfig.from_dict(values, where=str(path))
 
 

@@ -60,7 +60,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "auto"
     run = RunDir.open(run_dir)
     if not run.has_checkpoint(checkpoint):
         raise UserError(f"run directory {run.root} has no '{checkpoint}' checkpoint; try --checkpoint last")
-    cfg = load_config(run.config)
+    cfg = load_config(run.config, saved_run=True)
     meta = read_meta(run.checkpoint(checkpoint))
     tokenizer = load_tokenizer(run.tokenizer)
     check_tokenizer(run, cfg, tokenizer, meta)

@@ -61,7 +61,7 @@ def open_run(run_dir: str | Path, which: str = "last", device: str = "auto"):
     name = checkpoint_name(run.root, which)
     if not run.has_checkpoint(name):
         raise UserError(f"run directory {run.root} has no '{name}' checkpoint; try --checkpoint last")
-    cfg = load_config(run.config)
+    cfg = load_config(run.config, saved_run=True)
     tokenizer = load_tokenizer(run.tokenizer)
     dev = resolve_device(device)
     model = build_model(cfg.model, tokenizer.vocab_size)

@@ -15,7 +15,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 
 def as_parts(data) -> dict:
@@ -57,12 +56,10 @@ def evaluate(model, data, tokenizer, context_len: int, batch_size: int,
 def _score(model, batches, byte_len, device, autocast) -> tuple[float, float, float, float]:
     nats = correct = count = n_bytes = 0.0
     for x, y, mask in batches:
-        with autocast() if autocast else contextlib.nullcontext():
-            logits, _ = model(x.to(device))
-        logits = logits.float()
         y_dev = y.to(device)
-        per_token = F.cross_entropy(logits.flatten(0, 1), y_dev.flatten(), reduction="none")
-        hit = (logits.argmax(-1) == y_dev).flatten()
+        with autocast() if autocast else contextlib.nullcontext():
+            per_token, hit = model.token_scores(x.to(device), y_dev)  # (B, T) each
+        per_token, hit = per_token.float().flatten(), hit.flatten()
         tok_bytes = byte_len[y].flatten()
         if mask is not None:
             m = mask.flatten()

@@ -48,6 +48,13 @@ class LanguageModel(nn.Module):
         model may skip computing the other positions' logits (the transformer does)."""
         return self(idx, cache=cache)[0][:, -1]
 
+    def token_scores(self, idx: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token cross-entropy in nats (fp32) and whether the arg-max is the target, both (B, T):
+        what evaluation needs. Models with a large head compute it without the full logits."""
+        logits = self(idx)[0].float()  # (B, T, V)
+        nats = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view(targets.shape)
+        return nats, logits.argmax(-1) == targets
+
     def num_params(self, embeddings: bool = True) -> int:
         """Distinct parameters (tied weights counted once); without embeddings, the token and
         position tables are left out (a separate output head still counts)."""

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from lmlab.config_base import Section, require, require_choice
 
+PAD_MIN_VOCAB = 2048  # smaller vocabularies are left as they are (their head is cheap either way)
+
 
 @dataclass
 class ModelConfig(Section):
@@ -24,6 +26,10 @@ class ModelConfig(Section):
     mlp_mult: float = 4.0  # MLP width as a multiple of d_model when d_mlp = 0
     context_len: int = 128
     vocab_size: int = 0  # 0 = taken from the tokenizer at build time
+    vocab_pad: int = 64  # transformer: embedding/head rows rounded up to a multiple of this when the vocabulary
+    # has >= 2048 tokens (aligned matmuls; pad ids are never produced, scored or exported); 0 = never
+    fused_loss: bool = True  # transformer: training computes head + cross-entropy in row chunks without the
+    # (B, T, V) logits (forward returns logits None when training with targets); false = full logits
     position: str = "learned"  # learned | sinusoidal | rope | alibi | none
     rope_theta: float = 10000.0  # RoPE base wavelength
     norm: str = "layernorm"  # layernorm | rmsnorm | none
@@ -62,6 +68,7 @@ class ModelConfig(Section):
         require(self.n_kv_head >= 0, self, "n_kv_head", "0 (= n_head) or a positive divisor of n_head")
         require(self.d_mlp >= 0, self, "d_mlp", "0 (= 4 * d_model) or a positive integer")
         require(self.vocab_size >= 0, self, "vocab_size", "0 (from the tokenizer) or a positive integer")
+        require(self.vocab_pad >= 0, self, "vocab_pad", "0 (no padding) or a positive integer such as 64")
         require(self.d_model % self.n_head == 0, self, "d_model",
                 f"a multiple of model.n_head={self.n_head}")
         require(self.n_head % self.kv_heads == 0, self, "n_kv_head",
@@ -83,6 +90,15 @@ class ModelConfig(Section):
         require(self.position != "rope" or self.d_head % 2 == 0, self, "position",
                 f"an even head size for rope (d_model / n_head = {self.d_head})")
         require(self.norm_eps > 0, self, "norm_eps", "a positive float")
+
+    @property
+    def padded_vocab(self) -> int:
+        """Rows of the transformer's embedding and head: vocab_size rounded up to vocab_pad from
+        PAD_MIN_VOCAB tokens on (GPT-2's 50,257 -> 50,304, as nanoGPT pads); vocab_size below."""
+        m = self.vocab_pad
+        if not m or self.vocab_size < PAD_MIN_VOCAB:
+            return self.vocab_size
+        return -(-self.vocab_size // m) * m
 
     @property
     def kv_heads(self) -> int:

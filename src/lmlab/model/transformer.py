@@ -12,11 +12,21 @@ from lmlab.model.components.attention import ATTENTIONS, KVCache
 from lmlab.model.components.mlp import MLPS
 from lmlab.model.components.norm import NORMS
 from lmlab.model.components.position import NO_CONTEXT, POSITIONS, AttentionContext
+from lmlab.model.head_loss import head_scores, linear_cross_entropy
 from lmlab.model.hooks import HookPoint
 from lmlab.model.init import init_weights
 from lmlab.registry import Registry
 
 BLOCKS: Registry = Registry("model.norm_position")
+
+
+def is_fsdp(module: nn.Module) -> bool:
+    """Whether FSDP2's fully_shard wraps `module` (its parameters are shards outside forward)."""
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # a torch without distributed support
+        return False
+    return isinstance(module, FSDPModule)
 
 
 class Block(nn.Module):
@@ -74,27 +84,51 @@ class Transformer(LanguageModel):
     def __init__(self, cfg):
         super().__init__()
         self.config = cfg
-        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.tok_emb = nn.Embedding(cfg.padded_vocab, cfg.d_model)  # rows past vocab_size: zero padding
         self.pos_emb = POSITIONS.get(cfg.position)(cfg)
         self.drop = dropout(cfg.dropout)
         self.hook_embed = HookPoint()
         self.blocks = nn.ModuleList(BLOCKS.get(cfg.norm_position)(cfg, i) for i in range(cfg.n_layer))
         self.ln_f = final_norm(cfg)
         self.hook_final = HookPoint()
-        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=cfg.head_bias)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.padded_vocab, bias=cfg.head_bias)
         init_weights(self, cfg)
+        with torch.no_grad():  # pad rows: never looked up, their logits masked, so they stay zero
+            self.tok_emb.weight[cfg.vocab_size:] = 0
+            self.lm_head.weight[cfg.vocab_size:] = 0
         if cfg.tie_embeddings:  # after init: the shared matrix keeps the embedding's init
             self.lm_head.weight = self.tok_emb.weight
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 loss_mask: torch.Tensor | None = None, cache: KVCache | None = None):
-        logits = self.lm_head(self.hook_final(self.ln_f(self.trunk(idx, cache))))  # (B, T, V)
+        """(logits (B, T, V), loss). Training with targets (train mode, gradients on, model.fused_loss)
+        returns logits None: the loss comes from the chunked head (head_loss.py), which never
+        holds the (B, T, V) logits or their gradient. Eval mode always returns logits."""
+        h = self.hook_final(self.ln_f(self.trunk(idx, cache)))  # (B, T, D)
+        if targets is not None and self.config.fused_loss and self.training and torch.is_grad_enabled():
+            return None, linear_cross_entropy(h, self.lm_head.weight, self.lm_head.bias, targets, loss_mask,
+                                              self.config.vocab_size)
+        logits = self.head(h)  # (B, T, V)
         return logits, lm_loss(logits, targets, loss_mask)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits over the logical vocabulary: a padded head's extra columns are cut off."""
+        logits = self.lm_head(h)
+        V = self.config.vocab_size
+        return logits[..., :V] if logits.size(-1) > V else logits
 
     def next_logits(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Logits for the token after idx only (B, V): the head runs on the last position, not all T."""
         x = self.trunk(idx, cache)[:, -1:]
-        return self.lm_head(self.hook_final(self.ln_f(x)))[:, 0]
+        return self.head(self.hook_final(self.ln_f(x)))[:, 0]
+
+    def token_scores(self, idx: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token nats and arg-max hits (B, T), the head chunked (no (B, T, V) logits). An FSDP-sharded
+        model gathers its weights only inside forward, so it scores through forward instead."""
+        if is_fsdp(self):
+            return super().token_scores(idx, targets)
+        h = self.hook_final(self.ln_f(self.trunk(idx)))  # (B, T, D)
+        return head_scores(h, self.lm_head.weight, self.lm_head.bias, targets, self.config.vocab_size)
 
     def trunk(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Embeddings and blocks: the residual stream before the final norm, (B, T, D)."""
@@ -120,10 +154,18 @@ class Transformer(LanguageModel):
         return KVCache(cfg.n_layer, batch_size, cfg.kv_heads, cfg.context_len, cfg.d_head,
                        device=device, dtype=dtype or self.tok_emb.weight.dtype)
 
-    def flops_per_token(self) -> int:
-        """The matmul FLOPs plus attention's 12 * n_layer * T * d_model (PaLM appendix B), T = context_len."""
+    def num_params(self, embeddings: bool = True) -> int:
+        """As LanguageModel's, without the vocabulary padding's rows (they hold no parameters that learn)."""
         cfg = self.config
-        return super().flops_per_token() + 12 * cfg.n_layer * cfg.context_len * cfg.d_model
+        pad = cfg.padded_vocab - cfg.vocab_size
+        head_pad = (0 if cfg.tie_embeddings else pad * cfg.d_model) + (pad if cfg.head_bias else 0)
+        return super().num_params(embeddings) - head_pad - (pad * cfg.d_model if embeddings else 0)
+
+    def flops_per_token(self) -> int:
+        """The matmul FLOPs (the head's pad rows left out) plus attention's 12 * n_layer * T * d_model (PaLM appendix B), T = context_len."""
+        cfg = self.config
+        pad = cfg.padded_vocab - cfg.vocab_size
+        return super().flops_per_token() - 6 * pad * cfg.d_model + 12 * cfg.n_layer * cfg.context_len * cfg.d_model
 
     def activation_bytes(self, batch_size: int, bytes_per_value: int = 2) -> int:
         """Activations kept for backward in one step, after Korthikanti et al. 2022 (eq. 2):
@@ -135,3 +177,4 @@ class Transformer(LanguageModel):
         if cfg.grad_checkpoint:
             return int(cfg.n_layer * T * batch_size * D * bytes_per_value + per_layer)
         return int(cfg.n_layer * per_layer)
+

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lmlab.alloc import tune_malloc
 from lmlab.checkpoint import (
     load_state_tensors,
     load_weights,
@@ -30,6 +31,7 @@ from lmlab.runs import RunDir
 from lmlab.tokenizer import load_tokenizer, save_tokenizer
 from lmlab.train import distributed
 from lmlab.train.distributed import Dist
+from lmlab.train.memory import check_fits, predict_run
 from lmlab.train.mfu import MfuMeter, meter_for
 from lmlab.train.optim import make_optimizer
 from lmlab.train.precision import Precision, configure_matmul, resolve_device, resolve_precision
@@ -114,11 +116,12 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
     else:
         d.barrier()
         run = RunDir.open(run_dir, need_checkpoint=False)
-        cfg = load_config(run.config)
+        cfg = load_config(run.config, saved_run=True)
         data = prepare(cfg, load_tokenizer(run.tokenizer), progress=False)
     try:
         job = _assemble(cfg, run, data.tokenizer, data, d)
-        if d.is_main:
+        if d.is_main:  # a run that cannot fit says so before it starts (and is discarded below)
+            check_fits(*predict_run(job.model, cfg.train.batch_size, job.value_bytes), where=f"run {cfg.name}")
             from lmlab.manifest import write_manifest
 
             write_manifest(run, cfg, data, job.device)
@@ -166,7 +169,7 @@ def resume_job(run_dir: str | Path, overrides: dict[str, str] | None = None) -> 
 
 
 def _resume_job(run: RunDir, overrides: dict[str, str] | None) -> Job:
-    cfg = distributed.execution_overrides(load_config(run.config), overrides or {})
+    cfg = distributed.execution_overrides(load_config(run.config, saved_run=True), overrides or {})
     ckpt = run.checkpoint("last")
     meta = read_meta(ckpt)
     check_same_model(run, cfg, meta)
@@ -219,6 +222,7 @@ def check_same_model(run: RunDir, cfg: RunConfig, meta: dict) -> None:
 def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared, d: Dist,
               checkpoint: Path | None = None) -> Job:
     t = cfg.train
+    tune_malloc()  # large per-step temporaries reuse heap memory instead of mmap/munmap each step
     if t.threads:
         torch.set_num_threads(t.threads)
     device = d.device(resolve_device(t.device))

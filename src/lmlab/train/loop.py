@@ -23,6 +23,7 @@ from lmlab.io import fault_point
 from lmlab.train.distributed import checkpoint_state, teardown
 from lmlab.train.job import Job, new_job, resume_job, rng_tensors
 from lmlab.train.loggers import FanOut, open_loggers
+from lmlab.train.memory import describe, predict_run
 from lmlab.train.mfu import format_mfu
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
@@ -78,7 +79,8 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
     if bar.enabled:
         verb = f"resuming at step {state.step}" if state.step else "training"
         bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}); "
-                    f"{job.model.summary(cfg.batch_size, job.value_bytes)}; {job.meter.describe()}")
+                    f"{job.model.summary(cfg.batch_size, job.value_bytes)}; {job.meter.describe()}; "
+                    f"{describe(*predict_run(job.model, cfg.batch_size, job.value_bytes))}")
     # metrics.jsonl + the configured trackers, written by rank 0 alone
     log = open_loggers(job.cfg, job.run) if job.dist.is_main else FanOut([])
     step_model = torch.compile(job.train_model) if cfg.compile else job.train_model
@@ -125,7 +127,8 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
                            "peak_mem_mb": peak_memory_mb(job.device), "mfu": mfu})
             if finite:
                 bar.update(state.step, loss, step_tokens / dt,
-                           f" MFU {format_mfu(mfu)}" + (f" val {last_eval['loss']:.4f}" if last_eval else ""))
+                           f" MFU {format_mfu(mfu)}" + (f" val {last_eval['loss']:.4f}" if last_eval else "")
+                           + f" mem {peak_memory_mb(job.device) / 1024:.2f} GiB")
             epoch_end = job.epoch_mode and state.step % job.batches.steps_per_epoch == 0
             if (state.step % job.cfg.eval.every == 0 or state.step == cfg.max_steps or epoch_end
                     or state.stopped_by_time):

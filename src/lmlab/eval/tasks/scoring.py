@@ -108,12 +108,12 @@ def _score_rows(model, inputs: list[list[int]], row_requests, n_requests: int, b
 
 def _span_logits(model, x: torch.Tensor, spans: list[tuple[int, int]]) -> list[torch.Tensor]:
     """Logits at the last n real positions of each row. A model with a separate head (the transformer's
-    trunk -> ln_f -> lm_head, as in its forward) gets the head applied to those positions only: with a
+    trunk -> ln_f -> head, as in its forward) gets the head applied to those positions only: with a
     50k vocabulary the head over every context position is most of the work. Others run forward."""
-    if all(hasattr(model, a) for a in ("trunk", "ln_f", "lm_head", "hook_final")):
+    if all(hasattr(model, a) for a in ("trunk", "ln_f", "lm_head", "head", "hook_final")):
         h = model.trunk(x)  # (B, T, D)
         picked = torch.cat([h[b, L - n:L] for b, (L, n) in enumerate(spans)])  # (sum n, D)
-        flat = model.lm_head(model.hook_final(model.ln_f(picked)))  # (sum n, V)
+        flat = model.head(model.hook_final(model.ln_f(picked)))  # (sum n, V): a padded vocabulary's rows cut off
         return list(flat.split([n for _, n in spans]))
     logits, _ = model(x)  # (B, T, V)
     return [logits[b, L - n:L] for b, (L, n) in enumerate(spans)]

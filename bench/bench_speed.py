@@ -1,0 +1,207 @@
+#!/usr/bin/env python
+"""Training speed and memory levers of lmlab, each measured against the same code with the
+lever off, side by side: every variant runs in its own fresh process (so peak RSS and the
+allocator state are its own), variants alternate (A, B, C, A, B, C, ...), and the report gives
+medians and ratios to the `today` variant.
+
+    .venv/bin/python bench/bench_speed.py --quick                 # ~5 min on 2 busy cores
+    .venv/bin/python bench/bench_speed.py --part vocab --repeats 3  # LLmini-C's real shape
+    .venv/bin/python bench/bench_speed.py --part alloc
+
+Part `vocab` (LLmini-C: 8 layers x 256, 4 heads, GPT-2 vocabulary 50,257, context 256,
+untied head, batch 32 x 2; --quick: batch 8 x 1): variants
+  today    model.fused_loss=false, model.vocab_pad=0, LMLAB_MALLOC=default (the code before)
+  pad      + vocabulary padded to 50,304
+  fused    + the chunked head + cross-entropy
+  all      + malloc tuning (what `lmlab train` does by default)
+Part `alloc` (minigpt_small-like: 4 x 256... see SHAPES; character vocabulary, so the head is
+small): malloc tuning off vs on, everything else default.
+
+Each worker trains with lmlab's own `train_step` (AdamW, clipping, bf16 autocast where the CPU
+has it) on random tokens and reports the median step time after one warm-up step, the user
+and system CPU seconds of its measured steps, and its peak RSS. Timings on a shared machine are
+inflated and noisy: compare the ratios of one run only; tokens per CPU-second (user + system
+time) is the steadier figure when other processes compete for the cores. `--out FILE` writes
+the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+SHAPES = {
+    "llmini_c": {"n_layer": 8, "n_head": 4, "d_model": 256, "context_len": 256, "vocab_size": 50257,
+                 "tie_embeddings": False, "batch": 32, "accum": 2},
+    "llmini_c_quick": {"n_layer": 8, "n_head": 4, "d_model": 256, "context_len": 256, "vocab_size": 50257,
+                       "tie_embeddings": False, "batch": 8, "accum": 1},
+    "minigpt_small": {"n_layer": 4, "n_head": 4, "d_model": 256, "context_len": 256, "vocab_size": 3000,
+                      "position": "sinusoidal", "batch": 64, "accum": 1},
+    "minigpt_small_quick": {"n_layer": 4, "n_head": 4, "d_model": 256, "context_len": 256, "vocab_size": 3000,
+                            "position": "sinusoidal", "batch": 16, "accum": 1},
+}
+VARIANTS = {  # name -> (model overrides, environment)
+    "today": ({"fused_loss": False, "vocab_pad": 0}, {"LMLAB_MALLOC": "default"}),
+    "pad": ({"fused_loss": False}, {"LMLAB_MALLOC": "default"}),
+    "fused": ({}, {"LMLAB_MALLOC": "default"}),
+    "all": ({}, {}),
+    "malloc_off": ({}, {"LMLAB_MALLOC": "default"}),
+    "malloc_on": ({}, {}),
+}
+PARTS = {"vocab": ("llmini_c", ["today", "pad", "fused", "all"]),
+         "alloc": ("minigpt_small", ["malloc_off", "malloc_on"])}
+
+
+def machine() -> dict:
+    import torch
+
+    cpu, flags = "?", ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and cpu == "?":
+                    cpu = line.split(":", 1)[1].strip()
+                if line.startswith("flags") and not flags:
+                    flags = line
+    except OSError:
+        pass
+    return {"cpu": cpu, "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "load_avg_1min": os.getloadavg()[0]}
+
+
+def worker(shape: dict, model_over: dict, steps: int) -> dict:
+    """Runs in a fresh process: build, warm up one step, time `steps` steps."""
+    import torch
+
+    from lmlab.alloc import tune_malloc
+    from lmlab.config import TrainConfig
+    from lmlab.model import ModelConfig, build_model
+    from lmlab.train.optim import make_optimizer
+    from lmlab.train.precision import Precision, resolve_precision
+    from lmlab.train.step import train_step
+
+    malloc = tune_malloc()  # what the trainer does at start (LMLAB_MALLOC=default: nothing)
+    shape = dict(shape)
+    batch, accum = shape.pop("batch"), shape.pop("accum")
+    torch.manual_seed(0)
+    cfg = ModelConfig(**shape, **model_over)
+    model = build_model(cfg)
+    tcfg = TrainConfig(batch_size=batch, grad_accum=accum)
+    optimizer = make_optimizer(model, tcfg, torch.device("cpu"))
+    precision = Precision(resolve_precision("auto", torch.device("cpu")), torch.device("cpu"))
+    T, V = cfg.context_len, cfg.vocab_size
+
+    class Batches:
+        def batch(self, step, micro):
+            g = torch.Generator().manual_seed(step * 1000 + micro)
+            x = torch.randint(0, V, (batch, T + 1), generator=g)
+            return x[:, :-1], x[:, 1:], None
+
+    times, losses = [], []
+    for step in range(steps + 1):
+        if step == 1:
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        loss, _ = train_step(model, optimizer, Batches(), step, accum, 1.0, precision, torch.device("cpu"))
+        times.append(time.perf_counter() - t0)
+        losses.append(loss)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    step_s = statistics.median(times[1:])
+    cpu_s = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return {"step_s": step_s, "tokens_per_s": batch * accum * T / step_s,
+            "tokens_per_cpu_s": batch * accum * T * steps / max(cpu_s, 1e-9),
+            "user_s": r1.ru_utime - r0.ru_utime, "sys_s": r1.ru_stime - r0.ru_stime,
+            "peak_rss_mb": r1.ru_maxrss / 1024, "losses": losses, "precision": precision.name,
+            "malloc_tuned": malloc["tuned"]}
+
+
+def run_variant(shape: str, variant: str, steps: int) -> dict:
+    over, env = VARIANTS[variant]
+    spec = json.dumps({"shape": SHAPES[shape], "over": over, "steps": steps})
+    out = subprocess.run([sys.executable, __file__, "--worker", spec], capture_output=True, text=True,
+                         env={**os.environ, **env}, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"worker {variant} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_part(part: str, quick: bool, repeats: int, steps: int, only: str | None = None) -> dict:
+    shape, variants = PARTS[part]
+    variants = [v for v in variants if not only or v in only.split(",")]
+    shape = shape + ("_quick" if quick else "")
+    results: dict[str, list[dict]] = {v: [] for v in variants}
+    for r in range(repeats):
+        for v in variants:
+            res = run_variant(shape, v, steps)
+            results[v].append(res)
+            print(f"  [{part} {r + 1}/{repeats}] {v:10s} {res['tokens_per_s']:9,.0f} tok/s  "
+                  f"user {res['user_s']:6.1f} s  sys {res['sys_s']:6.1f} s  peak {res['peak_rss_mb']:7,.0f} MB",
+                  file=sys.stderr, flush=True)
+    base = variants[0]
+    rows = []
+    for v in variants:
+        med = {k: statistics.median(x[k] for x in results[v])
+               for k in ("tokens_per_s", "tokens_per_cpu_s", "user_s", "sys_s", "peak_rss_mb")}
+        ref = {k: statistics.median(x[k] for x in results[base]) for k in med}
+        rows.append({"variant": v, **med, "speedup": med["tokens_per_s"] / ref["tokens_per_s"],
+                     "cpu_speedup": med["tokens_per_cpu_s"] / ref["tokens_per_cpu_s"],
+                     "memory_ratio": med["peak_rss_mb"] / ref["peak_rss_mb"],
+                     "first_losses": results[v][0]["losses"][:3]})
+    return {"part": part, "shape": SHAPES[shape], "shape_name": shape, "steps": steps, "repeats": repeats,
+            "rows": rows}
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = [f"CPU {m['cpu']}, AMX {'yes' if m['amx_bf16'] else 'no'} (AVX512-BF16 "
+             f"{'yes' if m['avx512_bf16'] else 'no'}), torch {m['torch']}, {m['threads']} threads, "
+             f"load average {m['load_avg_1min']:.1f} at start (contended if above the core count {m['cores']})"]
+    for part in report["parts"]:
+        lines += ["", f"**{part['part']}** ({part['shape_name']}: {part['shape']}; {part['steps']} timed steps, "
+                  f"median of {part['repeats']})", "",
+                  "| variant | tokens/s | speedup | tokens/CPU-s | speedup (CPU time) | user s | sys s "
+                  "| peak RSS MB | memory ratio |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in part["rows"]:
+            lines.append(f"| {r['variant']} | {r['tokens_per_s']:,.0f} | {r['speedup']:.2f}x | "
+                         f"{r['tokens_per_cpu_s']:,.0f} | {r['cpu_speedup']:.2f}x | {r['user_s']:.1f} | "
+                         f"{r['sys_s']:.1f} | {r['peak_rss_mb']:,.0f} | {r['memory_ratio']:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", choices=[*PARTS, "all"], default="all")
+    p.add_argument("--quick", action="store_true", help="small batches, 3 timed steps, 1 repeat")
+    p.add_argument("--repeats", type=int, default=0, help="rounds of all variants (default 2; --quick 1)")
+    p.add_argument("--steps", type=int, default=0, help="timed steps per worker (default 4; --quick 3)")
+    p.add_argument("--variants", help="comma-separated subset of the part's variants (the first is the baseline)")
+    p.add_argument("--out", help="write the report as JSON here")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        spec = json.loads(args.worker)
+        print(json.dumps(worker(spec["shape"], spec["over"], spec["steps"])))
+        return 0
+    repeats = args.repeats or (1 if args.quick else 2)
+    steps = args.steps or (3 if args.quick else 4)
+    report = {"machine": machine(), "parts": []}
+    for part in (PARTS if args.part == "all" else [args.part]):
+        report["parts"].append(run_part(part, args.quick, repeats, steps, args.variants))
+    print(markdown(report))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Output head + cross-entropy in row chunks, never holding the (B*T, V) logits.
+
+At a GPT-2 vocabulary the head dominates a small model's step: LLmini-C (8 x 256, V = 50,257,
+8,192 rows per micro-batch) materializes 1.6 GB of fp32 logits, the same again for their
+log-softmax and for the gradient, and the cross-entropy over them took three times as long as
+all the head's matrix multiplies. `linear_cross_entropy` instead walks the rows in chunks of a
+few megabytes of logits: per chunk it computes the logits, their log-sum-exp and the loss, and
+-- when a gradient will be needed -- right away the chunk's gradient (softmax - one-hot) and
+its products with the hidden states and the weight. Backward then only scales the stored
+gradients by the incoming one (the loss is a scalar at the end of the graph), so the head's
+logits are computed once, as in the unfused path, and nothing of size V survives a chunk.
+
+Pad columns (rows of a padded head beyond the logical vocabulary) are set to -inf before the
+log-sum-exp: they never receive probability, loss or gradient.
+
+`head_scores` is the evaluation twin: per-token nats and arg-max hits, chunked the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+CHUNK_ELEMENTS = 1 << 24  # logits per chunk (64 MiB in fp32): 333 rows at V = 50,304; all rows at V = 65
+MIN_ROWS = 64
+
+
+def chunk_rows(n_rows: int, vocab: int) -> int:
+    return max(MIN_ROWS, min(n_rows, CHUNK_ELEMENTS // max(vocab, 1)))
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype autocast would run the head's matmul in (else the hidden states' own)."""
+    kind = x.device.type
+    if kind in ("cpu", "cuda") and torch.is_autocast_enabled(kind):
+        return torch.get_autocast_dtype(kind)
+    return x.dtype
+
+
+def no_autocast(device: torch.device):
+    """Autocast off while the head casts explicitly (meta and other devices have no autocast)."""
+    kind = device.type
+    return torch.autocast(kind, enabled=False) if kind in ("cpu", "cuda", "mps") else contextlib.nullcontext()
+
+
+def _chunk_logits(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, vocab: int) -> torch.Tensor:
+    """fp32 logits of one chunk of rows, pad columns at -inf. h (n, D), w (Vp, D) -> (n, Vp)."""
+    logits = (h @ w.t()).to(torch.promote_types(h.dtype, torch.float32))  # (n, Vp), fp32 at least
+    if bias is not None:
+        logits += bias
+    if logits.size(1) > vocab:
+        logits[:, vocab:] = float("-inf")
+    return logits
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    """scale * sum_i CE(h_i @ W^T + b, target_i), its gradients computed in forward."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, targets, scale: float, vocab: int, dtype: torch.dtype):
+        # h (N, D) any float dtype; weight (Vp, D) fp32 parameter; bias (Vp,) or None; targets (N,)
+        need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        need_b = bias is not None and ctx.needs_input_grad[2]
+        with no_autocast(h.device):
+            acc = torch.promote_types(dtype, torch.float32)  # fp32, or fp64 for fp64 inputs
+            w = weight.to(dtype)
+            b = bias.to(acc) if bias is not None else None
+            N = h.size(0)
+            step = chunk_rows(N, weight.size(0))
+            total = torch.zeros((), dtype=acc, device=h.device)
+            grad_h = torch.empty(h.shape, dtype=acc, device=h.device) if need_h else None
+            grad_w = torch.zeros(weight.shape, dtype=acc, device=h.device) if need_w else None
+            grad_b = torch.zeros(bias.shape, dtype=acc, device=h.device) if need_b else None
+            g = None
+            for s in range(0, N, step):
+                hc = h[s:s + step].to(dtype)  # (n, D)
+                t = targets[s:s + step, None]  # (n, 1)
+                logp = torch.log_softmax(_chunk_logits(hc, w, b, vocab), dim=1)  # (n, Vp) fp32, pads -inf
+                total -= logp.gather(1, t).sum()
+                if not (need_h or need_w or need_b):
+                    continue
+                probs = logp.exp_().scatter_add_(1, t, torch.full_like(t, -1.0, dtype=logp.dtype))
+                # probs = softmax - one-hot = d CE / d logits, pad columns 0; (n, Vp)
+                if grad_b is not None:
+                    grad_b += probs.sum(0)
+                g = probs.to(dtype) if g is None or g.shape != probs.shape else g.copy_(probs)
+                if grad_h is not None:
+                    grad_h[s:s + step] = g @ w
+                if grad_w is not None:
+                    grad_w += g.t() @ hc
+            for grad in (grad_h, grad_w, grad_b):
+                if grad is not None:
+                    grad *= scale
+        ctx.save_for_backward(grad_h.to(h.dtype) if need_h else None,
+                              grad_w.to(weight.dtype) if need_w else None, grad_b.to(bias.dtype) if need_b else None)
+        return total * scale
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_h, grad_w, grad_b = ctx.saved_tensors
+        scaled = [None if g is None else g * grad_out.to(g.dtype) for g in (grad_h, grad_w, grad_b)]
+        return (*scaled, None, None, None, None)
+
+
+def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                         targets: torch.Tensor, loss_mask: torch.Tensor | None = None,
+                         vocab: int | None = None) -> torch.Tensor:
+    """Mean cross-entropy of the head `h @ weight^T + bias` against `targets` over rows where
+    `loss_mask` is true (all rows without a mask), equal to `F.cross_entropy` on the logits
+    sliced to the first `vocab` columns. h (..., D), targets and loss_mask (...)."""
+    D = h.size(-1)
+    vocab = vocab or weight.size(0)
+    h, targets = h.reshape(-1, D), targets.reshape(-1)
+    if loss_mask is not None:
+        keep = loss_mask.reshape(-1).nonzero()[:, 0]  # masked rows cost nothing
+        h, targets = h.index_select(0, keep), targets.index_select(0, keep)
+    scale = 1.0 / max(targets.numel(), 1)
+    return LinearCrossEntropy.apply(h, weight, bias, targets, scale, vocab, compute_dtype(h))
+
+
+@torch.no_grad()
+def head_scores(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, targets: torch.Tensor,
+                vocab: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token cross-entropy (nats, fp32) and arg-max hits of the head, chunked.
+    h (..., D), targets (...) -> two tensors shaped like targets."""
+    vocab = vocab or weight.size(0)
+    shape, D = targets.shape, h.size(-1)
+    h, targets = h.reshape(-1, D), targets.reshape(-1)
+    dtype = compute_dtype(h)
+    with no_autocast(h.device):
+        w = weight.to(dtype)
+        b = bias.to(torch.promote_types(dtype, torch.float32)) if bias is not None else None
+        nats = torch.empty(targets.shape, dtype=torch.float32, device=h.device)
+        hits = torch.empty(targets.shape, dtype=torch.bool, device=h.device)
+        step = chunk_rows(targets.numel(), weight.size(0))
+        for s in range(0, targets.numel(), step):
+            logits = _chunk_logits(h[s:s + step].to(dtype), w, b, vocab)
+            t = targets[s:s + step]
+            nats[s:s + step] = torch.logsumexp(logits, 1) - logits.gather(1, t[:, None])[:, 0]
+            hits[s:s + step] = logits.argmax(1) == t
+    return nats.view(shape), hits.view(shape)

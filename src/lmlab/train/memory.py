@@ -1,0 +1,99 @@
+"""Predicted peak memory of a training run, printed at its start and checked before it starts.
+
+The peak of a step is reached at the start of backward, when everything below is alive at once:
+
+  weights      4 bytes per parameter (fp32 master weights, padded vocabulary rows included)
+  gradients    4 bytes per parameter
+  optimizer    AdamW's two moments, 8 bytes per parameter, and its multi-tensor step's temporaries, 4 more
+  casts        autocast's bf16/fp16 copies of the weights, 2 bytes per parameter
+  activations  what the model keeps for backward at the micro-batch (`activation_bytes`)
+  head         the logits: (B*T, V) at 16 bytes per logit without the chunked loss (bf16 logits,
+               fp32 copy, log-softmax, its gradient); with it, one chunk's worth of them plus the
+               head's gradient buffers (fp32 accumulator and its scaled copy, the cast weight)
+  runtime      the interpreter and libraries (the process's resident memory when the run starts)
+               plus ~100 MiB that the compute libraries take on the first step (oneDNN, threads)
+
+A run whose prediction exceeds the memory the machine has available fails with a UserError
+before the model is built, naming the fields that shrink it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lmlab.errors import UserError
+
+KERNELS = 100 * 2**20  # what torch's CPU libraries add on the first step (kernels, thread pools), measured
+
+
+def runtime_bytes(model_bytes: int = 0) -> int:
+    """Resident memory that is not the model's: this process's now (minus the model's weights if they
+    already exist) plus the kernels' share; 450 MiB where /proc cannot tell."""
+    rss = rss_bytes()
+    return (rss - model_bytes if rss else 350 * 2**20) + KERNELS
+
+
+def available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), else None (no check)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def rss_bytes() -> int | None:
+    """Resident memory of this process now (Linux), else None."""
+    try:
+        with open(f"/proc/{os.getpid()}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def predict_peak(model, batch_size: int, value_bytes: int) -> dict[str, int]:
+    """Bytes of each part of a training step's peak (without the runtime), and their `total`."""
+    from lmlab.model.head_loss import CHUNK_ELEMENTS
+
+    cfg = model.config
+    params = sum(p.numel() for p in model.parameters())
+    parts = {"weights": 4 * params, "gradients": 4 * params, "optimizer": 12 * params,
+             "casts": 2 * params if value_bytes == 2 else 0,
+             "activations": model.activation_bytes(batch_size, value_bytes) or 0}
+    head = getattr(model, "lm_head", None) or getattr(model, "head", None)
+    vocab = head.weight.shape[0] if head is not None else cfg.vocab_size
+    rows = batch_size * cfg.context_len
+    if getattr(cfg, "fused_loss", False) and hasattr(model, "token_scores") and head is getattr(model, "lm_head", 0):
+        parts["head"] = (min(rows * vocab, CHUNK_ELEMENTS) * (4 + value_bytes) + 8 * rows * cfg.d_model
+                         + vocab * cfg.d_model * (8 + value_bytes))
+    else:
+        parts["head"] = rows * vocab * (12 + value_bytes)
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def predict_run(model, batch_size: int, value_bytes: int) -> tuple[dict[str, int], int]:
+    """(parts, runtime) for a model that is already built (its weights count in the parts)."""
+    parts = predict_peak(model, batch_size, value_bytes)
+    return parts, runtime_bytes(parts["weights"])
+
+
+def describe(parts: dict[str, int], runtime: int) -> str:
+    gib = lambda b: f"{b / 2**30:.2f}"  # noqa: E731
+    return (f"predicted peak memory {gib(parts['total'] + runtime)} GiB (weights+grads+AdamW "
+            f"{gib(parts['weights'] + parts['gradients'] + parts['optimizer'] + parts['casts'])}, activations "
+            f"{gib(parts['activations'])}, logits {gib(parts['head'])}, runtime {gib(runtime)})")
+
+
+def check_fits(parts: dict[str, int], runtime: int, where: str = "train") -> None:
+    """UserError when the predicted peak exceeds the memory available now."""
+    free = available_bytes()
+    need = parts["total"] + runtime
+    if free is not None and need > free:
+        raise UserError(f"{where}: this run needs about {need / 2**30:.1f} GiB at its peak but "
+                        f"{free / 2**30:.1f} GiB are available; lower train.batch_size (and raise "
+                        f"train.grad_accum to keep the tokens per step), model.context_len, or set "
+                        f"model.grad_checkpoint=true")
