@@ -29,6 +29,14 @@ def sample(job, label: str) -> str:
     return text
 
 
+def look_inside(run_dir) -> None:
+    """The attention table of the trained model (what `lmlab analyze` writes), so the page shows it."""
+    from lmlab.analysis import analyze_run, format_table
+
+    print("\n--- attention per layer (lmlab analyze: 64 validation windows) ---")
+    print(format_table(analyze_run(run_dir, windows=64)["attention"]))
+
+
 def run_demo(run_dir: str = "runs/demo", overrides: dict[str, str] | None = None) -> dict:
     cfg = apply_overrides(get_preset("demo"), overrides or {})
     job = new_job(cfg, run_dir, overwrite=True)
@@ -49,7 +57,9 @@ def run_demo(run_dir: str = "runs/demo", overrides: dict[str, str] | None = None
           f"perplexity {m['perplexity']:.2f}, accuracy {m['accuracy']:.3f}, bits/char {m['bits_per_char']:.3f}, "
           f"bits/byte {m['bits_per_byte']:.3f}")
     print(f"{result.tokens_per_s:,.0f} training tokens/s over {result.train_time:.0f} s")
+    look_inside(job.run.root)
     page = write_report(job.run.root)
-    print(f"run directory {job.run.root}: config.toml, metrics.jsonl, checkpoints/, samples/, report.md, loss.png")
+    print(f"run directory {job.run.root}: config.toml, metrics.jsonl, checkpoints/, samples/, analysis/, "
+          f"report.md, loss.png")
     print(f"\nreport page (open it in a browser): {page}")
     return m

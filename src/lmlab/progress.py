@@ -76,3 +76,15 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def track(items, desc: str = "", unit: str = "it", enabled: bool = True, leave: bool = False):
+    """Iterate over `items` with a Progress bar (a tqdm bar on a terminal, a line per 10% elsewhere)."""
+    items = list(items)
+    bar = Progress(len(items), desc=desc, unit=unit, enabled=enabled and bool(items), leave=leave)
+    try:
+        for item in items:
+            yield item
+            bar.update(1)
+    finally:
+        bar.close()

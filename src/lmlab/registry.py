@@ -30,6 +30,7 @@ PROVIDERS = [
     "lmlab.train.schedule",
     "lmlab.train.distributed",
     "lmlab.train.loggers",
+    "lmlab.train.keep",
     "lmlab.interop",
     "lmlab.presets",
 ]

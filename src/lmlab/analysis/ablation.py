@@ -121,9 +121,9 @@ def ablate_each(model, windows, mode: str = "zero", batch_size: int = 8, progres
     delta = torch.zeros(n_layer, n_head)
     cells = [(l, h) for l in range(n_layer) for h in range(n_head)]
     if progress:
-        from tqdm import tqdm
+        from lmlab.progress import track
 
-        cells = tqdm(cells, desc="ablate", unit="head", leave=False)
+        cells = track(cells, desc="ablate", unit="head")
     for layer, head in cells:
         with ablate_heads(model, [(layer, head)], mode, means):
             delta[layer, head] = windows_loss(model, windows, batch_size) - base

@@ -123,9 +123,9 @@ def _pairs(windows, batch_size: int) -> list:
 def _progress(items, enabled: bool):
     if not enabled:
         return items
-    from tqdm import tqdm
+    from lmlab.progress import track
 
-    return tqdm(items, desc="attention", unit="batch", leave=False)
+    return track(items, desc="attention", unit="batch")
 
 
 def summarize(per_head: dict[str, np.ndarray], threshold: float) -> dict:

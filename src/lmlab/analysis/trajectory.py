@@ -20,9 +20,9 @@ def across_checkpoints(run_dir, windows, token_ids, threshold: float = 1e-3, dev
     records = []
     items = steps
     if progress:
-        from tqdm import tqdm
+        from lmlab.progress import track
 
-        items = tqdm(steps, desc="checkpoints", unit="ckpt", leave=False)
+        items = track(steps, desc="checkpoints", unit="ckpt")
     for step in items:
         loaded = open_run(run_dir, str(step), device)
         stats = attention_stats(loaded.model, windows, threshold)

@@ -117,9 +117,7 @@ def resolve_backend(name: str, device: str) -> str:
 
 def check_world(train_cfg, world: int) -> None:
     """What must hold before N processes start (the --nproc launcher checks it too)."""
-    PARALLEL.get(train_cfg.parallel)
-    if train_cfg.parallel == "fsdp":
-        check_fsdp_available()
+    PARALLEL.get(train_cfg.parallel).check()
     if train_cfg.batch_size % world:
         raise UserError(f"train.batch_size={train_cfg.batch_size} is not divisible by the world size {world}; "
                         f"each rank trains on batch_size / world rows: use a multiple of {world}")
@@ -138,7 +136,7 @@ def setup(train_cfg) -> Dist:
     """Join the process group torchrun started (or stay one process for parallel = none)."""
     env = torchrun_env()
     world = int(env["WORLD_SIZE"]) if env else 1
-    if train_cfg.parallel == "none":
+    if not PARALLEL.get(train_cfg.parallel).distributed:
         if world > 1:
             raise UserError(f"torchrun started {world} processes but train.parallel='none'; "
                             f"set --train.parallel=ddp (or fsdp)")
@@ -187,12 +185,24 @@ def wrap(model: nn.Module, d: Dist, train_cfg, device: torch.device) -> nn.Modul
     return d.wrapped
 
 
+def _kind(distributed: bool, check=None):
+    """What a train.parallel choice is besides its wrapper: whether it needs a process group, and
+    what must hold before processes start (so callers never compare the config string)."""
+    def mark(wrapper):
+        wrapper.distributed, wrapper.check = distributed, check or (lambda: None)
+        return wrapper
+
+    return mark
+
+
 @PARALLEL.register("none", "one process")
+@_kind(distributed=False)
 def _plain(model: nn.Module, train_cfg, device: torch.device) -> nn.Module:
     return model
 
 
 @PARALLEL.register("ddp", "DistributedDataParallel: a full replica per rank, gradients all-reduced")
+@_kind(distributed=True)
 def _ddp(model: nn.Module, train_cfg, device: torch.device) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
@@ -200,6 +210,7 @@ def _ddp(model: nn.Module, train_cfg, device: torch.device) -> nn.Module:
 
 
 @PARALLEL.register("fsdp", "FSDP2 fully_shard per block: parameters, gradients and optimizer state sharded")
+@_kind(distributed=True, check=lambda: check_fsdp_available())
 def _fsdp(model: nn.Module, train_cfg, device: torch.device) -> nn.Module:
     from torch.distributed.fsdp import CPUOffloadPolicy, OffloadPolicy, fully_shard
 

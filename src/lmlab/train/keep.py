@@ -6,6 +6,10 @@ induction head forming) are resolved without storing thousands of checkpoints.""
 
 from __future__ import annotations
 
+from lmlab.registry import Registry
+
+KEEP: Registry = Registry("train.keep_checkpoints")  # name -> is_kept(step, train_cfg, eval_every) -> bool
+
 
 def kept_steps(max_steps: int, every: int) -> list[int]:
     """Every kept step up to max_steps, ascending."""
@@ -19,6 +23,13 @@ def kept_steps(max_steps: int, every: int) -> list[int]:
     return sorted(steps)
 
 
+@KEEP.register("none", "only checkpoints/last and best")
+def keep_none(step: int, cfg, eval_every: int) -> bool:
+    return False
+
+
+@KEEP.register("log", "also checkpoints/step-N at steps 0, 1, 2, 4, ... below train.keep_every, then every "
+                      "train.keep_every (0 = eval.every), as Pythia keeps them")
 def is_kept(step: int, cfg, eval_every: int) -> bool:
     every = max(cfg.keep_every or eval_every, 1)
     if step in (0, cfg.max_steps) or step % every == 0:

@@ -16,7 +16,7 @@ from lmlab.errors import UserError
 
 
 def launch(args, overrides: dict[str, str]) -> int:
-    from lmlab.train.distributed import check_world, torchrun_env
+    from lmlab.train.distributed import PARALLEL, check_world, torchrun_env
 
     if args.nproc < 1:
         raise UserError(f"--nproc={args.nproc} is invalid; expected a positive number of processes")
@@ -24,7 +24,7 @@ def launch(args, overrides: dict[str, str]) -> int:
         raise UserError("--nproc starts torchrun itself; under torchrun, drop --nproc")
     overrides = dict(overrides)
     cfg = _config(args, overrides)
-    if cfg.train.parallel == "none":  # (on resume, the run's saved config is rewritten with it)
+    if not PARALLEL.get(cfg.train.parallel).distributed:  # (on resume, the run's saved config is rewritten with it)
         overrides["train.parallel"] = "ddp"
         cfg = cfg.replace(train={"parallel": "ddp"})
     check_world(cfg.train, args.nproc)

@@ -252,11 +252,11 @@ def _tokenizer_sha(job: Job) -> str | None:
     return sha256_file(file) if file.is_file() else None
 
 def keep_if_due(job: Job, metrics: dict) -> None:
-    """train.keep_checkpoints = "log": also save checkpoints/step-XXXXXX at the kept steps."""
-    from lmlab.train.keep import is_kept
+    """train.keep_checkpoints (e.g. "log"): also save checkpoints/step-XXXXXX at the kept steps."""
+    from lmlab.train.keep import KEEP
 
     cfg = job.cfg.train
-    if cfg.keep_checkpoints != "none" and is_kept(job.state.step, cfg, job.cfg.eval.every):
+    if KEEP.get(cfg.keep_checkpoints)(job.state.step, cfg, job.cfg.eval.every):
         save(job, f"step-{job.state.step:06d}", metrics)
 
 

@@ -73,7 +73,7 @@ def score_requests(model, requests: list[tuple[list[int], list[int]]], context_l
 def _score_rows(model, inputs: list[list[int]], row_requests, n_requests: int, batch_tokens: int, device,
                 autocast, progress: bool, desc: str) -> list[tuple[float, bool]]:
     """(log-prob, greedy) of every request, from length-sorted batches of rows."""
-    from tqdm.auto import tqdm
+    from lmlab.progress import track
 
     order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
     batches, start = [], 0
@@ -86,7 +86,7 @@ def _score_rows(model, inputs: list[list[int]], row_requests, n_requests: int, b
     was_training = model.training
     model.eval()
     try:
-        for batch in tqdm(batches, desc=desc, unit="batch", disable=not progress, leave=False):
+        for batch in track(batches, desc=desc, unit="batch", enabled=progress):
             T = len(inputs[batch[0]])
             x = torch.zeros(len(batch), T, dtype=torch.long)  # (B, T) right-padded
             for b, i in enumerate(batch):
