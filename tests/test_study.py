@@ -133,11 +133,11 @@ def test_interrupted_study_resumes_and_skips_finished_runs(tmp_path, inproc, mon
     real = loop.train_step
     calls = {"n": 0}
 
-    def crash_once(model, opt, batches, step, *a):  # the second run is interrupted at step 5
+    def crash_once(model, opt, batches, step, *a, **kw):  # the second run is interrupted at step 5
         calls["n"] += 1
         if calls["n"] == 6 + 5:
             raise KeyboardInterrupt
-        return real(model, opt, batches, step, *a)
+        return real(model, opt, batches, step, *a, **kw)
 
     monkeypatch.setattr(loop, "train_step", crash_once)
     out = tmp_path / "study"
