@@ -285,7 +285,12 @@ def warn_initial_loss(loss: float, vocab_size: int, bar: Progress) -> None:
 
 
 def peak_memory_mb(device: torch.device) -> float:
+    """Peak device memory (CUDA) or this process's peak resident memory (CPU)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return kb / (2**20 if sys.platform == "darwin" else 2**10)
+    try:  # Linux: VmHWM belongs to this address space; ru_maxrss survives exec and can be the parent's peak
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 2**10
+    except (OSError, StopIteration, ValueError):
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return kb / (2**20 if sys.platform == "darwin" else 2**10)
