@@ -26,20 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 ALL = "hellaswag,arc_easy,arc_challenge,piqa,winogrande,boolq,openbook_qa,copa,siqa,lambada"
 
-YAML = """task: bench_arc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "{{{{query}}}}\\nAnswer:"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: "{{{{gold}}}}"
-metric_list:
-  - metric: acc
-  - metric: acc_norm
-"""
 
 
 def train(preset: str, run: Path, steps: int) -> None:
@@ -70,12 +56,13 @@ def harness_vs_in_process(run: Path, hf_dir: Path, n: int, work: Path) -> dict:
 
     import lmlab.eval.harness  # noqa: F401  (registers "lmlab")
     from lmlab.eval.tasks import Item, score_task
+    from lmlab.eval.tasks.harness_yaml import local_task_yaml
     from lmlab.load import load_run
 
     rows = [json.loads(x) for x in (DATA / "eval/arc_easy/arc_easy.jsonl").read_text().splitlines()[:n]]
     (work / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (work / "tasks").mkdir(exist_ok=True)
-    (work / "tasks" / "bench_arc.yaml").write_text(YAML.format(data=work / "items.jsonl"))
+    (work / "tasks" / "bench_arc.yaml").write_text(local_task_yaml("bench_arc", work / "items.jsonl"))
     loaded = load_run(run, device="cpu")
     items = [Item(r["query"] + "\nAnswer:", r["choices"], r["gold"]) for r in rows]
     t0 = time.perf_counter()

@@ -11,25 +11,12 @@ import torch
 
 from lmlab.cli import main
 from lmlab.eval.tasks import Item, score_task
+from lmlab.eval.tasks.harness_yaml import local_task_yaml
 from lmlab.eval.tasks.scoring import encode_pair, score_requests
 from lmlab.load import load_run
 
 N_ITEMS = 12
 
-YAML = """task: lmlab_local_arc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "{{{{query}}}}\\nAnswer:"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: "{{{{gold}}}}"
-metric_list:
-  - metric: acc
-  - metric: acc_norm
-"""
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +49,7 @@ def setup(tmp_path_factory, shakespeare, shared_data, offline):
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     tasks = root / "tasks"
     tasks.mkdir()
-    (tasks / "lmlab_local_arc.yaml").write_text(YAML.format(data=data))
+    (tasks / "lmlab_local_arc.yaml").write_text(local_task_yaml("lmlab_local_arc", data))
     return run, root / "hf", tasks, rows
 
 

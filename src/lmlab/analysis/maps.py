@@ -10,13 +10,13 @@ from lmlab.analysis.attention import attention_layers
 from lmlab.errors import UserError
 
 
-def encode_prompt(tokenizer, text: str, context_len: int) -> list[int]:
-    """The prompt's ids; empty prompts and prompts longer than the context are refused."""
+def encode_prompt(tokenizer, text: str, context_len: int, what: str = "--prompt") -> list[int]:
+    """The prompt's ids; empty prompts and prompts longer than the context are refused, naming `what`."""
     if not text or not text.strip():
-        raise UserError("--prompt is empty; give some text to look at")
+        raise UserError(f"{what} is empty; give some text (one prompt per line in a prompts file)")
     ids = tokenizer.encode(text)
     if len(ids) > context_len:
-        raise UserError(f"--prompt is {len(ids)} tokens long; the model's context is model.context_len="
+        raise UserError(f"{what} is {len(ids)} tokens long; the model's context is model.context_len="
                         f"{context_len} tokens: shorten it")
     return ids
 

@@ -81,13 +81,9 @@ def sampling_study(model, tokenizer, prompts: list[str], temperatures=(0.5, 0.8,
 
 
 def _encode(tokenizer, text: str, context_len: int) -> list[int]:
-    if not text:
-        raise UserError("a prompt is empty; give text to continue (one prompt per line in --prompts)")
-    ids = tokenizer.encode(text)
-    if len(ids) > context_len:
-        raise UserError(f"prompt {text[:30]!r}... is {len(ids)} tokens; the model's context is "
-                        f"model.context_len={context_len}: shorten it")
-    return ids
+    from lmlab.analysis.maps import encode_prompt
+
+    return encode_prompt(tokenizer, text, context_len, what=f"prompt {text[:30]!r}")
 
 
 def bleu_matrix(texts: list[str]) -> list[list[float]]:
