@@ -12,7 +12,6 @@ Rows with `subprocess=True` also run through a real `python -m lmlab` to prove n
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ from typing import Callable
 import pytest
 
 from lmlab.cli import main
+from tree import snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--train.max_steps=4", "--eval.every=2", "--eval.max_tokens=256", "--train.batch_size=4"]
@@ -339,13 +339,6 @@ add("demo-bad-override", ["demo", "--model.n_head=3"], "n_head")
 
 # ----------------------------------------------------------------------------- the harness
 
-def snapshot(root: Path) -> dict[str, tuple]:
-    out = {}
-    for p in sorted(root.rglob("*")):
-        st = p.lstat()
-        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
-        out[str(p.relative_to(root))] = (st.st_size if p.is_file() else 0, st.st_mtime_ns, digest)
-    return out
 
 
 @pytest.fixture(scope="module")

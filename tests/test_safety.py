@@ -23,21 +23,12 @@ from lmlab.model import build_model
 from lmlab.model.config import ModelConfig
 from lmlab.runs import MARKER, RunDir
 from lmlab.train import resume
+from tree import snapshot as tree  # every path's size, mtime and hash: equal before and after = untouched
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--train.max_steps=4", "--eval.every=2", "--eval.max_tokens=256", "--train.batch_size=4"]
 
 
-def tree(root: Path) -> dict[str, tuple]:
-    """Every path under root with its size, mtime and content hash: equal before and after = untouched."""
-    import hashlib
-
-    out = {}
-    for p in sorted(Path(root).rglob("*")):
-        st = p.lstat()
-        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
-        out[str(p.relative_to(root))] = (st.st_size if p.is_file() else 0, st.st_mtime_ns, digest)
-    return out
 
 
 @pytest.fixture(scope="module")
