@@ -26,6 +26,8 @@ def add_train_parser(verbs) -> None:
     p.add_argument("--run-dir", metavar="DIR", help="run directory (default runs/<config name>)")
     p.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint")
+    p.add_argument("--dry-run", action="store_true", help="print the plan without training: steps, tokens, size, "
+                   "predicted peak memory (exit 2 if it would not fit) and a time estimate measured on a few steps")
     p.add_argument("--nproc", type=int, metavar="N", help="train on N processes of this machine through torchrun "
                    "(train.parallel=ddp unless the config says fsdp); see README 'Scale out'")
     p.set_defaults(fn=cmd_train, takes_overrides=True)
@@ -37,6 +39,8 @@ def cmd_train(args, overrides) -> int:
     from lmlab.train.distributed import EXECUTION_FIELDS, is_main_process
     from lmlab.train.summary import format_result
 
+    if args.dry_run:
+        return dry_run(args, overrides)
     if args.nproc is not None:
         from lmlab.train.launch import launch
 
@@ -54,4 +58,18 @@ def cmd_train(args, overrides) -> int:
     if is_main_process():  # under torchrun, rank 0 speaks for the run
         write_report(result.run_dir)
         print(format_result(result))
+    return 0
+
+
+def dry_run(args, overrides) -> int:
+    """`lmlab train --dry-run`: the run's plan (lmlab.train.plan), nothing written but the token cache."""
+    from lmlab.train.memory import check_fits
+    from lmlab.train.plan import estimate_run
+
+    if args.resume or args.nproc is not None:
+        raise UserError("--dry-run plans a new run on this process; drop --resume and --nproc")
+    cfg = resolve_config(args.config, args.data, overrides)
+    est = estimate_run(cfg)
+    print(f"lmlab: {cfg.name}: {est.line()}; nothing was trained")
+    check_fits(est.memory_parts, est.runtime_bytes, where=f"run {cfg.name}")
     return 0

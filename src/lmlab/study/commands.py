@@ -10,7 +10,6 @@ from lmlab.errors import UserError
 
 EPILOG = ("Plain --SECTION.FIELD=VALUE settings change the base for every run. A study directory is "
           "resumable: run the same command again to finish what was interrupted.")
-CPU_FLOPS = 5e9  # training FLOP/s one CPU process sustains on tiny models (bench/bench_study.py), for --dry-run
 
 
 def parse_axis(spec: str, flag: str) -> tuple[str, list[str]]:
@@ -52,12 +51,12 @@ def run(study, args) -> int:
     from lmlab.study.expand import plan
 
     out = Path(args.out or Path("studies") / study.name)
+    workers = args.workers if args.workers == "auto" else _positive(args.workers)
     if args.dry_run:
-        print(dry_run(study, plan(study), out))
+        print(dry_run(study, plan(study), out, workers))
         return 0
     from lmlab.study.runner import run_study
 
-    workers = args.workers if args.workers == "auto" else _positive(args.workers)
     outcome = run_study(study, out, workers, args.executor, args.address or "", args.force)
     print(outcome.text, end="")
     print(f"\nstudy directory: {out}  (lmlab table {out} reprints this)")
@@ -74,34 +73,37 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def dry_run(study, runs, out: Path) -> str:
-    """The plan without training: variants, seeds, size and cost of each."""
-    from lmlab.study.expand import model_stats
+def dry_run(study, runs, out: Path, workers: int | str = "auto") -> str:
+    """The plan without training: variants, seeds, size and cost of each. Each variant is built once
+    and a few of its steps are timed with the threads a worker would get (lmlab.train.plan); the
+    wall-time estimate spreads the runs over the workers."""
+    from lmlab.study.execution import shape
     from lmlab.study.results import markdown
+    from lmlab.train.plan import estimate_run, format_seconds
 
-    rows, seen = [], {}
+    n_workers, threads = shape(runs, workers)
+    rows, seen, cpu_s = [], {}, 0.0
     for r in runs:
         if r.variant.slug in seen:
             seen[r.variant.slug]["seeds"] += f",{r.seed}"
+            cpu_s += seen[r.variant.slug]["est_s_per_run"]
             continue
-        s = model_stats(r.cfg, r.variant.slug)
-        t = r.cfg.train
-        per_step = t.batch_size * t.grad_accum * r.cfg.model.context_len
-        steps = t.max_steps if not t.epochs else None
-        if t.max_tokens:
-            steps = min(steps or 10**12, -(-t.max_tokens // per_step))
-        tokens = steps * per_step if steps else None
-        row = {"variant": r.variant.slug, "seeds": str(r.seed), "params": s["params"],
-               "params_non_emb": s["params_non_embedding"], "flops_per_token": s["flops_per_token"],
-               "steps": steps if steps else f"{t.epochs} epochs", "tokens": tokens,
-               "est_s_per_run": round(tokens * s["flops_per_token"] / CPU_FLOPS, 1) if tokens else None}
+        try:
+            est = estimate_run(r.cfg, threads)
+        except UserError as err:
+            raise UserError(f"variant {r.variant.slug}: {err}") from None
+        row = {"variant": r.variant.slug, "seeds": str(r.seed), "params": est.params,
+               "params_non_emb": est.params_non_embedding, "flops_per_token": est.flops_per_token,
+               "steps": est.steps, "tokens": est.tokens, "peak_mem_gib": round(est.memory_bytes / 2**30, 2),
+               "ms_per_step": round(est.seconds_per_step * 1e3, 1), "est_s_per_run": round(est.seconds, 1)}
         seen[r.variant.slug] = row
         rows.append(row)
-    total = sum((row["est_s_per_run"] or 0) * len(row["seeds"].split(",")) for row in rows)
+        cpu_s += est.seconds
     return (f"study {study.name}: {len(rows)} variants x {len(study.seeds)} seeds = {len(runs)} runs -> {out}\n"
             f"{markdown(rows)}"
-            f"estimated CPU time: {total:.0f} s in one process at ~{CPU_FLOPS / 1e9:.0f} GFLOP/s "
-            f"(epoch budgets depend on the data and are left out); nothing was trained")
+            f"estimated time: about {format_seconds(cpu_s / n_workers)} on {n_workers} worker(s) x {threads} "
+            f"thread(s) ({format_seconds(cpu_s)} of run time, measured on a few steps of each variant)"
+            f"{'; a retrain of the selected variant comes on top' if study.select else ''}; nothing was trained")
 
 
 def cmd_studies(args, overrides) -> int:
@@ -133,8 +135,8 @@ def _common(p) -> None:
     p.add_argument("--executor", default="local", choices=("local", "ray"), help="local processes (default) or "
                    "Ray tasks (pip install 'lmlab[ray]')")
     p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan (variants, seeds, params, FLOPs/token, "
-                   "estimated tokens and time) without training")
+    p.add_argument("--dry-run", action="store_true", help="print the plan without training: variants, seeds, "
+                   "params, FLOPs/token, steps, tokens, peak memory and a time estimate measured on a few steps")
     p.add_argument("--force", action="store_true", help="delete an existing study directory and start over")
     p.set_defaults(takes_overrides=True)
 

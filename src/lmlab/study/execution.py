@@ -21,6 +21,13 @@ def status_of(out: Path, name: str) -> dict:
         return {}
 
 
+def shape(pending: list[RunPlan], workers: int | str) -> tuple[int, int]:
+    """(parallel workers, CPU threads each) for these runs: `--workers auto` decides by model size."""
+    params = max(model_stats(r.cfg)["params"] for r in pending)
+    n_workers = executors.auto_workers(len(pending), params) if workers == "auto" else int(workers)
+    return n_workers, max(1, executors.cpu_count() // max(n_workers, 1))
+
+
 def execute(runs: list[RunPlan], out: Path, workers: int | str, executor: str, address: str, stream) -> None:
     run_executor = executors.get_executor(executor)
     pending = [r for r in runs if status_of(out, r.name).get("status") != "done"]
@@ -29,9 +36,7 @@ def execute(runs: list[RunPlan], out: Path, workers: int | str, executor: str, a
         print(f"lmlab: {skipped} of {len(runs)} runs already finished; skipping them", file=stream)
     if not pending:
         return
-    params = max(model_stats(r.cfg)["params"] for r in pending)
-    n_workers = executors.auto_workers(len(pending), params) if workers == "auto" else int(workers)
-    threads = max(1, executors.cpu_count() // max(n_workers, 1))
+    n_workers, threads = shape(pending, workers)
     jobs = []
     for r in pending:
         cfg = r.cfg.replace(train={"threads": threads})

@@ -52,7 +52,7 @@ def llmini_scale(size: str) -> Study:
                                                   "model.n_layer": [3, 2, 2]},
                  seeds=3, scaling=True, description=full.description,
                  overrides={**CPU_RUN, "model.context_len": 64, "train.batch_size": 16, "train.lr": 2e-3,
-                            **{f"data.sources.{i}.max_tokens": 8000 for i in range(5)}},
+                            "data.stride": 32, **{f"data.sources.{i}.max_tokens": 8000 for i in range(5)}},
                  budget={"train.epochs": 3})
 
 
