@@ -49,10 +49,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: the nanogpt_bench package
 
-from nanogpt_bench.analysis import aggregate, compare_pair, markdown  # noqa: E402
+from nanogpt_bench.analysis import add_utilization, aggregate, compare_pair, markdown  # noqa: E402
 from nanogpt_bench.config import CONFIGS, DEFAULT_SPEEDRUN_PRESET, NANOGPT_RECIPE  # noqa: E402
-from nanogpt_bench.run import (REPO_ROOT, _git_head, ensure_nanogpt_data, find_data, run_lmlab,  # noqa: E402
-                               run_nanogpt, slim, torch_info)
+from nanogpt_bench.run import (REPO_ROOT, _git_head, ensure_nanogpt_data, find_data, measure_peak,  # noqa: E402
+                               run_lmlab, run_nanogpt, slim, torch_info)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup-steps", type=int, default=10, help="steps excluded from timing")
     ap.add_argument("--python", default=sys.executable, help="python for nanoGPT (default: this one)")
     ap.add_argument("--lmlab-python", default=None, help="python for lmlab (default: repo .venv or this one)")
+    ap.add_argument("--peak", action=argparse.BooleanOptionalAction, default=None,
+                    help="measure this CPU's fp32/bf16 matmul peak before and after the pairs and report useful "
+                         "GFLOP/s as a share of it (default: on for 6x384 and llmini_c)")
     ap.add_argument("--out", type=Path, help="write JSON results here")
     ap.add_argument("--tmp", default=None, help="directory for temp run dirs (default: system tmp)")
     ap.add_argument("--keep-runs", action="store_true", help="keep lmlab run dirs; copy metrics next to logs")
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     hp = {**NANOGPT_RECIPE, **CONFIGS[args.config]}
     if args.steps is not None:
         hp["max_iters"] = args.steps
-        if args.config == "6x384":
+        if args.config in ("6x384", "llmini_c"):
             hp["eval_interval"] = args.steps
     hp["lr_decay_iters"] = hp["max_iters"]
     if args.eval_interval:
@@ -120,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.only != "lmlab":
         ensure_nanogpt_data(args.nanogpt, args.data, args.python, env)
 
+    peaks = [measure_peak(args.lmlab_python, lm_env)] if (args.peak is None and args.config in ("6x384", "llmini_c")) or args.peak \
+        else []
     runs: list[dict[str, Any]] = []
     for rep in range(args.repeats):
         ng = lm = None
@@ -132,8 +137,12 @@ def main(argv: list[str] | None = None) -> None:
                 lm["comparison"] = compare_pair(ng, lm)
             runs.append(lm)
 
+    if peaks:
+        peaks.append(measure_peak(args.lmlab_python, lm_env))
     results = {
         "bench": {
+            "peak_gflops": {k: sum(p[k] for p in peaks) / len(peaks) for k in peaks[0]} if peaks else None,
+            "peak_gflops_before_after": peaks or None,
             "config": args.config, "steps": hp["max_iters"], "repeats": args.repeats,
             "threads": args.threads or None, "hparams": hp, "lmlab_preset": args.lmlab_preset,
             "lmlab_args": args.lmlab_args, "data": str(args.data),
@@ -147,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         "runs": [r if args.full else slim(r) for r in runs],
         "aggregate": aggregate(runs),
     }
+    add_utilization(results)
     print(markdown(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 FIXTURES = BENCH / "fixtures"
 sys.path.insert(0, str(BENCH))
 
-from nanogpt_bench.analysis import aggregate, compare_pair, markdown  # noqa: E402
+from nanogpt_bench.analysis import add_utilization, aggregate, compare_pair, markdown  # noqa: E402
 from nanogpt_bench.config import (CONFIGS, DEFAULT_SPEEDRUN_PRESET, NANOGPT_RECIPE, lmlab_common_flags,  # noqa: E402
                                   lmlab_hparam_flags)
 from nanogpt_bench.parse import ITER_RE, parse_lmlab, parse_nanogpt, read_jsonl  # noqa: E402
@@ -72,6 +72,20 @@ def test_comparison_and_aggregate(nanogpt_lines):
     assert results["aggregate"]["speedrun_pass"] is True
     assert "nanoGPT" in markdown(results) or "nanogpt" in markdown(results)
     json.dumps(results)
+
+
+def test_useful_flops_are_tokens_per_s_times_flops_per_token_as_a_share_of_the_measured_peak():
+    runs = [dict(impl="nanogpt", repeat=0, ok=True, tokens_per_s=1000.0, ms_per_step=1.0, process_s=1.0, evals=[]),
+            dict(impl="lmlab", repeat=0, ok=True, tokens_per_s=3000.0, ms_per_step=1.0, process_s=1.0, evals=[],
+                 flops_per_token=100e6)]
+    results = {"bench": {"config": "6x384", "steps": 1, "repeats": 1, "threads": None,
+                         "peak_gflops": {"fp32": 200.0, "bf16": 500.0}}, "runs": runs, "aggregate": aggregate(runs)}
+    add_utilization(results)
+    util = results["aggregate"]["utilization"]
+    assert util["nanogpt"]["gflops"] == pytest.approx(100) and util["lmlab"]["gflops"] == pytest.approx(300)
+    assert util["lmlab"]["share_of_bf16_peak"] == pytest.approx(0.6)
+    assert util["nanogpt"]["share_of_fp32_peak"] == pytest.approx(0.5)
+    assert "lmlab 300 GFLOP/s = 150% of fp32 = 60% of bf16" in markdown(results)
 
 
 def test_lmlab_flags_are_valid_overrides_and_presets_exist():

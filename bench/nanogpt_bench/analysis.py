@@ -116,6 +116,22 @@ def fmt(x, spec=".4f", none="—"):
     return format(x, spec)
 
 
+def add_utilization(results: dict[str, Any]) -> None:
+    """Useful GFLOP/s (tokens/s x the model's training FLOPs per token, the same model for both) and
+    its share of the fp32 and bf16 matmul peaks measured in the same bench run."""
+    flops = med([r.get("flops_per_token") for r in results["runs"] if r.get("flops_per_token")])
+    peak = results["bench"].get("peak_gflops")
+    if not flops:
+        return
+    util = {"flops_per_token": flops}
+    for impl in ("nanogpt", "lmlab"):
+        tps = results["aggregate"][impl]["tokens_per_s"]
+        if tps:
+            g = tps * flops / 1e9
+            util[impl] = {"gflops": g, **({f"share_of_{k}_peak": g / v for k, v in peak.items()} if peak else {})}
+    results["aggregate"]["utilization"] = util
+
+
 def markdown(results: dict[str, Any]) -> str:
     L = []
     cfg = results["bench"]
@@ -146,6 +162,15 @@ def markdown(results: dict[str, Any]) -> str:
     L.append(f"| final val loss | {fmt(n['final_val_loss'])} | {fmt(l['final_val_loss'])} | |")
     L.append(f"| wall @ final eval (s) | {fmt(n['wall_at_final_eval_s'], '.1f')} | "
              f"{fmt(l['wall_at_final_eval_s'], '.1f')} | {ratio(n['wall_at_final_eval_s'], l['wall_at_final_eval_s'])} |")
+    util, peak = agg.get("utilization") or {}, results["bench"].get("peak_gflops")
+    if util:
+        L.append("")
+        L.append(f"useful work ({util['flops_per_token'] / 1e6:.1f} MFLOPs/token): " + ", ".join(
+            f"{impl} {util[impl]['gflops']:.0f} GFLOP/s" + "".join(
+                f" = {100 * util[impl][f'share_of_{k}_peak']:.0f}% of {k}" for k in (peak or {}))
+            for impl in ("nanogpt", "lmlab") if impl in util)
+            + (f"; peaks measured in this run: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items())
+               if peak else ""))
     if "val_at_equal_steps" in agg:
         L.append("")
         L.append("| step | nanoGPT val | lmlab val | t wall (s) | nanoGPT val | lmlab best val by t |")

@@ -34,6 +34,11 @@ CONFIGS: dict[str, dict[str, Any]] = {
                   max_iters=30, eval_interval=30, eval_iters=10),
     # nanoGPT = the tiny recipe; lmlab = its own preset (--lmlab-preset). Criterion: lmlab
     # reaches nanoGPT's final val loss in at most half of nanoGPT's wall time.
+    # LLmini-C's shape (8 x 256, 4 heads, ctx 256, batch 32 x 2) with the GPT-2 vocabulary: nanoGPT
+    # pads it to 50,304 itself (its default without a meta.pkl), lmlab pads 50,257 to 50,304 (vocab_pad).
+    # The token ids stay characters (< 65): throughput and memory do not depend on their values.
+    "llmini_c": dict(n_layer=8, n_head=4, n_embd=256, block_size=256, batch_size=32, grad_accum=2, dropout=0.0,
+                     vocab_size=50257, max_iters=6, eval_interval=6, eval_iters=1),
     "speedrun": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0,
                      max_iters=2000, eval_interval=250, eval_iters=200),
 }
@@ -70,7 +75,7 @@ def lmlab_hparam_flags(hp: dict[str, Any]) -> list[str]:
         "model.init": "gpt2",
         "train.max_steps": steps,
         "train.batch_size": hp["batch_size"],
-        "train.grad_accum": 1,
+        "train.grad_accum": hp.get("grad_accum", 1),
         "train.lr": hp["learning_rate"],
         "train.min_lr_ratio": hp["min_lr"] / hp["learning_rate"],
         "train.schedule": "cosine",
@@ -84,6 +89,7 @@ def lmlab_hparam_flags(hp: dict[str, Any]) -> list[str]:
         "eval.every": hp["eval_interval"],
         "eval.max_tokens": eval_tokens,
         "eval.batch_size": hp["batch_size"],
+        **({"model.vocab_size": hp["vocab_size"]} if "vocab_size" in hp else {}),
     }
     return [f"--{k}={_lmlab_value(v)}" for k, v in flags.items()]
 
@@ -110,6 +116,13 @@ LMLAB_METRICS_FILE = "metrics.jsonl"  # inside --run-dir
 # =====================================================================================
 
 
+NANOGPT_WIDE_DATASET = "shakespeare_char_wide"  # the char data without meta.pkl: nanoGPT's vocabulary is 50,304
+
+
+def tokens_per_step(hp: dict[str, Any]) -> int:
+    return hp["batch_size"] * hp["block_size"] * hp.get("grad_accum", 1)
+
+
 def nanogpt_command(python: str, hp: dict[str, Any], out_dir: Path) -> list[str]:
     """nanoGPT's train.py with the shakespeare_char config and our overrides.
 
@@ -127,7 +140,8 @@ def nanogpt_command(python: str, hp: dict[str, Any], out_dir: Path) -> list[str]
         "learning_rate": float(hp["learning_rate"]), "min_lr": float(hp["min_lr"]),
         "warmup_iters": hp["warmup_iters"], "beta1": float(hp["beta1"]),
         "beta2": float(hp["beta2"]), "weight_decay": float(hp["weight_decay"]),
-        "grad_clip": float(hp["grad_clip"]),
+        "grad_clip": float(hp["grad_clip"]), "gradient_accumulation_steps": hp.get("grad_accum", 1),
+        **({"dataset": NANOGPT_WIDE_DATASET} if "vocab_size" in hp else {}),
     }
     args = [f"--{k}={v!r}" if isinstance(v, float) else f"--{k}={v}" for k, v in over.items()]
     return [python, "train.py", "config/train_shakespeare_char.py", *args]

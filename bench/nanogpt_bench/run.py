@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nanogpt_bench.config import (LMLAB_METRICS_FILE, LMLAB_TASK, lmlab_command, lmlab_common_flags,
-                                 lmlab_hparam_flags, nanogpt_command)
+from nanogpt_bench.config import (LMLAB_METRICS_FILE, LMLAB_TASK, NANOGPT_WIDE_DATASET, lmlab_command,
+                                  lmlab_common_flags, lmlab_hparam_flags, nanogpt_command, tokens_per_step)
 from nanogpt_bench.parse import parse_lmlab, parse_nanogpt, read_jsonl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +63,9 @@ def ensure_nanogpt_data(nanogpt: Path, data: Path, python: str, env: dict[str, s
     ours = data.read_bytes()
     if inp.is_file() and inp.read_bytes() != ours:
         sys.exit(f"error: {inp} differs from --data {data}; remove it (and *.bin, meta.pkl) to re-prepare")
+    wide = nanogpt / "data" / NANOGPT_WIDE_DATASET  # the same tokens, no meta.pkl (vocabulary 50,304)
     if all((d / f).is_file() for f in ("train.bin", "val.bin", "meta.pkl")) and inp.is_file():
+        _link_wide(d, wide)
         return
     if not inp.is_file():
         shutil.copyfile(data, inp)
@@ -71,6 +73,14 @@ def ensure_nanogpt_data(nanogpt: Path, data: Path, python: str, env: dict[str, s
     code = ("import sys, types, runpy; sys.modules.setdefault('requests', types.ModuleType('requests')); "
             "runpy.run_path('data/shakespeare_char/prepare.py', run_name='__main__')")
     subprocess.run([python, "-c", code], cwd=nanogpt, env=env, check=True)
+    _link_wide(d, wide)
+
+
+def _link_wide(d: Path, wide: Path) -> None:
+    wide.mkdir(exist_ok=True)
+    for f in ("train.bin", "val.bin"):
+        if not (wide / f).exists():
+            (wide / f).symlink_to(d / f)
 
 
 def find_data(arg: str | None) -> Path:
@@ -115,7 +125,7 @@ def run_nanogpt(args, hp, env, workdir: Path, repeat: int) -> dict[str, Any]:
         p = parse_nanogpt(lines, args.warmup_steps)
         res.update(p)
         res["ms_per_step"] = p["median_step_s"] * 1000
-        res["tokens_per_s"] = hp["batch_size"] * hp["block_size"] / p["median_step_s"]
+        res["tokens_per_s"] = tokens_per_step(hp) / p["median_step_s"]
         res["ok"] = rc == 0
     except ValueError as err:
         res.update(ok=False, error=str(err), tail=[t for _, t in lines[-15:]])
@@ -147,12 +157,15 @@ def run_lmlab(args, hp, env, workdir: Path, repeat: int) -> dict[str, Any]:
     try:
         if not metrics.is_file():
             raise ValueError(f"{metrics} was not written")
-        tps = None if args.lmlab_preset else hp["batch_size"] * hp["block_size"]
+        tps = None if args.lmlab_preset else tokens_per_step(hp)
         p = parse_lmlab(read_jsonl(metrics), args.warmup_steps, tokens_per_step=tps)
         res.update(p)
         res["ms_per_step"] = p["median_step_s"] * 1000
         res["tokens_per_s"] = p["tokens_per_step"] / p["median_step_s"]
         res["ok"] = rc == 0
+        model_json = run_dir / "model.json"  # the same model as nanoGPT's: its FLOPs/token serve both
+        if model_json.is_file():
+            res["flops_per_token"] = json.loads(model_json.read_text()).get("flops_per_token_train")
         if args.keep_runs:
             shutil.copyfile(metrics, workdir / f"lmlab_r{repeat}_metrics.jsonl")
     except ValueError as err:
@@ -178,3 +191,14 @@ def _git_head(path: Path) -> str | None:
                               text=True, timeout=10).stdout.strip() or None
     except Exception:  # noqa: BLE001
         return None
+
+
+def measure_peak(python: str, env: dict, size: int = 2048, seconds: float = 3.0) -> dict[str, float]:
+    """This CPU's fp32 and bf16 matmul GFLOP/s (`lmlab bench-peak`), measured inside the bench run."""
+    import subprocess
+
+    out = subprocess.run([python, "-m", "lmlab", "bench-peak", "--json", "--size", str(size),
+                          "--seconds", str(seconds)], capture_output=True, text=True, env=env, cwd=REPO_ROOT,
+                         check=True).stdout
+    result = json.loads(out)
+    return {k: result[k] / 1e9 for k in ("fp32", "bf16") if k in result}
