@@ -165,6 +165,21 @@ def test_a_failing_variant_does_not_stop_the_others(tmp_path, inproc):
     assert "1 of 2 runs did not finish" in out.text
 
 
+def test_an_epoch_budget_gives_the_per_epoch_tables(tmp_path, inproc):
+    fast = {k: v for k, v in FAST.items() if k != "train.max_steps"}
+    text = tmp_path / "small.txt"
+    text.write_text("".join(f"line {i}: the quick brown fox jumps over the lazy dog.\n" for i in range(60)))
+    s = _study(seeds=1, grid={"model.n_layer": [1]}, budget={"train.epochs": 2},
+               overrides={**fast, "data.source": "text", "data.path": str(text)})
+    out = run_study(s, tmp_path / "s", 1, inproc)
+    epochs = json.loads((tmp_path / "s" / "epochs_aggregate.json").read_text())
+    assert [e["epoch"] for e in epochs] == [1, 2] and all(e["n"] == 1 for e in epochs)
+    log = [json.loads(x) for x in (tmp_path / "s" / "runs" / out.rows[0]["run"] / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in log if r.get("kind") == "epoch"][-1]
+    assert epochs[1]["val_loss"] == pytest.approx(last["val_loss"]) and epochs[1]["gap"] == pytest.approx(last["gap"])
+    assert "per epoch (mean" in out.text and (tmp_path / "s" / "epochs.csv").is_file()
+
+
 @pytest.mark.slow
 def test_select_retrain_and_test_once(tmp_path, inproc):
     s = _study(select="val_loss", retrain={"train.max_steps": 9}, overrides={**FAST, "data.test_fraction": 0.1})
@@ -236,3 +251,16 @@ def test_refuses_a_directory_that_is_not_a_study_and_dry_run_writes_nothing(tmp_
     d = _cli("study", "ladder", "--dry-run", "--out", str(tmp_path / "l"))
     assert d.returncode == 0 and "8 variants x 3 seeds = 24 runs" in d.stdout and "flops_per_token" in d.stdout
     assert not (tmp_path / "l").exists()
+
+
+def test_per_epoch_table_is_the_mean_and_t_interval_over_seeds_per_variant_and_epoch():
+    from lmlab.study.results import epoch_aggregate, epoch_text
+
+    rows = [{"variant": "a", "seed": s, "epoch": e, "train_loss": 3.0 - e + 0.1 * s, "val_loss": 3.2 - e + 0.2 * s,
+             "val_perplexity": math.exp(3.2 - e + 0.2 * s), "gap": 0.2 + 0.1 * s} for s in range(3) for e in (1, 2)]
+    agg = epoch_aggregate(rows)
+    assert [(r["variant"], r["epoch"], r["n"]) for r in agg] == [("a", 1, 3), ("a", 2, 3)]
+    assert agg[1]["val_loss"] == pytest.approx(1.4) and agg[0]["gap"] == pytest.approx(0.3)
+    half = sps.t.ppf(0.975, 2) * np.std([0.2, 0.3, 0.4], ddof=1) / math.sqrt(3)
+    assert agg[0]["gap_ci"] == pytest.approx(half)
+    assert "| a | 2 | 3 | 1.1 ± " in epoch_text(agg)

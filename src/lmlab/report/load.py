@@ -55,6 +55,7 @@ class StudyData:
     plan: dict = field(default_factory=dict)  # study.toml
     results: list[dict] = field(default_factory=list)  # results.csv
     aggregate: list[dict] = field(default_factory=list)  # aggregate.json / .csv
+    epochs: list[dict] = field(default_factory=list)  # epochs_aggregate.csv (train.epochs budgets)
     scaling: dict | None = None  # scaling.json
     selected: dict | None = None  # selected.json
     runs: list[Path] = field(default_factory=list)
@@ -206,6 +207,8 @@ def load_study(root: str | Path) -> StudyData:
     if (root / "results.csv").is_file():
         study.results = read_csv(root / "results.csv", notes)
     study.aggregate = read_aggregate(root, notes)
+    if (root / "epochs_aggregate.csv").is_file():
+        study.epochs = read_csv(root / "epochs_aggregate.csv", notes)
     for attr in ("scaling", "selected"):
         if (root / f"{attr}.json").is_file():
             value = read_json(root / f"{attr}.json", notes)

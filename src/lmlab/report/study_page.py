@@ -61,6 +61,9 @@ def results_section(study: StudyData) -> Section:
         verdicts = verdict_lines(study.aggregate)
         if verdicts:
             s.blocks.append(Block("notes", "Noise-floor verdicts", items=verdicts))
+    if study.epochs:
+        s.blocks.append(table(T.rows_table("Per epoch (mean over seeds and 95% half-width; gap = val - train loss)",
+                                           study.epochs)))
     if study.results:
         s.blocks.append(table(T.rows_table("Per run", study.results)))
     if study.selected:

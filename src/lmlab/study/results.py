@@ -126,6 +126,46 @@ def aggregate(rows: list[dict], baseline: str, metric: str = "val_loss") -> list
     return out
 
 
+def epoch_rows(run_dir: Path, variant: str, seed: int) -> list[dict[str, Any]]:
+    """A run's per-epoch records (`train.epochs`): mean train loss over the epoch, val metrics at its
+    end and the overfitting gap (val - train), as the seeds' per-epoch tables give them."""
+    run = RunDir(run_dir)
+    records = run.read_metrics("epoch") if run.metrics.is_file() else []
+    return [{"run": run_dir.name, "variant": variant, "seed": seed, "epoch": r["epoch"], "step": r.get("step"),
+             "train_loss": r.get("train_loss"), "val_loss": r.get("val_loss"),
+             "val_perplexity": r.get("val_perplexity"), "gap": r.get("gap")} for r in records]
+
+
+EPOCH_METRICS = ("train_loss", "val_loss", "val_perplexity", "gap")
+
+
+def epoch_aggregate(rows: list[dict]) -> list[dict]:
+    """A row per variant x epoch: each metric's mean and 95% half-width over seeds."""
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["variant"], r["epoch"]), []).append(r)
+    out = []
+    for (variant, epoch), rs in groups.items():
+        row: dict[str, Any] = {"variant": variant, "epoch": epoch, "n": len(rs)}
+        for k in EPOCH_METRICS:
+            s = summarize([r[k] for r in rs if r.get(k) is not None])
+            row[k] = s.mean
+            row[f"{k}_ci"] = (s.ci_high - s.ci_low) / 2 if s.n > 1 else None
+        out.append(row)
+    return out
+
+
+def epoch_text(agg: list[dict]) -> str:
+    """The per-epoch table as the seed prints it: train loss, val loss, val perplexity, gap."""
+    def cell(r: dict, k: str) -> str:
+        return fmt(r[k]) + (f" ± {r[f'{k}_ci']:.3f}" if r.get(f"{k}_ci") is not None else "")
+    lines = ["| variant | epoch | n | train loss | val loss | val perplexity | gap (val - train) |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['variant']} | {r['epoch']} | {r['n']} | " + " | ".join(cell(r, k) for k in EPOCH_METRICS) + " |"
+              for r in agg]
+    return "\n".join(lines) + "\n"
+
+
 def aggregate_text(agg: list[dict], metric: str) -> str:
     """The aggregate as people read it: mean +- half-width [CI], diff vs baseline, verdict."""
     lines = []
