@@ -263,7 +263,8 @@ def test_prepare_cli_prints_the_seed_table_and_writes_files(tmp_path, capsys):
     assert main(["prepare", "llmini_mix", "--out", str(tmp_path / "stats")]) == 0
     out = capsys.readouterr().out
     assert "| Dataset | Samples | Tokens | % Tokens | Avg Tok/Sample |" in out
-    for name in ("tinystories", "wikitext2", "gsm8k", "ag_news", "commonsense_qa", "**Total**", "Token utilization"):
+    for name in ("tinystories", "squad", "wikitext2", "sciq", "ag_news", "gsm8k", "commonsense_qa", "**Total**",
+                 "Token utilization"):
         assert name in out
     assert "| gsm8k | 7,473 |" in out and "| commonsense_qa | 1,221 |" in out
     written = {p.name for p in (tmp_path / "stats").iterdir()}
@@ -443,3 +444,18 @@ def test_every_tokenizer_encodes_a_batch_like_one_by_one(shared_data):
         flat, lengths = tok.encode_batch(texts)
         assert lengths.tolist() == [len(tok.encode_array(t)) for t in texts], kind
         assert flat.tolist() == [i for t in texts for i in tok.encode_array(t).tolist()], kind
+
+
+def test_squad_source_gives_a_document_per_question_and_names_a_wrong_layout(tmp_path):
+    squad = {"data": [{"title": "T", "paragraphs": [
+        {"context": "Paris is in France.", "qas": [{"question": "Where is Paris?", "answers": [{"text": "France"}]},
+                                                   {"question": "What is Paris?", "answers": [{"text": "a city"}]}]}]}]}
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(squad))
+    spec = {"kind": "squad", "path": str(path), "template": "{context} Q: {question} A: {answer}"}
+    docs = read_documents(SourceConfig(**spec), DataConfig())
+    assert docs == ["Paris is in France. Q: Where is Paris? A: France",
+                    "Paris is in France. Q: What is Paris? A: a city"]
+    path.write_text(json.dumps({"data": [{"title": "T"}]}))
+    with pytest.raises(UserError, match="not SQuAD's layout .*missing 'paragraphs'"):
+        read_documents(SourceConfig(**spec), DataConfig())

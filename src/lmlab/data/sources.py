@@ -202,6 +202,23 @@ def json_source(where: Where) -> Iterator[str]:
         yield from render_rows(where, value, str(file))
 
 
+@SOURCES.register("squad", "SQuAD's nested JSON (data/paragraphs/qas), one document per question with the fields "
+                           "title, context, question, answer (the first answer)")
+def squad_source(where: Where) -> Iterator[str]:
+    for file in where.files():
+        try:
+            articles = json.loads(file.read_text(encoding="utf-8", errors="replace"))["data"]
+            rows = [{"title": a.get("title", ""), "context": p["context"], "question": q["question"],
+                     "answer": q["answers"][0]["text"] if q.get("answers") else ""}
+                    for a in articles for p in a["paragraphs"] for q in p["qas"]]
+        except json.JSONDecodeError as err:
+            raise where.fail(f"{file}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        except (KeyError, TypeError, IndexError) as err:
+            raise where.fail(f"{file}: not SQuAD's layout (data[].paragraphs[].context/qas[].question; "
+                             f"missing {err})") from None
+        yield from render_rows(where, rows, str(file))
+
+
 @SOURCES.register("csv", "CSV with a header row (or `columns`), one document per row")
 def csv_source(where: Where) -> Iterator[str]:
     columns = [c.strip() for c in where.src.columns.split(",")] if where.src.columns else None

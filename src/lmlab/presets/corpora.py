@@ -12,8 +12,8 @@ to download them by name instead.
 
 Benchmarks that lmlab evaluates on (HellaSwag, ARC, BoolQ, PIQA, WinoGrande) are not in any
 training mixture: LLmini's seed trained on four of them, which makes zero-shot scores on them
-meaningless, so `llmini_mix` keeps its other seven sources (five here; SQuAD and SciQ have no
-local copy).
+meaningless, so `llmini_mix` keeps its other seven sources. Two of them differ from the seed's
+split: SQuAD is its v1.1 dev set (the train set has no local copy) and CommonsenseQA its dev set.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ TINYSTORIES = {"kind": "text", "name": "tinystories", "path": "tinystories/tinys
 TINYSTORIES_VAL = {"kind": "text", "name": "tinystories_val", "path": "tinystories/tinystories_valid_sample.txt",
                    "docs": "paragraph", "split": "val"}
 WIKITEXT_TEST = {"kind": "text", "name": "wikitext2", "path": "wikitext-2/test.txt", "docs": "line"}
+WIKITEXT_TRAIN = {**WIKITEXT_TEST, "path": "wikitext-2/train.txt"}
+SQUAD = {"kind": "squad", "name": "squad", "path": "mix/squad/dev-v1.1.json",
+         "template": "{context}\nQuestion: {question}\nAnswer: {answer}"}
+SCIQ = {"kind": "json", "name": "sciq", "path": "mix/sciq/train.json",
+        "template": "{support}\nQuestion: {question}\nAnswer: {correct_answer}"}
 GSM8K = {"kind": "jsonl", "name": "gsm8k", "path": "mix/gsm8k/train.jsonl", "template": "{question}\n{answer}"}
 AG_NEWS = {"kind": "csv", "name": "ag_news", "path": "mix/ag_news/test.csv", "columns": "label,title,description",
            "template": "{title}. {description}"}
@@ -56,11 +61,12 @@ def small_gpt(name: str, context_len: int) -> RunConfig:
 
 @preset
 def llmini_mix() -> RunConfig:
-    """LLmini's mixture from local copies: TinyStories, WikiText-2, GSM8K, AG News, CommonsenseQA; caps
-    of 20,000 samples, GPT-2 vocabulary, chunk layout 256/128."""
+    """LLmini's mixture from local copies: TinyStories, SQuAD, WikiText-2, SciQ, AG News, GSM8K,
+    CommonsenseQA (the seed's order); caps of 20,000 samples, GPT-2 vocabulary, chunk layout 256/128."""
     caps = {"max_docs": 20000}
+    sources = (TINYSTORIES, SQUAD, WIKITEXT_TRAIN, SCIQ, AG_NEWS, GSM8K, COMMONSENSE_QA)
     return small_gpt("llmini_mix", 256).replace(
-        data={"sources": [{**s, **caps} for s in (TINYSTORIES, WIKITEXT_TEST, GSM8K, AG_NEWS, COMMONSENSE_QA)],
+        data={"sources": [{**s, **caps} for s in sources],
               "weight_by": "size", "layout": "chunk", "stride": 128, "val_fraction": 0.05},
         tokenizer={"kind": "gpt2", "path": GPT2_FILE},
     )
@@ -77,12 +83,13 @@ def tinystories_bpe3000() -> RunConfig:
 
 @preset
 def wikitext2_bpe() -> RunConfig:
-    """WikiText-2 with a 4096-token BPE trained on it: trains on the test file, validates on valid
-    (the train file is not in the shared data; point data.sources[0].path at wiki.train.tokens)."""
+    """WikiText-2 with a 4096-token BPE trained on it: its own train / valid / test files as the
+    train / val / test splits (wiki.*.tokens, the tokenized release)."""
     return small_gpt("wikitext2_bpe", 128).replace(
-        data={"sources": [{**WIKITEXT_TEST, "split": "train"},
+        data={"sources": [{**WIKITEXT_TRAIN, "split": "train"},
                           {**WIKITEXT_TEST, "name": "wikitext2_valid", "path": "wikitext-2/valid.txt",
-                           "split": "val"}]},
+                           "split": "val"},
+                          {**WIKITEXT_TEST, "name": "wikitext2_test", "split": "test"}]},
         tokenizer={"kind": "bpe", "vocab_size": 4096},
     )
 

@@ -18,9 +18,9 @@ def llm_lite() -> RunConfig:
     # The seed states no context length, BPE vocabulary size or dropout (lmlab's defaults: 128,
     # the tokenizer's size, 0), nor the early-stopping patience (3 evaluations here). Its
     # schedule: linear warmup to 1e-3 over 8,000 steps, cosine to zero at 50,000 (Fig. 8);
-    # AMP, gradient accumulation of unstated length. Corpus: WikiText-2 raw, split 80/10/10
-    # (shared/data/wikitext-2 lacks the train split). Its perplexity of 1.17 is not credible
-    # (see shared/seeds/README.md).
+    # AMP, gradient accumulation of unstated length. Corpus: WikiText-2 (the seed used the raw
+    # release split 80/10/10; here the tokenized release's own train / valid / test files). Its
+    # perplexity of 1.17 is not credible (see shared/seeds/README.md).
     return RunConfig(name="llm_lite").replace(
         data=corpus("wikitext2_bpe"),
         tokenizer={"kind": "bpe", "vocab_size": 4096},  # trained on the corpus; the seed states no size

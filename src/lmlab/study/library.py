@@ -52,7 +52,7 @@ def llmini_scale(size: str) -> Study:
                                                   "model.n_layer": [3, 2, 2]},
                  seeds=3, scaling=True, description=full.description,
                  overrides={**CPU_RUN, "model.context_len": 64, "train.batch_size": 16, "train.lr": 2e-3,
-                            "data.stride": 32, **{f"data.sources.{i}.max_tokens": 8000 for i in range(5)}},
+                            "data.stride": 32, **{f"data.sources.{i}.max_tokens": 8000 for i in range(7)}},
                  budget={"train.epochs": 3})
 
 
@@ -87,7 +87,7 @@ def llm_lite_grid(size: str) -> Study:
     """LLM-Lite: lr x layers x heads x width grid with early stopping; retrain the best 2x longer; test."""
     if size == "full":
         return Study("llm_lite_grid", "llm_lite", grid=LLM_LITE_GRID, seeds=[0], select="val_loss",
-                     overrides={"data.test_fraction": 0.1, "train.batch_size": 64, "train.warmup_steps": 500},
+                     overrides={"train.batch_size": 64, "train.warmup_steps": 500},
                      budget={"train.epochs": 10}, retrain={"train.epochs": 20},
                      description="LLM-Lite's 36-point grid, 10 epochs each with early stopping, the best "
                                  "retrained for 20 epochs and tested once")
@@ -96,7 +96,7 @@ def llm_lite_grid(size: str) -> Study:
                  seeds=3, select="val_loss", description="LLM-Lite's grid search cut to 8 points",
                  overrides={**CPU_RUN, "model.n_head": 2, "model.context_len": 64, "train.batch_size": 16,
                             "tokenizer.vocab_size": 512, "data.sources.0.max_tokens": 20000,
-                            "data.sources.1.max_tokens": 20000, "data.test_fraction": 0.1,
+                            "data.sources.1.max_tokens": 20000, "data.sources.2.max_tokens": 20000,
                             "train.patience": 3, "eval.every": 20},
                  budget={"train.epochs": 2}, retrain={"train.epochs": 4})
 
