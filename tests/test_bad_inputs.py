@@ -238,6 +238,8 @@ add("prepare-malformed-toml", ["prepare", "{tmp}/bad.toml"], "bad.toml", write("
 add("prepare-out-is-a-file", ["prepare", "tiny", "--out", "{tmp}/f"], "is a file", write("f", "x"))
 add("prepare-missing-data", ["prepare", "tiny", "--data", "{tmp}/nope"], "nope")
 add("prepare-val-fraction", ["prepare", "tiny", "--data.val_fraction=0.9"], "data.val_fraction")
+add("prepare-test-fraction-unused", ["prepare", "wikitext2_bpe", "--data.test_fraction=0.1"],
+    "data.test_fraction=0.1 has no effect")
 add("prepare-empty-corpus", ["prepare", "tiny", "--data", "{tmp}/e.txt"], "is empty", write("e.txt", "\n"))
 add("prepare-latin1", ["prepare", "tiny", "--data", "{tmp}/l.txt"], "not valid utf-8",
     write("l.txt", "\u00e9t\u00e9\n".encode("latin-1") * 100))

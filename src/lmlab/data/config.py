@@ -146,6 +146,10 @@ class DataConfig(Section):
                 "or utf-8-replace")
         require(0.0 <= self.test_fraction < 0.5, self, "test_fraction", "a float in [0, 0.5)")
         require(self.stride >= 0, self, "stride", "0 (= context_len // 2) or a positive integer")
+        if self.test_fraction and self.sources and all(s.split != "auto" for s in self.sources):
+            raise UserError(f"data.test_fraction={self.test_fraction} has no effect: every source has its own split "
+                            f"({', '.join(f'{s.label}={s.split}' for s in self.sources)}); give a source "
+                            f"split = \"test\" (or split = \"auto\" to cut test_fraction of it)")
         if self.sources and sum(s.weight for s in self.sources) <= 0:
             raise UserError("data.sources: the total weight is 0; give at least one source a weight > 0")
         labels = [s.label for s in self.sources]
