@@ -12,12 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmlab.model.dropout import Dropout
 from lmlab.model.hooks import hook_points
 
 
 def dropout(p: float) -> nn.Module:
-    """nn.Dropout(p), or an identity when p = 0 (one module call less per site when decoding)."""
-    return nn.Dropout(p) if p > 0 else nn.Identity()
+    """Dropout(p) (lmlab.model.dropout: cheaper masks on CPU), or an identity when p = 0 (one module
+    call less per site when decoding)."""
+    return Dropout(p) if p > 0 else nn.Identity()
 
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor | None,
