@@ -9,11 +9,13 @@ medians and ratios to the `today` variant.
     .venv/bin/python bench/bench_speed.py --part alloc
 
 Part `vocab` (LLmini-C: 8 layers x 256, 4 heads, GPT-2 vocabulary 50,257, context 256,
-untied head, batch 32 x 2; --quick: batch 8 x 1): variants
-  today    model.fused_loss=false, model.vocab_pad=0, LMLAB_MALLOC=default (the code before)
+untied head, the preset's dropout 0.1 on attention and 0.3 on the residual branches, batch 32 x 2;
+--quick: batch 8 x 1): variants
+  today    model.fused_loss=false, model.vocab_pad=0, LMLAB_MALLOC=default, torch.nn.Dropout (the code before)
   pad      + vocabulary padded to 50,304
   fused    + the chunked head + cross-entropy
-  all      + malloc tuning (what `lmlab train` does by default)
+  malloc   + malloc tuning
+  all      + lmlab's CPU dropout (16-bit masks; = what `lmlab train` does by default)
 Part `alloc` (minigpt_small-like: 4 x 256... see SHAPES; character vocabulary, so the head is
 small): malloc tuning off vs on, everything else default.
 
@@ -37,25 +39,28 @@ import subprocess
 import sys
 import time
 
+LLMINI_DROPOUT = {"attn_dropout": 0.1, "resid_dropout": 0.3}  # the llmini_* presets' (the seed's) dropout
 SHAPES = {
     "llmini_c": {"n_layer": 8, "n_head": 4, "d_model": 256, "context_len": 256, "vocab_size": 50257,
-                 "tie_embeddings": False, "batch": 32, "accum": 2},
+                 "tie_embeddings": False, **LLMINI_DROPOUT, "batch": 32, "accum": 2},
     "llmini_c_quick": {"n_layer": 8, "n_head": 4, "d_model": 256, "context_len": 256, "vocab_size": 50257,
-                       "tie_embeddings": False, "batch": 8, "accum": 1},
+                       "tie_embeddings": False, **LLMINI_DROPOUT, "batch": 8, "accum": 1},
     "minigpt_small": {"n_layer": 4, "n_head": 4, "d_model": 256, "context_len": 256, "vocab_size": 3000,
                       "position": "sinusoidal", "batch": 64, "accum": 1},
     "minigpt_small_quick": {"n_layer": 4, "n_head": 4, "d_model": 256, "context_len": 256, "vocab_size": 3000,
                             "position": "sinusoidal", "batch": 16, "accum": 1},
 }
-VARIANTS = {  # name -> (model overrides, environment)
-    "today": ({"fused_loss": False, "vocab_pad": 0}, {"LMLAB_MALLOC": "default"}),
-    "pad": ({"fused_loss": False}, {"LMLAB_MALLOC": "default"}),
-    "fused": ({}, {"LMLAB_MALLOC": "default"}),
+TORCH_DROPOUT = {"torch_dropout": True}  # torch.nn.Dropout instead of lmlab.model.dropout (the code before)
+VARIANTS = {  # name -> (model overrides, environment); "torch_dropout" in the overrides is the worker's
+    "today": ({"fused_loss": False, "vocab_pad": 0, **TORCH_DROPOUT}, {"LMLAB_MALLOC": "default"}),
+    "pad": ({"fused_loss": False, **TORCH_DROPOUT}, {"LMLAB_MALLOC": "default"}),
+    "fused": (TORCH_DROPOUT, {"LMLAB_MALLOC": "default"}),
+    "malloc": (TORCH_DROPOUT, {}),
     "all": ({}, {}),
     "malloc_off": ({}, {"LMLAB_MALLOC": "default"}),
     "malloc_on": ({}, {}),
 }
-PARTS = {"vocab": ("llmini_c", ["today", "pad", "fused", "all"]),
+PARTS = {"vocab": ("llmini_c", ["today", "pad", "fused", "malloc", "all"]),
          "alloc": ("minigpt_small", ["malloc_off", "malloc_on"])}
 
 
@@ -89,6 +94,11 @@ def worker(shape: dict, model_over: dict, steps: int) -> dict:
     from lmlab.train.step import train_step
 
     malloc = tune_malloc()  # what the trainer does at start (LMLAB_MALLOC=default: nothing)
+    model_over = dict(model_over)
+    if model_over.pop("torch_dropout", False):
+        import lmlab.model.base
+
+        lmlab.model.base.Dropout = torch.nn.Dropout  # the dropout every site used before lmlab.model.dropout
     shape = dict(shape)
     batch, accum = shape.pop("batch"), shape.pop("accum")
     torch.manual_seed(0)
