@@ -33,7 +33,7 @@ class Batches:
         return x[:, :-1], x[:, 1:], None
 for step in range(2):
     train_step(model, opt, Batches(), step, 1, 1.0, P, torch.device("cpu"))
-from lmlab.train.loop import peak_memory_mb
+from lmlab.train.memory import peak_memory_mb
 peak = peak_memory_mb(torch.device("cpu")) * 2**20  # VmHWM: ru_maxrss would start at the test runner's size
 print(json.dumps({"predicted": parts["total"] + runtime, "measured": peak}))
 """

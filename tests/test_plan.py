@@ -36,6 +36,7 @@ def test_the_plan_of_an_epoch_budget_is_what_the_run_trains(tmp_path):
     assert est.steps == result.steps and est.tokens == trained_tokens
     assert est.seconds_per_step > 0 and est.seconds_per_eval > 0 and est.seconds > est.steps * est.seconds_per_step
     assert est.params == result_params(tmp_path / "run") and est.fits
+    assert est.measured_peak_bytes > est.memory_parts["weights"] + est.memory_parts["optimizer"]
 
 
 def result_params(run_dir) -> int:

@@ -5,9 +5,7 @@ checkpoint (save), loggers (metrics.jsonl and trackers), progress (the bar)."""
 from __future__ import annotations
 
 import math
-import resource
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ from lmlab.io import fault_point
 from lmlab.train.distributed import checkpoint_state, teardown
 from lmlab.train.job import Job, new_job, resume_job, rng_tensors
 from lmlab.train.loggers import FanOut, open_loggers
-from lmlab.train.memory import describe, predict_run
+from lmlab.train.memory import describe, peak_memory_mb, predict_run
 from lmlab.train.mfu import format_mfu
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
@@ -282,15 +280,3 @@ def warn_initial_loss(loss: float, vocab_size: int, bar: Progress) -> None:
     if abs(loss - expected) > 0.5:
         bar.message(f"lmlab: warning: initial loss {loss:.3f} is far from ln(V) = {expected:.3f} "
                     f"(V = {vocab_size}); check model.init and the data")
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak device memory (CUDA) or this process's peak resident memory (CPU)."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    try:  # Linux: VmHWM belongs to this address space; ru_maxrss survives exec and can be the parent's peak
-        with open("/proc/self/status", encoding="ascii") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 2**10
-    except (OSError, StopIteration, ValueError):
-        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-        return kb / (2**20 if sys.platform == "darwin" else 2**10)

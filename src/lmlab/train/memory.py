@@ -20,6 +20,8 @@ before the model is built, naming the fields that shrink it.
 from __future__ import annotations
 
 import os
+import resource
+import sys
 
 from lmlab.errors import UserError
 
@@ -97,3 +99,33 @@ def check_fits(parts: dict[str, int], runtime: int, where: str = "train") -> Non
                         f"{free / 2**30:.1f} GiB are available; lower train.batch_size (and raise "
                         f"train.grad_accum to keep the tokens per step), model.context_len, or set "
                         f"model.grad_checkpoint=true")
+
+
+def peak_memory_mb(device) -> float:
+    """Peak device memory (CUDA) or this process's peak resident memory (CPU)."""
+    if device.type == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:  # Linux: VmHWM belongs to this address space; ru_maxrss survives exec and can be the parent's peak
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 2**10
+    except (OSError, StopIteration, ValueError):
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return kb / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+
+def reset_peak_memory(device) -> None:
+    """Start peak_memory_mb over from the memory in use now (CUDA's counter; on Linux VmHWM,
+    through /proc/self/clear_refs); where that cannot be done the peak keeps counting."""
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError:
+        pass

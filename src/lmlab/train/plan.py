@@ -19,7 +19,7 @@ import torch
 from lmlab.config import RunConfig
 from lmlab.eval.metrics import evaluate
 from lmlab.train.distributed import Dist
-from lmlab.train.memory import describe, predict_run
+from lmlab.train.memory import describe, peak_memory_mb, predict_run, reset_peak_memory
 from lmlab.train.step import train_step
 
 MEASURE_STEPS = 2  # timed optimizer steps after the warm-up step
@@ -35,6 +35,7 @@ class RunEstimate:
     flops_per_token: int
     memory_parts: dict  # predicted peak by part (lmlab.train.memory.predict_peak)
     runtime_bytes: int
+    measured_peak_bytes: int  # this process's peak over the timed steps (what a run of this config holds)
     fits: bool
     seconds_per_step: float
     seconds_per_eval: float
@@ -51,11 +52,15 @@ class RunEstimate:
         return self.build_seconds + self.steps * self.seconds_per_step + self.evals * self.seconds_per_eval
 
     def line(self) -> str:
-        return (f"{self.steps} steps, {self.tokens:,} tokens; {self.params:,} parameters "
+        size = (f"{self.steps} steps, {self.tokens:,} tokens; {self.params:,} parameters "
                 f"({self.params_non_embedding:,} non-embedding), {self.flops_per_token:,} FLOPs/token; "
-                f"{describe(self.memory_parts, self.runtime_bytes)}{'' if self.fits else ' - MORE THAN IS AVAILABLE'}; "
-                f"measured {self.seconds_per_step * 1e3:.0f} ms/step and {self.seconds_per_eval:.2f} s/eval on "
-                f"{self.threads} thread(s): about {format_seconds(self.seconds)}")
+                f"{describe(self.memory_parts, self.runtime_bytes)}")
+        if not self.measured_peak_bytes:
+            return f"{size} - MORE THAN IS AVAILABLE, so nothing was timed"
+        return (f"{size}, measured {self.measured_peak_bytes / 2**30:.2f} GiB over the timed steps"
+                f"{'' if self.fits else ' - MORE THAN IS AVAILABLE'}; measured {self.seconds_per_step * 1e3:.0f} "
+                f"ms/step and {self.seconds_per_eval:.2f} s/eval on {self.threads} thread(s): about "
+                f"{format_seconds(self.seconds)}")
 
 
 def format_seconds(s: float) -> str:
@@ -85,12 +90,19 @@ def estimate_run(cfg: RunConfig, threads: int | None = None, measure_steps: int 
         tokens = min(tokens, t.max_tokens) if t.max_tokens else tokens
         parts, runtime = predict_run(job.model, t.batch_size, job.value_bytes)
         free = available_bytes()
-        per_step = _time_steps(job, min(measure_steps, max(t.max_steps - 1, 1)))
-        per_eval = _time_eval(job)
+        fits = free is None or parts["total"] + runtime <= free
+        per_step = per_eval = 0.0
+        measured = 0
+        if fits:  # a config predicted not to fit is not stepped (that could exhaust the machine)
+            reset_peak_memory(job.device)
+            per_step = _time_steps(job, min(measure_steps, max(t.max_steps - 1, 1)))
+            measured = int(peak_memory_mb(job.device) * 2**20)
+            fits = free is None or measured <= free
+            per_eval = _time_eval(job)
         evals = t.max_steps // job.cfg.eval.every + 1 + (t.epochs if job.epoch_mode else 0)
         est = RunEstimate(t.max_steps, tokens, job.model.num_params(), job.model.num_params(embeddings=False),
-                          job.model.flops_per_token(), parts, runtime,
-                          free is None or parts["total"] + runtime <= free, per_step, per_eval, evals, build,
+                          job.model.flops_per_token(), parts, runtime, measured, fits, per_step, per_eval,
+                          evals, build,
                           torch.get_num_threads())
     finally:
         torch.set_num_threads(before)
