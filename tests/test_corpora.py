@@ -401,8 +401,9 @@ def test_train_runs_on_each_corpus_preset(name, tmp_path):
                                    eval={"max_tokens": 2048})
     result = train(cfg, tmp_path / name)
     assert result.steps == 3 and math.isfinite(result.metrics["loss"])
-    if len(cfg.data.sources) > 2:
-        assert set(result.metrics["by_source"]) == {s.label for s in cfg.data.sources}
+    val_sources = {s.label for s in cfg.data.sources if s.split in ("auto", "val")}
+    if len(val_sources) > 1:  # evaluation reports each validation source of a mixture
+        assert set(result.metrics["by_source"]) == val_sources
 
 
 @pytest.mark.slow

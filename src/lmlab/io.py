@@ -165,14 +165,30 @@ class DirLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise UserError(f"{self.what} {self.directory} is in use by pid {holder} (it holds {path}); "
-                            f"wait for it to finish or stop it first") from None
+            self._refuse(fd)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
         return self
+
+    def check(self) -> None:
+        """Refuse as acquire() would when another process holds the lock; creates and changes nothing
+        (a shared probe on the existing lock file, dropped at once)."""
+        try:
+            fd = os.open(self.directory / LOCK_NAME, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._refuse(fd)
+        os.close(fd)
+
+    def _refuse(self, fd: int) -> None:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise UserError(f"{self.what} {self.directory} is in use by pid {holder} (it holds "
+                        f"{self.directory / LOCK_NAME}); wait for it to finish or stop it first") from None
 
     def release(self) -> None:
         if self._fd is not None:

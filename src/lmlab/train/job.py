@@ -26,7 +26,7 @@ from lmlab.data import MixtureBatches, Prepared, prepare
 from lmlab.data.epochs import EpochBatches
 from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
-from lmlab.io import atomic_write_text
+from lmlab.io import DirLock, atomic_write_text
 from lmlab.runs import RunDir
 from lmlab.tokenizer import load_tokenizer, save_tokenizer
 from lmlab.train import distributed
@@ -158,8 +158,11 @@ def _make_run(cfg: RunConfig, run_dir: str | Path, overwrite: bool) -> tuple[Run
 
 def resume_job(run_dir: str | Path, overrides: dict[str, str] | None = None) -> Job:
     """Reopen a run at its last checkpoint; `overrides` may change how it runs (train.parallel,
-    train.dist_backend, train.fsdp_offload), never what it computes. Rank 0 locks the run once
-    every check has passed (the lock refuses a second trainer)."""
+    train.dist_backend, train.fsdp_offload), never what it computes. A live trainer on the run is
+    named before anything is read (it may be swapping its checkpoint in that very moment); rank 0
+    locks the run once every check has passed (the lock refuses a second trainer)."""
+    run = RunDir.open(run_dir, need_checkpoint=False)
+    DirLock(run.root).check()
     run = RunDir.open(run_dir)
     try:
         return _resume_job(run, overrides)
