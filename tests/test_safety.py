@@ -161,6 +161,23 @@ def test_a_second_trainer_is_refused_naming_the_pid_and_a_killed_one_leaves_no_l
     DirLock(run).acquire().release()  # SIGKILL dropped it
 
 
+def test_resume_names_a_live_trainer_even_while_its_checkpoint_is_mid_swap(run, tmp_path, capsys):
+    """A trainer swapping its checkpoint leaves checkpoints/last briefly without its files; a second
+    --resume must report the trainer, not a damaged checkpoint."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    (copy / "checkpoints" / "last" / "model.safetensors").unlink()  # the moment between the swap's renames
+    proc = _hold_lock(copy)
+    try:
+        assert main(["train", "--resume", str(copy)]) == 2
+        assert f"is in use by pid {proc.pid}" in capsys.readouterr().err
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_export_refuses_a_users_folder_and_a_file_and_replaces_only_its_own(run, tmp_path, capsys):
     mine = tmp_path / "mine"
     mine.mkdir()
