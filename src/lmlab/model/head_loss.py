@@ -58,8 +58,9 @@ class LinearCrossEntropy(torch.autograd.Function):
     """scale * sum_i CE(h_i @ W^T + b, target_i), its gradients computed in forward."""
 
     @staticmethod
-    def forward(ctx, h, weight, bias, targets, scale: float, vocab: int, dtype: torch.dtype):
-        # h (N, D) any float dtype; weight (Vp, D) fp32 parameter; bias (Vp,) or None; targets (N,)
+    def forward(ctx, h, weight, bias, targets, scale: float, vocab: int, dtype: torch.dtype, valid: int):
+        # h (N, D) any float dtype; weight (Vp, D) fp32 parameter; bias (Vp,) or None; targets (N,);
+        # rows from `valid` on are padding (h = 0): no loss, and their gradient rows are zeroed
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         need_b = bias is not None and ctx.needs_input_grad[2]
         with no_autocast(h.device):
@@ -77,11 +78,14 @@ class LinearCrossEntropy(torch.autograd.Function):
                 hc = h[s:s + step].to(dtype)  # (n, D)
                 t = targets[s:s + step, None]  # (n, 1)
                 logp = torch.log_softmax(_chunk_logits(hc, w, b, vocab), dim=1)  # (n, Vp) fp32, pads -inf
-                total -= logp.gather(1, t).sum()
+                real = max(min(valid - s, len(t)), 0)  # rows of this chunk before the padding rows
+                total -= logp[:real].gather(1, t[:real]).sum()
                 if not (need_h or need_w or need_b):
                     continue
                 probs = logp.exp_().scatter_add_(1, t, torch.full_like(t, -1.0, dtype=logp.dtype))
                 # probs = softmax - one-hot = d CE / d logits, pad columns 0; (n, Vp)
+                if real < len(t):
+                    probs[real:] = 0
                 if grad_b is not None:
                     grad_b += probs.sum(0)
                 g = probs.to(dtype) if g is None or g.shape != probs.shape else g.copy_(probs)
@@ -100,7 +104,7 @@ class LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_out):
         grad_h, grad_w, grad_b = ctx.saved_tensors
         scaled = [None if g is None else g * grad_out.to(g.dtype) for g in (grad_h, grad_w, grad_b)]
-        return (*scaled, None, None, None, None)
+        return (*scaled, None, None, None, None, None)
 
 
 def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -112,11 +116,18 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     D = h.size(-1)
     vocab = vocab or weight.size(0)
     h, targets = h.reshape(-1, D), targets.reshape(-1)
+    valid = targets.numel()
     if loss_mask is not None:
         keep = loss_mask.reshape(-1).nonzero()[:, 0]  # masked rows cost nothing
         h, targets = h.index_select(0, keep), targets.index_select(0, keep)
-    scale = 1.0 / max(targets.numel(), 1)
-    return LinearCrossEntropy.apply(h, weight, bias, targets, scale, vocab, compute_dtype(h))
+        valid = targets.numel()
+        step = CHUNK_ELEMENTS // max(weight.size(0), 1)
+        if valid > step:  # several chunks: pad to whole chunks so every batch allocates the same sizes
+            pad = -valid % chunk_rows(valid, weight.size(0))
+            h = torch.cat([h, h.new_zeros(pad, D)])
+            targets = torch.cat([targets, targets.new_zeros(pad)])
+    scale = 1.0 / max(valid, 1)
+    return LinearCrossEntropy.apply(h, weight, bias, targets, scale, vocab, compute_dtype(h), valid)
 
 
 @torch.no_grad()
