@@ -121,9 +121,9 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
         keep = loss_mask.reshape(-1).nonzero()[:, 0]  # masked rows cost nothing
         h, targets = h.index_select(0, keep), targets.index_select(0, keep)
         valid = targets.numel()
-        step = CHUNK_ELEMENTS // max(weight.size(0), 1)
+        step = chunk_rows(valid, weight.size(0))
         if valid > step:  # several chunks: pad to whole chunks so every batch allocates the same sizes
-            pad = -valid % chunk_rows(valid, weight.size(0))
+            pad = -valid % step
             h = torch.cat([h, h.new_zeros(pad, D)])
             targets = torch.cat([targets, targets.new_zeros(pad)])
     scale = 1.0 / max(valid, 1)

@@ -90,13 +90,19 @@ def describe(parts: dict[str, int], runtime: int) -> str:
             f"{gib(parts['activations'])}, logits {gib(parts['head'])}, runtime {gib(runtime)})")
 
 
-def check_fits(parts: dict[str, int], runtime: int, where: str = "train") -> None:
-    """UserError when the predicted peak exceeds the memory available now."""
+def fits(need: int) -> bool:
+    """Whether `need` bytes fit in the memory available now (always, where that cannot be read)."""
     free = available_bytes()
-    need = parts["total"] + runtime
-    if free is not None and need > free:
+    return free is None or need <= free
+
+
+def check_fits(parts: dict[str, int], runtime: int, where: str = "train", measured: int = 0) -> None:
+    """UserError when the predicted peak (or a peak `measured` on a few steps) exceeds the memory
+    available now."""
+    need = max(parts["total"] + runtime, measured)
+    if not fits(need):
         raise UserError(f"{where}: this run needs about {need / 2**30:.1f} GiB at its peak but "
-                        f"{free / 2**30:.1f} GiB are available; lower train.batch_size (and raise "
+                        f"{available_bytes() / 2**30:.1f} GiB are available; lower train.batch_size (and raise "
                         f"train.grad_accum to keep the tokens per step), model.context_len, or set "
                         f"model.grad_checkpoint=true")
 

@@ -20,6 +20,7 @@ from lmlab.config import RunConfig
 from lmlab.eval.metrics import evaluate
 from lmlab.train.distributed import Dist
 from lmlab.train.memory import describe, peak_memory_mb, predict_run, reset_peak_memory
+from lmlab.train.memory import fits as memory_fits
 from lmlab.train.step import train_step
 
 MEASURE_STEPS = 2  # timed optimizer steps after the warm-up step
@@ -73,8 +74,6 @@ def estimate_run(cfg: RunConfig, threads: int | None = None, measure_steps: int 
     """Build the run in memory (no run directory), predict its memory and time its steps."""
     from lmlab.data import prepare
     from lmlab.train.job import _assemble
-    from lmlab.train.memory import available_bytes
-
     t0 = time.perf_counter()
     before = torch.get_num_threads()
     if threads:
@@ -89,21 +88,19 @@ def estimate_run(cfg: RunConfig, threads: int | None = None, measure_steps: int 
                   if job.epoch_mode else job.tokens_per_step * t.max_steps)
         tokens = min(tokens, t.max_tokens) if t.max_tokens else tokens
         parts, runtime = predict_run(job.model, t.batch_size, job.value_bytes)
-        free = available_bytes()
-        fits = free is None or parts["total"] + runtime <= free
+        fits = memory_fits(parts["total"] + runtime)
         per_step = per_eval = 0.0
         measured = 0
         if fits:  # a config predicted not to fit is not stepped (that could exhaust the machine)
             reset_peak_memory(job.device)
             per_step = _time_steps(job, min(measure_steps, max(t.max_steps - 1, 1)))
             measured = int(peak_memory_mb(job.device) * 2**20)
-            fits = free is None or measured <= free
+            fits = memory_fits(measured)
             per_eval = _time_eval(job)
         evals = t.max_steps // job.cfg.eval.every + 1 + (t.epochs if job.epoch_mode else 0)
         est = RunEstimate(t.max_steps, tokens, job.model.num_params(), job.model.num_params(embeddings=False),
                           job.model.flops_per_token(), parts, runtime, measured, fits, per_step, per_eval,
-                          evals, build,
-                          torch.get_num_threads())
+                          evals, build, torch.get_num_threads())
     finally:
         torch.set_num_threads(before)
     if t.max_time:  # a time budget stops training (after one last evaluation)
