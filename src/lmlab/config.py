@@ -58,6 +58,9 @@ class TrainConfig(Section):
     schedule: str = "cosine"  # cosine (linear warmup, cosine decay) | constant (warmup, then flat)
     warmup_steps: int = 100
     decay_steps: int = 0  # length of the cosine decay; 0 = max_steps
+    optimizer: str = "adamw"  # adamw | muon (Muon on the hidden matrices, AdamW on the rest; see lmlab.train.optim)
+    muon_lr: float = 0.02  # muon: peak lr of the hidden matrices (the schedule scales it like train.lr)
+    muon_momentum: float = 0.95  # muon: momentum (Nesterov)
     weight_decay: float = 0.1  # applied to matrices only (see lmlab.train.optim)
     beta1: float = 0.9
     beta2: float = 0.99
@@ -92,6 +95,10 @@ class TrainConfig(Section):
                      "debug_nan_at_step", "epochs", "max_tokens"):
             require(getattr(self, name) >= 0, self, name, "a non-negative integer")
         require(self.lr > 0, self, "lr", "a positive float")
+        require(self.muon_lr > 0, self, "muon_lr", "a positive float")
+        require(0 <= self.muon_momentum < 1, self, "muon_momentum", "a float in [0, 1)")
+        require(not (self.optimizer == "muon" and self.parallel == "fsdp"), self, "optimizer",
+                "adamw with train.parallel=fsdp (Muon orthogonalizes whole matrices; fsdp shards them)")
         require(self.max_time >= 0, self, "max_time", "a non-negative number of seconds (0 = no limit)")
         require(0 <= self.min_lr_ratio <= 1, self, "min_lr_ratio", "a float in [0, 1]")
         require(self.weight_decay >= 0, self, "weight_decay", "a non-negative float")

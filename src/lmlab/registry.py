@@ -28,6 +28,7 @@ PROVIDERS = [
     "lmlab.model.build",
     "lmlab.tokenizer",
     "lmlab.train.schedule",
+    "lmlab.train.optim",
     "lmlab.train.distributed",
     "lmlab.train.loggers",
     "lmlab.train.keep",

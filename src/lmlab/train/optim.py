@@ -1,9 +1,15 @@
-"""AdamW with two parameter groups.
+"""Optimizers (`train.optimizer`): AdamW, or Muon for the hidden matrices with AdamW for the rest.
 
-Weight decay applies to the weight matrices of linear layers only. Biases, norm gains and
-embedding tables (token and position; with tied embeddings that includes the output head)
-are not decayed: decaying gains and biases fights normalization, and decaying embeddings
-penalizes rare tokens that get few gradient updates.
+`adamw`: torch's AdamW with two parameter groups. Weight decay applies to the weight matrices
+of linear layers only. Biases, norm gains and embedding tables (token and position; with tied
+embeddings that includes the output head) are not decayed: decaying gains and biases fights
+normalization, and decaying embeddings penalizes rare tokens that get few gradient updates.
+
+`muon`: torch's Muon (momentum, then the update orthogonalized by a Newton-Schulz iteration) on
+the 2-D weight matrices inside the network, at peak lr `train.muon_lr`; AdamW as above, at
+`train.lr`, on everything Muon is not meant for: embeddings, the output head (tied or not),
+norm gains and biases. This is the split of Keller Jordan's Muon, modded-nanogpt and nanochat.
+Both follow the one schedule: each group's lr is the scheduled lr times its `lr_ratio`.
 """
 
 from __future__ import annotations
@@ -11,11 +17,37 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lmlab.registry import Registry
+
+OPTIMIZERS: Registry = Registry("train.optimizer")
+
+HEAD_MODULES = ("lm_head", "head")  # the output layer's name in every architecture (vocabulary rows)
+
+
+def _split(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter], list[nn.Parameter]]:
+    """(hidden matrices, embedding and head matrices, vectors), each parameter once (tied weights)."""
+    table_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    for name, module in model.named_modules():
+        if name.rsplit(".", 1)[-1] in HEAD_MODULES and isinstance(module, nn.Linear):
+            table_ids.add(id(module.weight))
+    hidden, tables, vectors, seen = [], [], [], set()
+    for param in model.parameters():
+        if not param.requires_grad or id(param) in seen:
+            continue
+        seen.add(id(param))
+        if param.dim() < 2:
+            vectors.append(param)
+        else:
+            (tables if id(param) in table_ids else hidden).append(param)
+    return hidden, tables, vectors
+
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW's two groups: decay on every matrix that is not an embedding table (an untied
+    head included), none on tables, norm gains and biases."""
     embedding_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     decay, no_decay, seen = [], [], set()
-    for _, param in model.named_parameters():
+    for param in model.parameters():
         if not param.requires_grad or id(param) in seen:
             continue
         seen.add(id(param))
@@ -25,9 +57,77 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
             {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(model: nn.Module, cfg, device: torch.device) -> torch.optim.AdamW:
+def _adamw(groups: list[dict], cfg, device: torch.device) -> torch.optim.AdamW:
     """torch.optim.AdamW, fused where the device supports it (CPU and CUDA on torch >= 2.4):
     one kernel per step instead of a dozen per parameter, which matters for small models."""
     fused = device.type in ("cpu", "cuda")
-    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr,
-                             betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=fused)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=fused)
+
+
+@OPTIMIZERS.register("adamw", "AdamW on every parameter, weight decay on matrices other than embedding tables")
+def adamw(model: nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer:
+    return _adamw(param_groups(model, cfg.weight_decay), cfg, device)
+
+
+@OPTIMIZERS.register("muon", "Muon on the hidden matrices (peak lr train.muon_lr), AdamW on embeddings, "
+                             "head, norms and biases (train.lr)")
+def muon(model: nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer | OptimizerChain:
+    hidden, tables, vectors = _split(model)
+    adam = _adamw([g for g in ({"params": tables + vectors, "weight_decay": 0.0},) if g["params"]], cfg, device)
+    if not hidden:  # a model without hidden matrices (bigram, count models): AdamW is all there is
+        return adam
+    ortho = torch.optim.Muon([{"params": hidden, "lr_ratio": cfg.muon_lr / cfg.lr}], lr=cfg.muon_lr,
+                             weight_decay=cfg.weight_decay, momentum=cfg.muon_momentum, nesterov=True,
+                             adjust_lr_fn="original")
+    return OptimizerChain(ortho, adam)
+
+
+def make_optimizer(model: nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer | OptimizerChain:
+    return OPTIMIZERS.get(cfg.optimizer)(model, cfg, device)
+
+
+class OptimizerChain:
+    """Several torch optimizers over disjoint parameters, seen as one: `param_groups` lists every
+    group (the lr schedule and gradient clipping walk them), `step` and `zero_grad` reach all,
+    and `state_dict` is one torch-style dict with the parameters numbered across the chain in
+    order, so checkpoints store and restore it like a single optimizer's."""
+
+    def __init__(self, *optimizers: torch.optim.Optimizer):
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [g for opt in self.optimizers for g in opt.param_groups]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for opt in self.optimizers:
+            opt.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        state, groups, offset = {}, [], 0
+        for opt in self.optimizers:
+            sd = opt.state_dict()
+            state.update({offset + i: v for i, v in sd["state"].items()})
+            groups += [{**g, "params": [offset + i for i in g["params"]]} for g in sd["param_groups"]]
+            offset += sum(len(g["params"]) for g in sd["param_groups"])
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"the saved optimizer has {len(groups)} parameter groups, this one "
+                             f"{len(self.param_groups)} (was it saved with another train.optimizer?)")
+        offset = 0
+        for opt in self.optimizers:
+            mine, groups = groups[:len(opt.param_groups)], groups[len(opt.param_groups):]
+            count = sum(len(g["params"]) for g in mine)
+            opt.load_state_dict({
+                "state": {int(i) - offset: v for i, v in state_dict["state"].items()
+                          if offset <= int(i) < offset + count},
+                "param_groups": [{**g, "params": [i - offset for i in g["params"]]} for g in mine]})
+            offset += count

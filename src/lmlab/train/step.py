@@ -9,8 +9,9 @@ import torch
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Each group at the scheduled lr times its own `lr_ratio` (Muon's matrices run at train.muon_lr)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_ratio", 1.0)
 
 
 def to_device(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:

@@ -1,0 +1,137 @@
+"""train.optimizer: Muon on the hidden matrices with AdamW on the rest, against torch's own
+optimizers run separately; one schedule for both; checkpoints and exact resume."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lmlab.checkpoint import optimizer_state_dict, optimizer_tensors
+from lmlab.config import TrainConfig
+from lmlab.errors import UserError
+from lmlab.model import ModelConfig, build_model
+from lmlab.runs import RunDir
+from lmlab.train import loop, resume, train
+from lmlab.train.optim import OptimizerChain, make_optimizer
+from lmlab.train.step import set_lr
+
+MUON = TrainConfig(optimizer="muon", lr=3e-3, muon_lr=0.02, weight_decay=0.1)
+
+
+def _model(tie: bool = True):
+    torch.manual_seed(0)
+    return build_model(ModelConfig(n_layer=2, n_head=2, d_model=16, context_len=8, tie_embeddings=tie), 30)
+
+
+def _names(model, params) -> set[str]:
+    names = {id(p): n for n, p in model.named_parameters()}
+    return {names[id(p)] for p in params}
+
+
+def _loss(model, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 30, (4, 8), generator=g)
+    return model(x, torch.roll(x, -1, 1))[1]
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_muon_takes_the_hidden_matrices_and_adamw_the_rest(tie):
+    model = _model(tie)
+    opt = make_optimizer(model, MUON, torch.device("cpu"))
+    assert isinstance(opt, OptimizerChain)
+    muon, adam = opt.optimizers
+    assert isinstance(muon, torch.optim.Muon) and isinstance(adam, torch.optim.AdamW)
+    hidden = {f"blocks.{i}.{m}.weight" for i in range(2) for m in ("attn.qkv", "attn.proj", "mlp.fc", "mlp.proj")}
+    assert _names(model, muon.param_groups[0]["params"]) == hidden
+    rest = _names(model, adam.param_groups[0]["params"])
+    assert "tok_emb.weight" in rest and ("lm_head.weight" in rest) == (not tie)  # the head is never Muon's
+    assert len(hidden) + len(rest) == len(list(model.parameters()))  # every parameter exactly once
+    assert muon.param_groups[0]["weight_decay"] == 0.1 and adam.param_groups[0]["weight_decay"] == 0.0
+
+
+def test_the_chain_steps_like_torchs_muon_and_adamw_run_apart_and_follows_the_schedule():
+    model, ref = _model(False), _model(False)
+    opt = make_optimizer(model, MUON, torch.device("cpu"))
+    by_name = dict(ref.named_parameters())
+    hidden_names = _names(model, opt.optimizers[0].param_groups[0]["params"])
+    hidden = [p for n, p in ref.named_parameters() if n in hidden_names]
+    rest = [p for n, p in ref.named_parameters() if n not in hidden_names]
+    ref_muon = torch.optim.Muon(hidden, lr=0.02, weight_decay=0.1, momentum=0.95, nesterov=True,
+                                adjust_lr_fn="original")
+    ref_adam = torch.optim.AdamW(rest, lr=3e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.0, fused=True)
+    for step, scale in enumerate((1.0, 0.5, 0.25)):
+        set_lr(opt, 3e-3 * scale)  # the scheduled lr; Muon's group keeps its ratio muon_lr / lr
+        assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.02 * scale, 3e-3 * scale])
+        for group in ref_muon.param_groups:
+            group["lr"] = 0.02 * scale
+        for group in ref_adam.param_groups:
+            group["lr"] = 3e-3 * scale
+        for m in (model, ref):
+            _loss(m, step).backward()
+        opt.step()
+        ref_muon.step()
+        ref_adam.step()
+        opt.zero_grad()
+        ref.zero_grad()
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p, by_name[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_a_muon_update_is_orthogonalized_momentum():
+    """One step by hand: update = NS5(g + 0.95 g) scaled by sqrt(max(1, rows/cols)), decay first."""
+    w = torch.nn.Parameter(torch.randn(8, 16))
+    w0 = w.detach().clone()
+    w.grad = torch.randn(8, 16)
+    torch.optim.Muon([w], lr=0.1, weight_decay=0.0, momentum=0.95, nesterov=True).step()
+    update = (w0 - w.detach()) / 0.1
+    s = torch.linalg.svdvals(update)
+    assert s.min() > 0.5 and s.max() < 1.5  # the quintic iteration leaves singular values near 1
+    u, _, vh = torch.linalg.svd(w.grad * 1.95, full_matrices=False)
+    assert torch.nn.functional.cosine_similarity(update.flatten(), (u @ vh).flatten(), dim=0) > 0.95
+
+
+def test_a_chain_state_round_trips_through_the_checkpoint_format():
+    model = _model(False)
+    opt = make_optimizer(model, MUON, torch.device("cpu"))
+    for step in range(2):
+        _loss(model, step).backward()
+        opt.step()
+        opt.zero_grad()
+    tensors, meta = optimizer_tensors(opt)
+    assert any(k.endswith(".momentum_buffer") for k in tensors) and any(k.endswith(".exp_avg") for k in tensors)
+    twin = _model(False)
+    twin.load_state_dict(model.state_dict())
+    copy = make_optimizer(twin, MUON, torch.device("cpu"))
+    copy.load_state_dict(optimizer_state_dict({k: v.clone() for k, v in tensors.items()}, meta))  # as if read back
+    for m, o in ((model, opt), (twin, copy)):
+        _loss(m, 7).backward()
+        o.step()
+    for (name, a), b in zip(model.named_parameters(), twin.parameters()):
+        assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="1 parameter groups, this one 2"):  # e.g. an adamw run's state
+        copy.load_state_dict({"state": {}, "param_groups": meta["param_groups"][:1]})
+
+
+def test_muon_refuses_fsdp_in_one_line():
+    with pytest.raises(UserError, match="train.optimizer='muon' is invalid; expected adamw with train.parallel=fsdp"):
+        TrainConfig(optimizer="muon", parallel="fsdp")
+
+
+def test_a_muon_run_trains_and_resumes_bit_identically(tmp_path, tiny_cfg, monkeypatch):
+    cfg = tiny_cfg.replace(train={"optimizer": "muon", "max_steps": 12, "muon_lr": 0.02}, eval={"every": 4})
+    full = train(cfg, tmp_path / "full")
+    first = [r["loss"] for r in RunDir(tmp_path / "full").read_metrics("train")]
+    assert first[-1] < first[0] - 0.5
+    real_step = loop.train_step
+
+    def crash(model, opt, batches, step, *a, **kw):
+        if step == 6:  # after the checkpoint at step 4
+            raise KeyboardInterrupt
+        return real_step(model, opt, batches, step, *a, **kw)
+
+    monkeypatch.setattr(loop, "train_step", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut")
+    monkeypatch.setattr(loop, "train_step", real_step)
+    assert resume(tmp_path / "cut").steps == full.steps
+    a, b = (load_file(str(tmp_path / d / "checkpoints/last/model.safetensors")) for d in ("full", "cut"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
