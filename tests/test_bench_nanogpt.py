@@ -69,7 +69,9 @@ def test_comparison_and_aggregate(nanogpt_lines):
                  tokens_per_s=768 / lm["median_step_s"], process_s=2.0, comparison=cmp_, **lm)]
     results = {"bench": {"config": "fixtures", "steps": 20, "repeats": 1, "threads": None},
                "runs": runs, "aggregate": aggregate(runs)}
-    assert results["aggregate"]["speedrun_pass"] is True
+    ratio = results["aggregate"]["speedrun_ratio_wall"]  # one pair: its own ratio decides
+    assert aggregate(runs, ratio + 0.01)["speedrun_pass"] is True
+    assert aggregate(runs, ratio - 0.01)["speedrun_pass"] is False
     assert "nanoGPT" in markdown(results) or "nanogpt" in markdown(results)
     json.dumps(results)
 

@@ -31,6 +31,7 @@ VARIANTS = {
     "llama": {"position": "rope", "norm": "rmsnorm", "mlp": "swiglu", "bias": False, "tie_embeddings": False,
               "n_kv_head": 2, "attention": "sdpa"},
     "qk_norm": {"qk_norm": True, "attention": "sdpa"},
+    "relu2_rope_qknorm_untied": {"mlp": "relu2", "position": "rope", "qk_norm": True, "tie_embeddings": False},
     "no_residual": {"residual": False, "init": "xavier"},  # N(0, 0.02) layers shrink the signal without skips
     "no_out_proj": {"attn_out_proj": False},
     "attn_only": {"mlp": "none"},

@@ -123,7 +123,7 @@ def tokens_per_step(hp: dict[str, Any]) -> int:
     return hp["batch_size"] * hp["block_size"] * hp.get("grad_accum", 1)
 
 
-def nanogpt_command(python: str, hp: dict[str, Any], out_dir: Path) -> list[str]:
+def nanogpt_command(python: str, hp: dict[str, Any], out_dir: Path, dataset: str = "shakespeare_char") -> list[str]:
     """nanoGPT's train.py with the shakespeare_char config and our overrides.
 
     nanoGPT's configurator asserts that the literal's type equals the default's type, so
@@ -141,7 +141,7 @@ def nanogpt_command(python: str, hp: dict[str, Any], out_dir: Path) -> list[str]
         "warmup_iters": hp["warmup_iters"], "beta1": float(hp["beta1"]),
         "beta2": float(hp["beta2"]), "weight_decay": float(hp["weight_decay"]),
         "grad_clip": float(hp["grad_clip"]), "gradient_accumulation_steps": hp.get("grad_accum", 1),
-        **({"dataset": NANOGPT_WIDE_DATASET} if "vocab_size" in hp else {}),
+        "dataset": NANOGPT_WIDE_DATASET if "vocab_size" in hp else dataset,
     }
     args = [f"--{k}={v!r}" if isinstance(v, float) else f"--{k}={v}" for k, v in over.items()]
     return [python, "train.py", "config/train_shakespeare_char.py", *args]

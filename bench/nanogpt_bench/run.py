@@ -50,30 +50,38 @@ def run_streaming(cmd: list[str], cwd: Path, env: dict[str, str], log_path: Path
     return rc, lines, time.perf_counter() - t_start
 
 
-def ensure_nanogpt_data(nanogpt: Path, data: Path, python: str, env: dict[str, str]) -> None:
-    """Make sure data/shakespeare_char/{train,val}.bin exist and come from our input.txt.
+def ensure_nanogpt_data(nanogpt: Path, data: Path, python: str, env: dict[str, str]) -> str:
+    """Prepare nanoGPT's char-level train.bin / val.bin / meta.pkl from --data and return the
+    dataset name to pass it: `shakespeare_char` for Tiny Shakespeare, else `lmlab_<stem>_char`.
 
-    Runs nanoGPT's own prepare.py (which imports `requests` unconditionally although it only
-    uses it to download a missing input.txt; a stub module avoids installing it).
+    Both run nanoGPT's own data/shakespeare_char/prepare.py (first 90% train, last 10% val,
+    sorted characters), which reads the input.txt beside itself: another corpus gets its own
+    directory with a link to that script. prepare.py imports `requests` unconditionally although
+    it only uses it to download a missing input.txt; a stub module avoids installing it.
     """
-    d = nanogpt / "data" / "shakespeare_char"
-    if not (nanogpt / "train.py").is_file() or not d.is_dir():
+    shakespeare = nanogpt / "data" / "shakespeare_char"
+    if not (nanogpt / "train.py").is_file() or not shakespeare.is_dir():
         sys.exit(f"error: {nanogpt} does not look like a nanoGPT checkout (no train.py / data/shakespeare_char)")
-    inp = d / "input.txt"
     ours = data.read_bytes()
+    name = "shakespeare_char" if data.parent.name == "tinyshakespeare" else f"lmlab_{data.stem}_char"
+    d = nanogpt / "data" / name
+    d.mkdir(exist_ok=True)
+    if name != "shakespeare_char" and not (d / "prepare.py").exists():
+        (d / "prepare.py").symlink_to(shakespeare / "prepare.py")
+    inp = d / "input.txt"
     if inp.is_file() and inp.read_bytes() != ours:
         sys.exit(f"error: {inp} differs from --data {data}; remove it (and *.bin, meta.pkl) to re-prepare")
     wide = nanogpt / "data" / NANOGPT_WIDE_DATASET  # the same tokens, no meta.pkl (vocabulary 50,304)
-    if all((d / f).is_file() for f in ("train.bin", "val.bin", "meta.pkl")) and inp.is_file():
+    if not (all((d / f).is_file() for f in ("train.bin", "val.bin", "meta.pkl")) and inp.is_file()):
+        if not inp.is_file():
+            shutil.copyfile(data, inp)
+        print(f"preparing nanoGPT data in {d} ...", file=sys.stderr)
+        code = ("import sys, types, runpy; sys.modules.setdefault('requests', types.ModuleType('requests')); "
+                f"runpy.run_path('data/{name}/prepare.py', run_name='__main__')")
+        subprocess.run([python, "-c", code], cwd=nanogpt, env=env, check=True)
+    if name == "shakespeare_char":
         _link_wide(d, wide)
-        return
-    if not inp.is_file():
-        shutil.copyfile(data, inp)
-    print(f"preparing nanoGPT data in {d} ...", file=sys.stderr)
-    code = ("import sys, types, runpy; sys.modules.setdefault('requests', types.ModuleType('requests')); "
-            "runpy.run_path('data/shakespeare_char/prepare.py', run_name='__main__')")
-    subprocess.run([python, "-c", code], cwd=nanogpt, env=env, check=True)
-    _link_wide(d, wide)
+    return name
 
 
 def _link_wide(d: Path, wide: Path) -> None:
@@ -114,7 +122,7 @@ def torch_info(python: str, env: dict[str, str]) -> dict[str, Any]:
 
 def run_nanogpt(args, hp, env, workdir: Path, repeat: int) -> dict[str, Any]:
     out_dir = Path(tempfile.mkdtemp(prefix="nanogpt_out_", dir=args.tmp))
-    cmd = nanogpt_command(args.python, hp, out_dir)
+    cmd = nanogpt_command(args.python, hp, out_dir, args.nanogpt_dataset)
     log = workdir / f"nanogpt_r{repeat}.log"
     print(f"[{repeat}] nanoGPT: {' '.join(cmd)}", file=sys.stderr)
     rc, lines, wall = run_streaming(cmd, args.nanogpt, env, log, args.timeout, args.verbose)

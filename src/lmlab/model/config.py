@@ -36,7 +36,7 @@ class ModelConfig(Section):
     norm_position: str = "pre"  # pre | post
     norm_eps: float = 1e-5
     residual: bool = True  # residual connections around each sublayer
-    mlp: str = "gelu"  # gelu | gelu_tanh | relu | swiglu | none
+    mlp: str = "gelu"  # gelu | gelu_tanh | relu | relu2 | swiglu | none
     mlp_proj: bool = True  # the MLP's second Linear; off = act(fc(x)) alone, d_model wide (ladder 03-05)
     final_norm: str = "auto"  # the norm before the head: auto (= model.norm, none after post-norm blocks) |
     # layernorm | rmsnorm | none

@@ -31,6 +31,13 @@ class MLP(nn.Module):
         return self.drop(self.proj(self.hidden_drop(self.hook_hidden(self.act(self.fc(x))))))
 
 
+class ReLUSquared(nn.Module):
+    """relu(x)^2 (So et al. 2021, 'Primer'; the MLP of modded-nanogpt's speedruns)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x).square()
+
+
 class SwiGLU(nn.Module):
     """silu(x W_gate) * (x W_up) -> W_proj (Shazeer 2020, 'GLU Variants Improve Transformer')."""
 
@@ -51,5 +58,6 @@ MLPS.register("gelu", "Linear-GELU-Linear (exact erf GELU, as nanoGPT)")(lambda 
 MLPS.register("gelu_tanh", "Linear-GELU-Linear with the tanh approximation (OpenAI GPT-2's 'gelu_new')")(
     lambda cfg: MLP(cfg, nn.GELU(approximate="tanh")))
 MLPS.register("relu", "Linear-ReLU-Linear (as the original Transformer)")(lambda cfg: MLP(cfg, nn.ReLU()))
+MLPS.register("relu2", "Linear-ReLU^2-Linear (Primer; modded-nanogpt)")(lambda cfg: MLP(cfg, ReLUSquared()))
 MLPS.register("swiglu", "gated SiLU unit (as LLaMA)")(SwiGLU)
 MLPS.register("none", "no MLP sublayer: attention-only blocks")(lambda cfg: None)
