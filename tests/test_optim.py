@@ -135,3 +135,15 @@ def test_a_muon_run_trains_and_resumes_bit_identically(tmp_path, tiny_cfg, monke
     assert resume(tmp_path / "cut").steps == full.steps
     a, b = (load_file(str(tmp_path / d / "checkpoints/last/model.safetensors")) for d in ("full", "cut"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_memory_prediction_counts_what_each_optimizer_keeps():
+    from lmlab.train.memory import predict_peak
+
+    model = _model(False)
+    n = sum(p.numel() for p in model.parameters())
+    hidden = sum(p.numel() for n_, p in model.named_parameters() if n_.startswith("blocks.") and p.dim() == 2)
+    adam = make_optimizer(model, TrainConfig(), torch.device("cpu"))
+    muon = make_optimizer(model, MUON, torch.device("cpu"))
+    assert predict_peak(model, 4, 4, adam)["optimizer"] == predict_peak(model, 4, 4)["optimizer"] == 12 * n
+    assert predict_peak(model, 4, 4, muon)["optimizer"] == 4 * hidden + 12 * (n - hidden)

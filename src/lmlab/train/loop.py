@@ -78,7 +78,7 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
         verb = f"resuming at step {state.step}" if state.step else "training"
         bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}); "
                     f"{job.model.summary(cfg.batch_size, job.value_bytes)}; {job.meter.describe()}; "
-                    f"{describe(*predict_run(job.model, cfg.batch_size, job.value_bytes))}")
+                    f"{describe(*predict_run(job.model, cfg.batch_size, job.value_bytes, job.optimizer))}")
     # metrics.jsonl + the configured trackers, written by rank 0 alone
     log = open_loggers(job.cfg, job.run) if job.dist.is_main else FanOut([])
     step_model = torch.compile(job.train_model) if cfg.compile else job.train_model

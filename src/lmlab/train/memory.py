@@ -4,7 +4,8 @@ The peak of a step is reached at the start of backward, when everything below is
 
   weights      4 bytes per parameter (fp32 master weights, padded vocabulary rows included)
   gradients    4 bytes per parameter
-  optimizer    AdamW's two moments, 8 bytes per parameter, and its multi-tensor step's temporaries, 4 more
+  optimizer    AdamW's two moments, 8 bytes per parameter, and its multi-tensor step's temporaries, 4 more;
+               Muon's momentum, 4 bytes per parameter of the matrices it takes (lmlab.train.optim.state_bytes)
   casts        autocast's bf16/fp16 copies of the weights, 2 bytes per parameter
   activations  what the model keeps for backward at the micro-batch (`activation_bytes`)
   head         the logits: (B*T, V) at 16 bytes per logit without the chunked loss (bf16 logits,
@@ -56,13 +57,16 @@ def rss_bytes() -> int | None:
         return None
 
 
-def predict_peak(model, batch_size: int, value_bytes: int) -> dict[str, int]:
-    """Bytes of each part of a training step's peak (without the runtime), and their `total`."""
+def predict_peak(model, batch_size: int, value_bytes: int, optimizer=None) -> dict[str, int]:
+    """Bytes of each part of a training step's peak (without the runtime), and their `total`;
+    the optimizer's share from the optimizer itself, or AdamW's when there is none yet."""
     from lmlab.model.head_loss import CHUNK_ELEMENTS
+    from lmlab.train.optim import state_bytes
 
     cfg = model.config
     params = sum(p.numel() for p in model.parameters())
-    parts = {"weights": 4 * params, "gradients": 4 * params, "optimizer": 12 * params,
+    parts = {"weights": 4 * params, "gradients": 4 * params,
+             "optimizer": state_bytes(optimizer) if optimizer is not None else 12 * params,
              "casts": 2 * params if value_bytes == 2 else 0,
              "activations": model.activation_bytes(batch_size, value_bytes) or 0}
     head = getattr(model, "lm_head", None) or getattr(model, "head", None)
@@ -77,15 +81,15 @@ def predict_peak(model, batch_size: int, value_bytes: int) -> dict[str, int]:
     return parts
 
 
-def predict_run(model, batch_size: int, value_bytes: int) -> tuple[dict[str, int], int]:
+def predict_run(model, batch_size: int, value_bytes: int, optimizer=None) -> tuple[dict[str, int], int]:
     """(parts, runtime) for a model that is already built (its weights count in the parts)."""
-    parts = predict_peak(model, batch_size, value_bytes)
+    parts = predict_peak(model, batch_size, value_bytes, optimizer)
     return parts, runtime_bytes(parts["weights"])
 
 
 def describe(parts: dict[str, int], runtime: int) -> str:
     gib = lambda b: f"{b / 2**30:.2f}"  # noqa: E731
-    return (f"predicted peak memory {gib(parts['total'] + runtime)} GiB (weights+grads+AdamW "
+    return (f"predicted peak memory {gib(parts['total'] + runtime)} GiB (weights+grads+optimizer "
             f"{gib(parts['weights'] + parts['gradients'] + parts['optimizer'] + parts['casts'])}, activations "
             f"{gib(parts['activations'])}, logits {gib(parts['head'])}, runtime {gib(runtime)})")
 

@@ -86,6 +86,14 @@ def make_optimizer(model: nn.Module, cfg, device: torch.device) -> torch.optim.O
     return OPTIMIZERS.get(cfg.optimizer)(model, cfg, device)
 
 
+def state_bytes(optimizer: torch.optim.Optimizer | OptimizerChain) -> int:
+    """Optimizer memory in a step's peak (lmlab.train.memory): AdamW's two fp32 moments plus its
+    multi-tensor step's temporaries, 12 bytes per parameter; Muon's one momentum buffer, 4 (its
+    update is orthogonalized one matrix at a time)."""
+    return sum((4 if "ns_steps" in group else 12) * p.numel()
+               for group in optimizer.param_groups for p in group["params"])
+
+
 class OptimizerChain:
     """Several torch optimizers over disjoint parameters, seen as one: `param_groups` lists every
     group (the lr schedule and gradient clipping walk them), `step` and `zero_grad` reach all,
