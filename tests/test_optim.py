@@ -147,3 +147,14 @@ def test_the_memory_prediction_counts_what_each_optimizer_keeps():
     muon = make_optimizer(model, MUON, torch.device("cpu"))
     assert predict_peak(model, 4, 4, adam)["optimizer"] == predict_peak(model, 4, 4)["optimizer"] == 12 * n
     assert predict_peak(model, 4, 4, muon)["optimizer"] == 4 * hidden + 12 * (n - hidden)
+
+
+def test_the_start_line_names_each_optimizer_and_what_it_updates(tmp_path, tiny_cfg, capsys):
+    from lmlab.cli import main
+
+    main(["train", "tiny", "--run-dir", str(tmp_path / "run"), "--train.max_steps=2", "--train.optimizer=muon",
+          "--train.progress=true"])
+    line = capsys.readouterr().err.splitlines()[0]
+    model = build_model(ModelConfig(**{**tiny_cfg.model.to_dict(), "vocab_size": 0}), 107)
+    hidden = sum(p.numel() for n, p in model.named_parameters() if n.startswith("blocks.") and p.dim() == 2)
+    assert f"(fp32, Muon: {hidden / 1e6:.3f}M parameters in 8 tensors + AdamW: " in line

@@ -22,6 +22,7 @@ from lmlab.train.distributed import checkpoint_state, teardown
 from lmlab.train.job import Job, new_job, resume_job, rng_tensors
 from lmlab.train.loggers import FanOut, open_loggers
 from lmlab.train.memory import describe, peak_memory_mb, predict_run
+from lmlab.train.optim import describe as describe_optimizer
 from lmlab.train.mfu import format_mfu
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
@@ -76,7 +77,8 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
     bar = Progress(cfg.max_steps, state.step, enabled=cfg.progress and job.dist.is_main)
     if bar.enabled:
         verb = f"resuming at step {state.step}" if state.step else "training"
-        bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}); "
+        bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}, "
+                    f"{describe_optimizer(job.optimizer)}); "
                     f"{job.model.summary(cfg.batch_size, job.value_bytes)}; {job.meter.describe()}; "
                     f"{describe(*predict_run(job.model, cfg.batch_size, job.value_bytes, job.optimizer))}")
     # metrics.jsonl + the configured trackers, written by rank 0 alone

@@ -86,6 +86,17 @@ def make_optimizer(model: nn.Module, cfg, device: torch.device) -> torch.optim.O
     return OPTIMIZERS.get(cfg.optimizer)(model, cfg, device)
 
 
+def describe(optimizer: torch.optim.Optimizer | OptimizerChain) -> str:
+    """What the start line says: each optimizer with the matrices or tensors it updates."""
+    opts = optimizer.optimizers if isinstance(optimizer, OptimizerChain) else (optimizer,)
+
+    def one(opt) -> str:
+        params = [p for g in opt.param_groups for p in g["params"]]
+        return f"{type(opt).__name__}: {sum(p.numel() for p in params) / 1e6:.3f}M parameters in {len(params)} tensors"
+
+    return " + ".join(one(opt) for opt in opts)
+
+
 def state_bytes(optimizer: torch.optim.Optimizer | OptimizerChain) -> int:
     """Optimizer memory in a step's peak (lmlab.train.memory): AdamW's two fp32 moments plus its
     multi-tensor step's temporaries, 12 bytes per parameter; Muon's one momentum buffer, 4 (its
