@@ -158,3 +158,10 @@ def test_the_start_line_names_each_optimizer_and_what_it_updates(tmp_path, tiny_
     model = build_model(ModelConfig(**{**tiny_cfg.model.to_dict(), "vocab_size": 0}), 107)
     hidden = sum(p.numel() for n, p in model.named_parameters() if n.startswith("blocks.") and p.dim() == 2)
     assert f"(fp32, Muon: {hidden / 1e6:.3f}M parameters in 8 tensors + AdamW: " in line
+
+
+def test_muon_on_a_model_without_hidden_matrices_is_adamw():
+    bigram = build_model(ModelConfig(arch="bigram"), 30)  # one V x V table
+    assert isinstance(make_optimizer(bigram, MUON, torch.device("cpu")), torch.optim.AdamW)
+    counted = build_model(ModelConfig(arch="count_bigram"), 30)  # nothing to train
+    assert isinstance(make_optimizer(counted, MUON, torch.device("cpu")), torch.optim.AdamW)

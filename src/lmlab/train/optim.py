@@ -73,9 +73,9 @@ def adamw(model: nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer:
                              "head, norms and biases (train.lr)")
 def muon(model: nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer | OptimizerChain:
     hidden, tables, vectors = _split(model)
-    adam = _adamw([g for g in ({"params": tables + vectors, "weight_decay": 0.0},) if g["params"]], cfg, device)
-    if not hidden:  # a model without hidden matrices (bigram, count models): AdamW is all there is
-        return adam
+    if not hidden:  # no hidden matrices (a bigram table, a counted model): train.optimizer=adamw's AdamW
+        return adamw(model, cfg, device)
+    adam = _adamw([{"params": tables + vectors, "weight_decay": 0.0}], cfg, device)
     ortho = torch.optim.Muon([{"params": hidden, "lr_ratio": cfg.muon_lr / cfg.lr}], lr=cfg.muon_lr,
                              weight_decay=cfg.weight_decay, momentum=cfg.muon_momentum, nesterov=True,
                              adjust_lr_fn="original")
