@@ -181,6 +181,9 @@ add("train-toml-wrong-type", ["train", "{tmp}/c.toml"], "train.lr", write("c.tom
 add("train-toml-unknown-section", ["train", "{tmp}/c.toml"], "nonsense", write("c.toml", "[nonsense]\nx = 1\n"))
 add("train-wrong-type", ["train", "tiny", "--model.n_layer=abc"], "model.n_layer")
 add("train-negative-lr", ["train", "tiny", "--train.lr=-1"], "train.lr")
+add("train-unknown-optimizer", ["train", "tiny", "--train.optimizer=sgd"], "train.optimizer='sgd' is not known; valid: adamw, muon")
+add("train-muon-with-fsdp", ["train", "tiny", "--train.optimizer=muon", "--train.parallel=fsdp"],
+    "expected adamw with train.parallel=fsdp")
 add("train-dropout-1.5", ["train", "tiny", "--model.dropout=1.5"], "model.dropout")
 add("train-context-0", ["train", "tiny", "--model.context_len=0"], "model.context_len")
 add("train-batch-0", ["train", "tiny", "--train.batch_size=0"], "train.batch_size")
