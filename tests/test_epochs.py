@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 
-import lmlab.train.loop as loop
 from lmlab.data.epochs import EpochBatches
 from lmlab.data.layout import Rows, Stream
 from lmlab.runs import RunDir
 from lmlab.train import resume, train
+from interrupt import same_final_weights, train_interrupted
 
 
 def _stream(n: int, offset: int = 0) -> Stream:
@@ -81,27 +80,16 @@ def test_epochs_log_one_record_each_and_set_the_length(tmp_path, tiny_cfg, share
     assert epochs[1]["tokens"] == 2 * epochs[0]["tokens"]  # every row once per epoch: the same tokens
 
 
-def test_resume_in_the_middle_of_an_epoch_is_bit_identical(tmp_path, tiny_cfg, shared_data, monkeypatch):
+def test_resume_in_the_middle_of_an_epoch_is_bit_identical(tmp_path, tiny_cfg, shared_data):
     cfg = _epoch_cfg(tiny_cfg)
     full = train(cfg, tmp_path / "full")
     per_epoch = RunDir(tmp_path / "full").read_metrics("epoch")[0]["step"]
     stop_at = per_epoch + 4  # mid second epoch, one step after the checkpoint at a multiple of 3
-    real_step = loop.train_step
-
-    def crash(model, opt, batches, step, *a, **kw):
-        if step == stop_at:
-            raise KeyboardInterrupt
-        return real_step(model, opt, batches, step, *a, **kw)
-
-    monkeypatch.setattr(loop, "train_step", crash)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut")
-    monkeypatch.setattr(loop, "train_step", real_step)
+    train_interrupted(cfg, tmp_path / "cut", stop_at)
     assert RunDir(tmp_path / "cut").read_metrics("epoch")[-1]["epoch"] == 1
     resumed = resume(tmp_path / "cut")
     assert resumed.steps == full.steps
-    a, b = (load_file(str(tmp_path / d / "checkpoints/last/model.safetensors")) for d in ("full", "cut"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert same_final_weights(tmp_path / "full", tmp_path / "cut")
     ea, eb = (RunDir(tmp_path / d).read_metrics("epoch") for d in ("full", "cut"))
     assert ea == [{**r, "elapsed_s": ea[i]["elapsed_s"]} for i, r in enumerate(eb)]  # train loss mean included
 

@@ -3,16 +3,16 @@ optimizers run separately; one schedule for both; checkpoints and exact resume."
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from lmlab.checkpoint import optimizer_state_dict, optimizer_tensors
 from lmlab.config import TrainConfig
 from lmlab.errors import UserError
 from lmlab.model import ModelConfig, build_model
 from lmlab.runs import RunDir
-from lmlab.train import loop, resume, train
+from lmlab.train import resume, train
 from lmlab.train.optim import OptimizerChain, make_optimizer
 from lmlab.train.step import set_lr
+from interrupt import same_final_weights, train_interrupted
 
 MUON = TrainConfig(optimizer="muon", lr=3e-3, muon_lr=0.02, weight_decay=0.1)
 
@@ -116,25 +116,14 @@ def test_muon_refuses_fsdp_in_one_line():
         TrainConfig(optimizer="muon", parallel="fsdp")
 
 
-def test_a_muon_run_trains_and_resumes_bit_identically(tmp_path, tiny_cfg, monkeypatch):
+def test_a_muon_run_trains_and_resumes_bit_identically(tmp_path, tiny_cfg):
     cfg = tiny_cfg.replace(train={"optimizer": "muon", "max_steps": 12, "muon_lr": 0.02}, eval={"every": 4})
     full = train(cfg, tmp_path / "full")
     first = [r["loss"] for r in RunDir(tmp_path / "full").read_metrics("train")]
     assert first[-1] < first[0] - 0.5
-    real_step = loop.train_step
-
-    def crash(model, opt, batches, step, *a, **kw):
-        if step == 6:  # after the checkpoint at step 4
-            raise KeyboardInterrupt
-        return real_step(model, opt, batches, step, *a, **kw)
-
-    monkeypatch.setattr(loop, "train_step", crash)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut")
-    monkeypatch.setattr(loop, "train_step", real_step)
+    train_interrupted(cfg, tmp_path / "cut", 6)  # after the checkpoint at step 4
     assert resume(tmp_path / "cut").steps == full.steps
-    a, b = (load_file(str(tmp_path / d / "checkpoints/last/model.safetensors")) for d in ("full", "cut"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert same_final_weights(tmp_path / "full", tmp_path / "cut")
 
 
 def test_the_memory_prediction_counts_what_each_optimizer_keeps():
