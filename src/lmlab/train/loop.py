@@ -120,15 +120,16 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
             if cfg.max_time and state.elapsed >= cfg.max_time:
                 state.stopped_by_time = True
             mfu = job.meter.mfu(step_tokens / dt)
+            peak_mb = peak_memory_mb(job.device)  # a /proc read: once per step, for the log and the bar
             if finite and (state.step % cfg.log_every == 0 or state.step == cfg.max_steps):
                 log.write({"kind": "train", "step": state.step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
                            "tokens": state.tokens, "tokens_per_s": step_tokens / dt,
                            "elapsed_s": state.elapsed, "train_time_s": state.train_time,
-                           "peak_mem_mb": peak_memory_mb(job.device), "mfu": mfu})
+                           "peak_mem_mb": peak_mb, "mfu": mfu})
             if finite:
                 bar.update(state.step, loss, step_tokens / dt,
                            f" MFU {format_mfu(mfu)}" + (f" val {last_eval['loss']:.4f}" if last_eval else "")
-                           + f" mem {peak_memory_mb(job.device) / 1024:.2f} GiB")
+                           + f" mem {peak_mb / 1024:.2f} GiB")
             epoch_end = job.epoch_mode and state.step % job.batches.steps_per_epoch == 0
             if (state.step % job.cfg.eval.every == 0 or state.step == cfg.max_steps or epoch_end
                     or state.stopped_by_time):

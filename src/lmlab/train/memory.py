@@ -125,7 +125,6 @@ def peak_memory_mb(device) -> float:
         return kb / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-
 def reset_peak_memory(device) -> None:
     """Start peak_memory_mb over from the memory in use now (CUDA's counter; on Linux VmHWM,
     through /proc/self/clear_refs); where that cannot be done the peak keeps counting."""
