@@ -54,6 +54,27 @@ def test_chunked_loss_equals_cross_entropy_values_and_gradients(monkeypatch, bia
     assert grads[1][V:].abs().max() == 0  # pad rows learn nothing
 
 
+def test_in_place_row_softmax_is_torch_softmax_bit_for_bit():
+    x = torch.randn(37, 5000) * 6
+    x[:, 4990:] = float("-inf")  # pad columns
+    want = torch.softmax(x, 1)
+    got = head_loss.softmax_rows_(x)
+    assert got.data_ptr() == x.data_ptr() and torch.equal(got, want)
+
+
+def test_loss_is_exact_when_the_targets_probability_underflows():
+    # a target 300 nats below the best logit: its fp32 probability is 0, the loss must still be ~300
+    h = torch.eye(4, 8)
+    w = torch.zeros(16, 8)
+    w[0, 0], w[1, 1], w[2, 2], w[3, 3] = 300.0, 50.0, -20.0, 0.0
+    t = torch.tensor([5, 1, 7, 3])
+    w.requires_grad_()
+    want = F.cross_entropy(h @ w.t(), t)
+    got = head_loss.linear_cross_entropy(h, w, None, t)
+    assert torch.isfinite(got) and got.item() == pytest.approx(want.item(), rel=1e-6)
+    torch.testing.assert_close(torch.autograd.grad(got, w)[0], torch.autograd.grad(want, w)[0])
+
+
 def test_masked_rows_are_padded_to_whole_chunks_so_every_batch_allocates_the_same_sizes(monkeypatch):
     """Without this, each batch's number of unmasked rows gave its last chunk a new size, and the heap
     grew step after step (llmini_c at batch 8 x 8: 1.5 -> 3.5 GiB over 12 steps; now flat at 1.7)."""

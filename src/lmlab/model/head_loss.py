@@ -54,6 +54,16 @@ def _chunk_logits(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, v
     return logits
 
 
+def softmax_rows_(x: torch.Tensor) -> torch.Tensor:
+    """Softmax over the rows of a 2-D tensor, on CPU in place (one (n, V) fp32 buffer less per chunk).
+    One kernel: log_softmax then exp took two passes more over the chunk. Torch's CPU kernel reads a
+    row completely before it writes it, so the output may be the input (tests/test_head_loss.py checks
+    it equals torch.softmax bit for bit)."""
+    if x.device.type == "cpu":
+        return torch._softmax(x, 1, False, out=x)
+    return torch.softmax(x, 1)
+
+
 class LinearCrossEntropy(torch.autograd.Function):
     """scale * sum_i CE(h_i @ W^T + b, target_i), its gradients computed in forward."""
 
@@ -77,12 +87,19 @@ class LinearCrossEntropy(torch.autograd.Function):
             for s in range(0, N, step):
                 hc = h[s:s + step].to(dtype)  # (n, D)
                 t = targets[s:s + step, None]  # (n, 1)
-                logp = torch.log_softmax(_chunk_logits(hc, w, b, vocab), dim=1)  # (n, Vp) fp32, pads -inf
+                logits = _chunk_logits(hc, w, b, vocab)  # (n, Vp) fp32, pads -inf
                 real = max(min(valid - s, len(t)), 0)  # rows of this chunk before the padding rows
-                total -= logp[:real].gather(1, t[:real]).sum()
+                picked = logits[:real].gather(1, t[:real])[:, 0]  # (real,) the targets' logits
                 if not (need_h or need_w or need_b):
+                    total += (torch.logsumexp(logits[:real], 1) - picked).sum()
                     continue
-                probs = logp.exp_().scatter_add_(1, t, torch.full_like(t, -1.0, dtype=logp.dtype))
+                top = logits[:real].amax(1)
+                probs = softmax_rows_(logits)  # (n, Vp) fp32, the logits' own memory
+                # log-sum-exp from the softmax itself: at a row's arg-max the probability is exp(max) / sum,
+                # so lse = max - log(max probability), exact to fp32 however small the target's probability
+                lse = top - probs[:real].amax(1).log()
+                total += (lse - picked).sum()
+                probs.scatter_add_(1, t, torch.full_like(t, -1.0, dtype=probs.dtype))
                 # probs = softmax - one-hot = d CE / d logits, pad columns 0; (n, Vp)
                 if real < len(t):
                     probs[real:] = 0
