@@ -1,6 +1,7 @@
 """lmlab's CPU dropout (16-bit masks, lmlab.model.dropout) against nn.Dropout's contract: the
 dropped share is p (rounded to 1/65536), kept values are scaled so the expectation is unchanged,
-the gradient goes through the same mask, eval mode is the identity, and a seed fixes the mask."""
+the gradient goes through the same mask, eval mode is the identity, and a seed fixes the mask;
+and `dropped_matmul`, which draws the mask again in backward, against `drop(x) @ v`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 import pytest
 import torch
 
-from lmlab.model.dropout import LEVELS, Dropout, drop_mask
+from lmlab.model.dropout import LEVELS, Dropout, drop_mask, dropped_matmul
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
@@ -53,3 +54,42 @@ def test_a_seed_fixes_the_mask_and_bf16_keeps_its_dtype():
     assert torch.equal(a, b) and a.dtype == torch.bfloat16
     with pytest.raises(ValueError, match="not in"):
         Dropout(1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_dropped_matmul_is_bit_identical_to_dropout_then_matmul(dtype):
+    probs = torch.softmax(torch.randn(2, 3, 40, 40), -1).to(dtype)
+    v0, grad = torch.randn(2, 3, 40, 8, dtype=dtype), torch.randn(2, 3, 40, 8, dtype=dtype)
+    d = Dropout(0.3).train()
+    results = []
+    for fn in (lambda x, v: d(x) @ v, lambda x, v: dropped_matmul(d, x, v)):
+        x, v = probs.clone().requires_grad_(), v0.clone().requires_grad_()
+        torch.manual_seed(4)
+        out = fn(x, v)
+        after = torch.rand(3)  # the generator stream continues as it would after plain dropout
+        out.backward(grad)
+        results.append((out, x.grad, v.grad, after))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    assert (results[0][1] == 0).float().mean().item() == pytest.approx(0.3, abs=0.05)
+
+
+def test_dropped_matmul_keeps_neither_mask_nor_dropped_copy():
+    scores = torch.randn(4, 64, 64, requires_grad=True)
+    v = torch.randn(4, 64, 16, requires_grad=True)
+    d = Dropout(0.1).train()
+
+    def saved_bytes(fn):
+        seen = {}
+
+        def pack(t):
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            fn(torch.softmax(scores, -1), v)  # as in attention: softmax keeps its output anyway
+        return sum(seen.values())
+    plain = saved_bytes(lambda x, b: d(x) @ b)
+    fused = saved_bytes(lambda x, b: dropped_matmul(d, x, b))
+    n = scores.numel()
+    assert plain == n * 4 + n + n * 4 + v.numel() * 4  # softmax output, bool mask, dropped copy, v
+    assert fused == n * 4 + v.numel() * 4 + torch.get_rng_state().numel()  # softmax output (shared), v, state

@@ -22,6 +22,7 @@ from torch import nn
 from lmlab.model.components.norm import NORMS
 from lmlab.model.components.position import NO_CONTEXT, AttentionContext
 from lmlab.model.base import dropout
+from lmlab.model.dropout import dropped_matmul
 from lmlab.model.cache import KVCache
 from lmlab.model.hooks import HookPoint
 from lmlab.registry import Registry
@@ -105,7 +106,7 @@ class CausalSelfAttention(nn.Module):
         if bias is not None:
             scores = scores + bias.to(scores.dtype)  # (H, Tq, Tk) broadcast over B
         pattern = self.hook_pattern(F.softmax(scores, dim=-1))
-        return self.attn_drop(pattern) @ v  # (B, H, Tq, Dh)
+        return dropped_matmul(self.attn_drop, pattern, v)  # (B, H, Tq, Dh)
 
 
 def qk_norm(cfg) -> nn.Module:
