@@ -90,15 +90,13 @@ class LinearCrossEntropy(torch.autograd.Function):
                 logits = _chunk_logits(hc, w, b, vocab)  # (n, Vp) fp32, pads -inf
                 real = max(min(valid - s, len(t)), 0)  # rows of this chunk before the padding rows
                 picked = logits[:real].gather(1, t[:real])[:, 0]  # (real,) the targets' logits
-                if not (need_h or need_w or need_b):
-                    total += (torch.logsumexp(logits[:real], 1) - picked).sum()
-                    continue
                 top = logits[:real].amax(1)
                 probs = softmax_rows_(logits)  # (n, Vp) fp32, the logits' own memory
                 # log-sum-exp from the softmax itself: at a row's arg-max the probability is exp(max) / sum,
                 # so lse = max - log(max probability), exact to fp32 however small the target's probability
-                lse = top - probs[:real].amax(1).log()
-                total += (lse - picked).sum()
+                total += (top - probs[:real].amax(1).log() - picked).sum()
+                if not (need_h or need_w or need_b):
+                    continue
                 probs.scatter_add_(1, t, torch.full_like(t, -1.0, dtype=probs.dtype))
                 # probs = softmax - one-hot = d CE / d logits, pad columns 0; (n, Vp)
                 if real < len(t):
@@ -165,6 +163,9 @@ def head_scores(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         for s in range(0, targets.numel(), step):
             logits = _chunk_logits(h[s:s + step].to(dtype), w, b, vocab)
             t = targets[s:s + step]
-            nats[s:s + step] = torch.logsumexp(logits, 1) - logits.gather(1, t[:, None])[:, 0]
-            hits[s:s + step] = logits.argmax(1) == t
+            picked = logits.gather(1, t[:, None])[:, 0]
+            top, best = logits.max(1)
+            lse = top - softmax_rows_(logits).amax(1).log()  # as in training; 3x faster than logsumexp
+            nats[s:s + step] = lse - picked
+            hits[s:s + step] = best == t
     return nats.view(shape), hits.view(shape)
