@@ -169,11 +169,13 @@ class Transformer(LanguageModel):
 
     def activation_bytes(self, batch_size: int, bytes_per_value: int = 2) -> int:
         """Activations kept for backward in one step, after Korthikanti et al. 2022 (eq. 2):
-        per layer T * B * D * (34 + 5 * H * T / D) bytes at 16-bit with dropout masks,
-        rescaled to `bytes_per_value`; gradient checkpointing keeps only each block's input."""
+        per layer T * B * D * (34 + 2 * H * T / D) bytes at 16-bit with dropout masks,
+        rescaled to `bytes_per_value`; gradient checkpointing keeps only each block's input.
+        Of the paper's 5 * H * T / D for the attention pattern only the softmax output's 2 remain:
+        attention dropout keeps neither its mask nor the dropped copy (`dropped_matmul`)."""
         cfg = self.config
         T, D, H = cfg.context_len, cfg.d_model, cfg.n_head
-        per_layer = T * batch_size * D * (34 + 5 * H * T / D) * bytes_per_value / 2
+        per_layer = T * batch_size * D * (34 + 2 * H * T / D) * bytes_per_value / 2
         if cfg.grad_checkpoint:
             return int(cfg.n_layer * T * batch_size * D * bytes_per_value + per_layer)
         return int(cfg.n_layer * per_layer)

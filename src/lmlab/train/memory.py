@@ -9,8 +9,9 @@ The peak of a step is reached at the start of backward, when everything below is
   casts        autocast's bf16/fp16 copies of the weights, 2 bytes per parameter
   activations  what the model keeps for backward at the micro-batch (`activation_bytes`)
   head         the logits: (B*T, V) at 16 bytes per logit without the chunked loss (bf16 logits,
-               fp32 copy, log-softmax, its gradient); with it, one chunk's worth of them plus the
-               head's gradient buffers (fp32 accumulator and its scaled copy, the cast weight)
+               fp32 copy, log-softmax, its gradient); with it, one chunk's buffers (fp32 logits, where
+               the softmax and gradient are computed in place, and under autocast the bf16 matmul output)
+               plus the head's gradient buffers (fp32 accumulator and its scaled copy, the cast weight)
   runtime      the interpreter and libraries (the process's resident memory when the run starts)
                plus ~100 MiB that the compute libraries take on the first step (oneDNN, threads)
 
@@ -73,8 +74,9 @@ def predict_peak(model, batch_size: int, value_bytes: int, optimizer=None) -> di
     vocab = head.weight.shape[0] if head is not None else cfg.vocab_size
     rows = batch_size * cfg.context_len
     if getattr(cfg, "fused_loss", False) and hasattr(model, "token_scores") and head is getattr(model, "lm_head", 0):
-        parts["head"] = (min(rows * vocab, CHUNK_ELEMENTS) * (4 + value_bytes) + 8 * rows * cfg.d_model
-                         + vocab * cfg.d_model * (8 + value_bytes))
+        narrow = value_bytes if value_bytes < 4 else 0  # bf16/fp16: the matmul's own output and the cast weight
+        parts["head"] = (min(rows * vocab, CHUNK_ELEMENTS) * (4 + narrow) + 8 * rows * cfg.d_model
+                         + vocab * cfg.d_model * (8 + narrow))
     else:
         parts["head"] = rows * vocab * (12 + value_bytes)
     parts["total"] = sum(parts.values())
