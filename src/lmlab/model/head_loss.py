@@ -3,12 +3,14 @@
 At a GPT-2 vocabulary the head dominates a small model's step: LLmini-C (8 x 256, V = 50,257,
 8,192 rows per micro-batch) materializes 1.6 GB of fp32 logits, the same again for their
 log-softmax and for the gradient, and the cross-entropy over them took three times as long as
-all the head's matrix multiplies. `linear_cross_entropy` instead walks the rows in chunks of a
-few megabytes of logits: per chunk it computes the logits, their log-sum-exp and the loss, and
--- when a gradient will be needed -- right away the chunk's gradient (softmax - one-hot) and
-its products with the hidden states and the weight. Backward then only scales the stored
-gradients by the incoming one (the loss is a scalar at the end of the graph), so the head's
-logits are computed once, as in the unfused path, and nothing of size V survives a chunk.
+all the head's matrix multiplies. `linear_cross_entropy` instead walks the rows in chunks of at
+most 64 MiB of fp32 logits: per chunk it computes the logits, their softmax (in place), the
+log-sum-exp and the loss, and -- when a gradient will be needed -- right away the chunk's
+gradient (softmax - one-hot) and its products with the hidden states and the weight. Backward
+then only scales the stored gradients by the incoming one (the loss is a scalar at the end of
+the graph), so the head's logits are computed once, as in the unfused path; the chunk's buffers
+are reused from chunk to chunk and freed with the call, and nothing the size of the (B*T, V)
+logits ever exists.
 
 Pad columns (rows of a padded head beyond the logical vocabulary) are set to -inf before the
 log-sum-exp: they never receive probability, loss or gradient.
