@@ -24,37 +24,34 @@ OPTIMIZERS: Registry = Registry("train.optimizer")
 HEAD_MODULES = ("lm_head", "head")  # the output layer's name in every architecture (vocabulary rows)
 
 
-def _split(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter], list[nn.Parameter]]:
-    """(hidden matrices, embedding and head matrices, vectors), each parameter once (tied weights)."""
-    table_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
-    for name, module in model.named_modules():
-        if name.rsplit(".", 1)[-1] in HEAD_MODULES and isinstance(module, nn.Linear):
-            table_ids.add(id(module.weight))
-    hidden, tables, vectors, seen = [], [], [], set()
+def _kinds(model: nn.Module) -> list[tuple[nn.Parameter, str]]:
+    """Each trainable parameter once (tied weights), in the model's order, with its kind:
+    `embedding` (a table, a tied head included), `head` (an untied output layer), `matrix`
+    (any other weight matrix, the hidden ones) or `vector` (norm gains, biases)."""
+    embedding_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    head_ids = {id(m.weight) for name, m in model.named_modules()
+                if name.rsplit(".", 1)[-1] in HEAD_MODULES and isinstance(m, nn.Linear)}
+    kinds, seen = [], set()
     for param in model.parameters():
         if not param.requires_grad or id(param) in seen:
             continue
         seen.add(id(param))
-        if param.dim() < 2:
-            vectors.append(param)
-        else:
-            (tables if id(param) in table_ids else hidden).append(param)
-    return hidden, tables, vectors
+        kind = ("vector" if param.dim() < 2 else "embedding" if id(param) in embedding_ids
+                else "head" if id(param) in head_ids else "matrix")
+        kinds.append((param, kind))
+    return kinds
+
+
+def _of(kinds: list[tuple[nn.Parameter, str]], *wanted: str) -> list[nn.Parameter]:
+    return [param for param, kind in kinds if kind in wanted]
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """AdamW's two groups: decay on every matrix that is not an embedding table (an untied
     head included), none on tables, norm gains and biases."""
-    embedding_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
-    decay, no_decay, seen = [], [], set()
-    for param in model.parameters():
-        if not param.requires_grad or id(param) in seen:
-            continue
-        seen.add(id(param))
-        is_matrix = param.dim() >= 2 and id(param) not in embedding_ids
-        (decay if is_matrix else no_decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+    kinds = _kinds(model)
+    return [{"params": _of(kinds, "matrix", "head"), "weight_decay": weight_decay},
+            {"params": _of(kinds, "embedding", "vector"), "weight_decay": 0.0}]
 
 
 def _adamw(groups: list[dict], cfg, device: torch.device) -> torch.optim.AdamW:
@@ -72,10 +69,12 @@ def adamw(model: nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer:
 @OPTIMIZERS.register("muon", "Muon on the hidden matrices (peak lr train.muon_lr), AdamW on embeddings, "
                              "head, norms and biases (train.lr)")
 def muon(model: nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer | OptimizerChain:
-    hidden, tables, vectors = _split(model)
+    kinds = _kinds(model)
+    hidden = _of(kinds, "matrix")
     if not hidden:  # no hidden matrices (a bigram table, a counted model): train.optimizer=adamw's AdamW
         return adamw(model, cfg, device)
-    adam = _adamw([{"params": tables + vectors, "weight_decay": 0.0}], cfg, device)
+    adam = _adamw([{"params": _of(kinds, "embedding", "head") + _of(kinds, "vector"), "weight_decay": 0.0}],
+                  cfg, device)
     ortho = torch.optim.Muon([{"params": hidden, "lr_ratio": cfg.muon_lr / cfg.lr}], lr=cfg.muon_lr,
                              weight_decay=cfg.weight_decay, momentum=cfg.muon_momentum, nesterov=True,
                              adjust_lr_fn="original")
@@ -88,21 +87,27 @@ def make_optimizer(model: nn.Module, cfg, device: torch.device) -> torch.optim.O
 
 def describe(optimizer: torch.optim.Optimizer | OptimizerChain) -> str:
     """What the start line says: each optimizer with the matrices or tensors it updates."""
-    opts = optimizer.optimizers if isinstance(optimizer, OptimizerChain) else (optimizer,)
-
     def one(opt) -> str:
-        params = [p for g in opt.param_groups for p in g["params"]]
+        params = _params(opt)
         return f"{type(opt).__name__}: {sum(p.numel() for p in params) / 1e6:.3f}M parameters in {len(params)} tensors"
 
-    return " + ".join(one(opt) for opt in opts)
+    return " + ".join(one(opt) for opt in _parts(optimizer))
 
 
 def state_bytes(optimizer: torch.optim.Optimizer | OptimizerChain) -> int:
     """Optimizer memory in a step's peak (lmlab.train.memory): AdamW's two fp32 moments plus its
     multi-tensor step's temporaries, 12 bytes per parameter; Muon's one momentum buffer, 4 (its
     update is orthogonalized one matrix at a time)."""
-    return sum((4 if "ns_steps" in group else 12) * p.numel()
-               for group in optimizer.param_groups for p in group["params"])
+    return sum((4 if isinstance(opt, torch.optim.Muon) else 12) * p.numel()
+               for opt in _parts(optimizer) for p in _params(opt))
+
+
+def _parts(optimizer: torch.optim.Optimizer | OptimizerChain) -> tuple[torch.optim.Optimizer, ...]:
+    return optimizer.optimizers if isinstance(optimizer, OptimizerChain) else (optimizer,)
+
+
+def _params(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for group in opt.param_groups for p in group["params"]]
 
 
 class OptimizerChain:
