@@ -51,8 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: the nanogpt_
 
 from nanogpt_bench.analysis import add_utilization, aggregate, compare_pair, markdown  # noqa: E402
 from nanogpt_bench.config import CONFIGS, DEFAULT_SPEEDRUN_PRESET, NANOGPT_RECIPE  # noqa: E402
-from nanogpt_bench.run import (REPO_ROOT, _git_head, ensure_nanogpt_data, find_data, measure_peak,  # noqa: E402
-                               run_lmlab, run_nanogpt, slim, torch_info)
+from nanogpt_bench.run import (REPO_ROOT, _git_head, dataset_name, ensure_nanogpt_data, find_data,  # noqa: E402
+                               measure_peak, run_lmlab, run_nanogpt, slim, torch_info)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
         "runs": [r if args.full else slim(r) for r in runs],
-        "aggregate": aggregate(runs, args.speedrun_target or (0.2 if args.data.parent.name == "tinyshakespeare"
+        "aggregate": aggregate(runs, args.speedrun_target or (0.2 if dataset_name(args.data) == "shakespeare_char"
                                                               else 0.25)),
     }
     add_utilization(results)

@@ -50,6 +50,11 @@ def run_streaming(cmd: list[str], cwd: Path, env: dict[str, str], log_path: Path
     return rc, lines, time.perf_counter() - t_start
 
 
+def dataset_name(data: Path) -> str:
+    """nanoGPT's dataset for --data: its own `shakespeare_char` for Tiny Shakespeare, else `lmlab_<stem>_char`."""
+    return "shakespeare_char" if data.parent.name == "tinyshakespeare" else f"lmlab_{data.stem}_char"
+
+
 def ensure_nanogpt_data(nanogpt: Path, data: Path, python: str, env: dict[str, str]) -> str:
     """Prepare nanoGPT's char-level train.bin / val.bin / meta.pkl from --data and return the
     dataset name to pass it: `shakespeare_char` for Tiny Shakespeare, else `lmlab_<stem>_char`.
@@ -63,7 +68,7 @@ def ensure_nanogpt_data(nanogpt: Path, data: Path, python: str, env: dict[str, s
     if not (nanogpt / "train.py").is_file() or not shakespeare.is_dir():
         sys.exit(f"error: {nanogpt} does not look like a nanoGPT checkout (no train.py / data/shakespeare_char)")
     ours = data.read_bytes()
-    name = "shakespeare_char" if data.parent.name == "tinyshakespeare" else f"lmlab_{data.stem}_char"
+    name = dataset_name(data)
     d = nanogpt / "data" / name
     d.mkdir(exist_ok=True)
     if name != "shakespeare_char" and not (d / "prepare.py").exists():
