@@ -121,7 +121,8 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
     try:
         job = _assemble(cfg, run, data.tokenizer, data, d)
         if d.is_main:  # a run that cannot fit says so before it starts (and is discarded below)
-            check_fits(*predict_run(job.model, cfg.train.batch_size, job.value_bytes, job.optimizer),
+            check_fits(*predict_run(job.model, cfg.train.batch_size, job.value_bytes, job.optimizer,
+                                     cfg.train.grad_accum),
                        where=f"run {cfg.name}")
             from lmlab.manifest import write_manifest
 

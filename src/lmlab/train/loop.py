@@ -80,7 +80,7 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
         bar.message(f"lmlab: {verb} {job.cfg.name} into {job.run.root} on {job.device} ({job.precision.name}, "
                     f"{describe_optimizer(job.optimizer)}); "
                     f"{job.model.summary(cfg.batch_size, job.value_bytes)}; {job.meter.describe()}; "
-                    f"{describe(*predict_run(job.model, cfg.batch_size, job.value_bytes, job.optimizer))}")
+                    f"{describe(*predict_run(job.model, cfg.batch_size, job.value_bytes, job.optimizer, cfg.grad_accum))}")
     # metrics.jsonl + the configured trackers, written by rank 0 alone
     log = open_loggers(job.cfg, job.run) if job.dist.is_main else FanOut([])
     step_model = torch.compile(job.train_model) if cfg.compile else job.train_model

@@ -3,7 +3,8 @@
 The peak of a step is reached at the start of backward, when everything below is alive at once:
 
   weights      4 bytes per parameter (fp32 master weights, padded vocabulary rows included)
-  gradients    4 bytes per parameter
+  gradients    4 bytes per parameter when micro-batches accumulate; with one micro-batch per step only
+               what exceeds the activations and head buffers, which backward frees as they appear
   optimizer    AdamW's two moments, 8 bytes per parameter, and its multi-tensor step's temporaries, 4 more;
                Muon's momentum, 4 bytes per parameter of the matrices it takes (lmlab.train.optim.state_bytes)
   casts        autocast's bf16/fp16 copies of the weights, 2 bytes per parameter
@@ -58,7 +59,7 @@ def rss_bytes() -> int | None:
         return None
 
 
-def predict_peak(model, batch_size: int, value_bytes: int, optimizer=None) -> dict[str, int]:
+def predict_peak(model, batch_size: int, value_bytes: int, optimizer=None, grad_accum: int = 1) -> dict[str, int]:
     """Bytes of each part of a training step's peak (without the runtime), and their `total`;
     the optimizer's share from the optimizer itself, or AdamW's when there is none yet."""
     from lmlab.model.head_loss import CHUNK_ELEMENTS
@@ -79,13 +80,18 @@ def predict_peak(model, batch_size: int, value_bytes: int, optimizer=None) -> di
                          + vocab * cfg.d_model * (8 + narrow))
     else:
         parts["head"] = rows * vocab * (12 + value_bytes)
+    if grad_accum <= 1:  # the step's gradients appear in backward as its activations and head buffers are
+        # freed (zero_grad leaves none between steps): they add only what those do not make room for.
+        # Accumulating micro-batches keeps the earlier ones' gradients alive through the next forward.
+        parts["gradients"] = max(0, parts["gradients"] - parts["activations"] - parts["head"])
     parts["total"] = sum(parts.values())
     return parts
 
 
-def predict_run(model, batch_size: int, value_bytes: int, optimizer=None) -> tuple[dict[str, int], int]:
+def predict_run(model, batch_size: int, value_bytes: int, optimizer=None,
+                grad_accum: int = 1) -> tuple[dict[str, int], int]:
     """(parts, runtime) for a model that is already built (its weights count in the parts)."""
-    parts = predict_peak(model, batch_size, value_bytes, optimizer)
+    parts = predict_peak(model, batch_size, value_bytes, optimizer, grad_accum)
     return parts, runtime_bytes(parts["weights"])
 
 

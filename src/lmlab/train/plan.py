@@ -87,7 +87,7 @@ def estimate_run(cfg: RunConfig, threads: int | None = None, measure_steps: int 
         tokens = (sum(job.step_tokens(s) for s in range(job.batches.steps_per_epoch)) * t.epochs
                   if job.epoch_mode else job.tokens_per_step * t.max_steps)
         tokens = min(tokens, t.max_tokens) if t.max_tokens else tokens
-        parts, runtime = predict_run(job.model, t.batch_size, job.value_bytes, job.optimizer)
+        parts, runtime = predict_run(job.model, t.batch_size, job.value_bytes, job.optimizer, t.grad_accum)
         fits = memory_fits(parts["total"] + runtime)
         per_step = per_eval = 0.0
         measured = 0
