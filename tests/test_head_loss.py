@@ -32,10 +32,11 @@ def reference(h, w, b, t, mask, V):
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
 def test_chunked_loss_equals_cross_entropy_values_and_gradients(monkeypatch, bias, masked):
-    monkeypatch.setattr(head_loss, "CHUNK_ELEMENTS", 7 * 1024)  # several chunks, the last one short
+    monkeypatch.setattr(head_loss, "CHUNK_ELEMENTS", 7 * 1024)  # chunks of 7 rows, the last one short
+    monkeypatch.setattr(head_loss, "BLOCK_BYTES", 3 * 7 * 1024 * 8)  # blocks of 3 fp64 chunks, the last 7 + 7 + 2
     monkeypatch.setattr(head_loss, "MIN_ROWS", 1)
     g = torch.Generator().manual_seed(0)
-    N, D, V, Vp = 203, 24, 1000, 1024
+    N, D, V, Vp = 205, 24, 1000, 1024
     h = torch.randn(N, D, generator=g, dtype=torch.float64, requires_grad=True)
     w = torch.randn(Vp, D, generator=g, dtype=torch.float64, requires_grad=True)
     b = torch.randn(Vp, generator=g, dtype=torch.float64, requires_grad=True) if bias else None
@@ -95,7 +96,8 @@ def test_masked_rows_are_padded_to_whole_chunks_so_every_batch_allocates_the_sam
 
 
 def test_chunked_loss_under_bf16_autocast_matches_the_unfused_path(monkeypatch):
-    monkeypatch.setattr(head_loss, "CHUNK_ELEMENTS", 64 * 1024)
+    monkeypatch.setattr(head_loss, "CHUNK_ELEMENTS", 64 * 1024)  # chunks of 32 rows
+    monkeypatch.setattr(head_loss, "BLOCK_BYTES", 3 * 32 * 2000 * 2)  # blocks of 3 bf16 chunks: 96, 96, 96, 12 rows
     g = torch.Generator().manual_seed(1)
     N, D, V = 300, 64, 2000
     h = torch.randn(N, D, generator=g, requires_grad=True)
@@ -110,7 +112,10 @@ def test_chunked_loss_under_bf16_autocast_matches_the_unfused_path(monkeypatch):
         torch.testing.assert_close(got, want, rtol=2e-2, atol=2e-3 * want.abs().max().item())
 
 
-def test_head_scores_equal_full_logits():
+def test_head_scores_equal_full_logits(monkeypatch):
+    monkeypatch.setattr(head_loss, "CHUNK_ELEMENTS", 20 * 3008)  # chunks of 20 rows
+    monkeypatch.setattr(head_loss, "BLOCK_BYTES", 2 * 20 * 3008 * 4)  # blocks of 2 fp32 chunks, the last 20 + 10
+    monkeypatch.setattr(head_loss, "MIN_ROWS", 1)
     torch.manual_seed(2)
     N, D, V, Vp = 150, 16, 3000, 3008
     h, w, b = torch.randn(N, D), torch.randn(Vp, D), torch.randn(Vp)

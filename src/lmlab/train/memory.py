@@ -62,7 +62,7 @@ def rss_bytes() -> int | None:
 def predict_peak(model, batch_size: int, value_bytes: int, optimizer=None, grad_accum: int = 1) -> dict[str, int]:
     """Bytes of each part of a training step's peak (without the runtime), and their `total`;
     the optimizer's share from the optimizer itself, or AdamW's when there is none yet."""
-    from lmlab.model.head_loss import CHUNK_ELEMENTS
+    from lmlab.model.head_loss import buffer_bytes
     from lmlab.train.optim import state_bytes
 
     cfg = model.config
@@ -75,8 +75,8 @@ def predict_peak(model, batch_size: int, value_bytes: int, optimizer=None, grad_
     vocab = head.weight.shape[0] if head is not None else cfg.vocab_size
     rows = batch_size * cfg.context_len
     if getattr(cfg, "fused_loss", False) and hasattr(model, "token_scores") and head is getattr(model, "lm_head", 0):
-        narrow = value_bytes if value_bytes < 4 else 0  # bf16/fp16: the matmul's own output and the cast weight
-        parts["head"] = (min(rows * vocab, CHUNK_ELEMENTS) * (4 + narrow) + 8 * rows * cfg.d_model
+        narrow = value_bytes if value_bytes < 4 else 0  # bf16/fp16: the cast weight
+        parts["head"] = (buffer_bytes(rows, vocab, value_bytes) + 8 * rows * cfg.d_model
                          + vocab * cfg.d_model * (8 + narrow))
     else:
         parts["head"] = rows * vocab * (12 + value_bytes)
