@@ -20,7 +20,8 @@ Part `alloc` (minigpt_small-like: 4 x 256... see SHAPES; character vocabulary, s
 small): malloc tuning off vs on, everything else default.
 
 Each worker trains with lmlab's own `train_step` (AdamW, clipping, bf16 autocast where the CPU
-has it) on random tokens and reports the median step time after one warm-up step, the user
+has it) on random tokens (`--data preset`: on the batches `lmlab train llmini_c` draws from its
+llmini_mix corpora, loss masks included, which needs them under $LMLAB_DATA) and reports the median step time after one warm-up step, the user
 and system CPU seconds of its measured steps, and its peak RSS. Timings on a shared machine are
 inflated and noisy: compare the ratios of one run only; tokens per CPU-second (user + system
 time) is the steadier figure when other processes compete for the cores. `--out FILE` writes
@@ -62,6 +63,7 @@ VARIANTS = {  # name -> (model overrides, environment); "torch_dropout" in the o
 }
 PARTS = {"vocab": ("llmini_c", ["today", "pad", "fused", "malloc", "all"]),
          "alloc": ("minigpt_small", ["malloc_off", "malloc_on"])}
+PRESET_DATA = {"vocab": "llmini_c"}  # --data preset: the part's batches come from this preset's data
 
 
 def machine() -> dict:
@@ -82,8 +84,22 @@ def machine() -> dict:
             "python": platform.python_version(), "load_avg_1min": os.getloadavg()[0]}
 
 
-def worker(shape: dict, model_over: dict, steps: int) -> dict:
-    """Runs in a fresh process: build, warm up one step, time `steps` steps."""
+def preset_batches(preset: str, batch: int, accum: int, context_len: int):
+    """The batches `lmlab train <preset>` would draw (its data, prepared or read from the cache)."""
+    from lmlab.data import prepare
+    from lmlab.presets import get_preset
+    from lmlab.train import distributed
+    from lmlab.train.job import train_batches
+
+    cfg = get_preset(preset).replace(train={"batch_size": batch, "grad_accum": accum, "progress": False})
+    if cfg.model.context_len != context_len:
+        raise SystemExit(f"preset {preset} has context {cfg.model.context_len}, the shape {context_len}")
+    return train_batches(cfg, prepare(cfg, progress=False), distributed.setup(cfg.train))
+
+
+def worker(shape: dict, model_over: dict, steps: int, preset: str | None = None) -> dict:
+    """Runs in a fresh process: build, warm up one step, time `steps` steps (on random tokens, or on
+    the batches of `preset`'s data)."""
     import torch
 
     from lmlab.alloc import tune_malloc
@@ -115,12 +131,13 @@ def worker(shape: dict, model_over: dict, steps: int) -> dict:
             x = torch.randint(0, V, (batch, T + 1), generator=g)
             return x[:, :-1], x[:, 1:], None
 
+    batches = preset_batches(preset, batch, accum, T) if preset else Batches()
     times, losses = [], []
     for step in range(steps + 1):
         if step == 1:
             r0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
-        loss, _ = train_step(model, optimizer, Batches(), step, accum, 1.0, precision, torch.device("cpu"))
+        loss, _ = train_step(model, optimizer, batches, step, accum, 1.0, precision, torch.device("cpu"))
         times.append(time.perf_counter() - t0)
         losses.append(loss)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -133,9 +150,9 @@ def worker(shape: dict, model_over: dict, steps: int) -> dict:
             "malloc_tuned": malloc["tuned"]}
 
 
-def run_variant(shape: str, variant: str, steps: int) -> dict:
+def run_variant(shape: str, variant: str, steps: int, preset: str | None = None) -> dict:
     over, env = VARIANTS[variant]
-    spec = json.dumps({"shape": SHAPES[shape], "over": over, "steps": steps})
+    spec = json.dumps({"shape": SHAPES[shape], "over": over, "steps": steps, "preset": preset})
     out = subprocess.run([sys.executable, __file__, "--worker", spec], capture_output=True, text=True,
                          env={**os.environ, **env}, check=False)
     if out.returncode != 0:
@@ -143,14 +160,16 @@ def run_variant(shape: str, variant: str, steps: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_part(part: str, quick: bool, repeats: int, steps: int, only: str | None = None) -> dict:
+def run_part(part: str, quick: bool, repeats: int, steps: int, only: str | None = None,
+             preset_data: bool = False) -> dict:
     shape, variants = PARTS[part]
+    preset = PRESET_DATA[part] if preset_data else None
     variants = [v for v in variants if not only or v in only.split(",")]
     shape = shape + ("_quick" if quick else "")
     results: dict[str, list[dict]] = {v: [] for v in variants}
     for r in range(repeats):
         for v in variants:
-            res = run_variant(shape, v, steps)
+            res = run_variant(shape, v, steps, preset)
             results[v].append(res)
             print(f"  [{part} {r + 1}/{repeats}] {v:10s} {res['tokens_per_s']:9,.0f} tok/s  "
                   f"user {res['user_s']:6.1f} s  sys {res['sys_s']:6.1f} s  peak {res['peak_rss_mb']:7,.0f} MB",
@@ -166,7 +185,7 @@ def run_part(part: str, quick: bool, repeats: int, steps: int, only: str | None 
                      "memory_ratio": med["peak_rss_mb"] / ref["peak_rss_mb"],
                      "first_losses": results[v][0]["losses"][:3]})
     return {"part": part, "shape": SHAPES[shape], "shape_name": shape, "steps": steps, "repeats": repeats,
-            "rows": rows}
+            "data": f"{preset}'s data" if preset else "random tokens", "rows": rows}
 
 
 def markdown(report: dict) -> str:
@@ -175,8 +194,8 @@ def markdown(report: dict) -> str:
              f"{'yes' if m['avx512_bf16'] else 'no'}), torch {m['torch']}, {m['threads']} threads, "
              f"load average {m['load_avg_1min']:.1f} at start (contended if above the core count {m['cores']})"]
     for part in report["parts"]:
-        lines += ["", f"**{part['part']}** ({part['shape_name']}: {part['shape']}; {part['steps']} timed steps, "
-                  f"median of {part['repeats']})", "",
+        lines += ["", f"**{part['part']}** ({part['shape_name']}: {part['shape']}; {part['data']}; "
+                  f"{part['steps']} timed steps, median of {part['repeats']})", "",
                   "| variant | tokens/s | speedup | tokens/CPU-s | speedup (CPU time) | user s | sys s "
                   "| peak RSS MB | memory ratio |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -194,18 +213,24 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=0, help="rounds of all variants (default 2; --quick 1)")
     p.add_argument("--steps", type=int, default=0, help="timed steps per worker (default 4; --quick 3)")
     p.add_argument("--variants", help="comma-separated subset of the part's variants (the first is the baseline)")
+    p.add_argument("--data", choices=["random", "preset"], default="random",
+                   help="random tokens, or the batches `lmlab train` draws from the part's preset data "
+                        f"({', '.join(f'{k}: {v}' for k, v in PRESET_DATA.items())}; needs $LMLAB_DATA)")
     p.add_argument("--out", help="write the report as JSON here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         spec = json.loads(args.worker)
-        print(json.dumps(worker(spec["shape"], spec["over"], spec["steps"])))
+        print(json.dumps(worker(spec["shape"], spec["over"], spec["steps"], spec.get("preset"))))
         return 0
     repeats = args.repeats or (1 if args.quick else 2)
     steps = args.steps or (3 if args.quick else 4)
+    parts = list(PARTS) if args.part == "all" else [args.part]
+    if args.data == "preset" and any(part not in PRESET_DATA for part in parts):
+        p.error(f"--data preset needs --part {' or '.join(PRESET_DATA)}")
     report = {"machine": machine(), "parts": []}
-    for part in (PARTS if args.part == "all" else [args.part]):
-        report["parts"].append(run_part(part, args.quick, repeats, steps, args.variants))
+    for part in parts:
+        report["parts"].append(run_part(part, args.quick, repeats, steps, args.variants, args.data == "preset"))
     print(markdown(report))
     if args.out:
         with open(args.out, "w") as f:
