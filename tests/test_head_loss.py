@@ -55,6 +55,18 @@ def test_chunked_loss_equals_cross_entropy_values_and_gradients(monkeypatch, bia
     assert grads[1][V:].abs().max() == 0  # pad rows learn nothing
 
 
+def test_a_batch_with_every_row_masked_has_zero_loss_and_gradient():
+    g = torch.Generator().manual_seed(4)
+    h = torch.randn(10, 8, generator=g, requires_grad=True)
+    w = torch.randn(100, 8, generator=g, requires_grad=True)
+    t = torch.randint(0, 100, (10,), generator=g)
+    out = head_loss.linear_cross_entropy(h, w, None, t, torch.zeros(10, dtype=torch.bool))
+    out.backward()
+    assert out.item() == 0 and h.grad.abs().max() == 0 and w.grad.abs().max() == 0
+    nats, hits = head_loss.head_scores(h[:0], w, None, t[:0])
+    assert nats.shape == hits.shape == (0,)
+
+
 def test_in_place_row_softmax_is_torch_softmax_bit_for_bit():
     x = torch.randn(37, 5000) * 6
     x[:, 4990:] = float("-inf")  # pad columns
