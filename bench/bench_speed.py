@@ -21,8 +21,9 @@ small): malloc tuning off vs on, everything else default.
 
 Each worker trains with lmlab's own `train_step` (AdamW, clipping, bf16 autocast where the CPU
 has it) on random tokens (`--data preset`: on the batches `lmlab train llmini_c` draws from its
-llmini_mix corpora, loss masks included, which needs them under $LMLAB_DATA) and reports the median step time after one warm-up step, the user
-and system CPU seconds of its measured steps, and its peak RSS. Timings on a shared machine are
+llmini_mix corpora, loss masks included, which needs them under $LMLAB_DATA) and reports the
+median step time after one warm-up step, the user and system CPU seconds of its measured steps,
+and its peak RSS. Timings on a shared machine are
 inflated and noisy: compare the ratios of one run only; tokens per CPU-second (user + system
 time) is the steadier figure when other processes compete for the cores. `--out FILE` writes
 the JSON.
