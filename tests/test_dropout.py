@@ -92,4 +92,4 @@ def test_dropped_matmul_keeps_neither_mask_nor_dropped_copy():
     fused = saved_bytes(lambda x, b: dropped_matmul(d, x, b))
     n = scores.numel()
     assert plain == n * 4 + n + n * 4 + v.numel() * 4  # softmax output, bool mask, dropped copy, v
-    assert fused == n * 4 + v.numel() * 4 + torch.get_rng_state().numel()  # softmax output (shared), v, state
+    assert fused == n * 4 + v.numel() * 4  # softmax output (shared) and v: the mask's seed is an int
