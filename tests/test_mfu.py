@@ -3,12 +3,14 @@ cache, MFU in metrics.jsonl; torch.compile agrees with eager."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
 from lmlab.cli import main
+from lmlab.config import load_config
 from lmlab.presets import get_preset
 from lmlab.runs import RunDir
 from lmlab.train import train
@@ -46,6 +48,19 @@ def test_mfu_is_flops_per_token_times_tokens_per_s_over_the_peak_of_all_devices(
     assert meter.mfu(50_000) == pytest.approx(6e6 * 5e4 / 2e12)  # 15%
     assert MfuMeter(6_000_000, None).mfu(50_000) is None
     assert "unknown" in MfuMeter(1, None, source="x").describe()
+    # 4M of the 6M FLOPs are the head's, spent only on the 25% of positions with a loss: 3M per position
+    head = MfuMeter(flops_per_token=6_000_000, peak=1e12, devices=2, scored_only=4_000_000)
+    assert head.mfu(50_000, scored_share=0.25) == pytest.approx(3e6 * 5e4 / 2e12)
+    assert head.mfu(50_000) == meter.mfu(50_000)
+
+
+def test_only_the_chunked_head_skips_masked_positions():
+    from lmlab.model import ModelConfig, build_model
+
+    cfg = ModelConfig(n_layer=1, n_head=2, d_model=16, context_len=8, vocab_size=3000)
+    assert build_model(cfg).scored_only_flops() == 6 * 3000 * 16  # logical vocabulary, pad rows left out
+    unfused = dataclasses.replace(cfg, fused_loss=False)
+    assert build_model(unfused).scored_only_flops() == 0  # full logits for every position
 
 
 def test_bench_peak_measures_and_caches_the_cpu_peak(tmp_path, monkeypatch, capsys):
@@ -71,6 +86,23 @@ def test_training_logs_mfu_against_the_cached_peak(tmp_path, monkeypatch):
     model_flops = json.loads((tmp_path / "known" / "model.json").read_text())["flops_per_token_train"]
     for r in records:
         assert r["mfu"] == pytest.approx(model_flops * r["tokens_per_s"] / cpu_peak("fp32"), rel=1e-6)
+
+
+def test_mfu_of_a_padded_layout_counts_the_head_only_where_there_is_a_loss(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMLAB_CACHE", str(tmp_path / "cache"))
+    bench_peak(seconds=0.2, size=128)
+    cfg = get_preset("tiny").replace(
+        data={"sources": [{"kind": "synthetic", "generator": "counting", "n_docs": 300, "length": 6}], "layout": "pad"},
+        train={"max_steps": 3}, eval={"every": 3, "max_tokens": 0})
+    train(cfg, tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    model = load_config(run.config, saved_run=True).model
+    head = 6 * model.vocab_size * model.d_model
+    flops_per_token = json.loads((run.root / "model.json").read_text())["flops_per_token_train"]
+    for r in run.read_metrics("train"):
+        assert 0 < r["scored_share"] < 0.5  # documents of ~7 tokens padded to rows of 33
+        flops = flops_per_token - head * (1 - r["scored_share"])
+        assert r["mfu"] == pytest.approx(flops * r["tokens_per_s"] / cpu_peak("fp32"), rel=1e-6)
 
 
 def test_meter_for_cpu_reads_the_precision_it_trains_in(tmp_path, monkeypatch):

@@ -71,6 +71,11 @@ class LanguageModel(nn.Module):
         own terms (attention's scores, see Transformer)."""
         return 6 * sum(m.weight.numel() for m in self.modules() if isinstance(m, nn.Linear))
 
+    def scored_only_flops(self) -> int:
+        """The part of `flops_per_token` that training spends only on positions with a loss (the
+        chunked head drops masked rows before its matmuls); 0 where every position pays it all."""
+        return 0
+
     def hook_names(self) -> list[str]:
         return list(hook_points(self))
 

@@ -167,6 +167,11 @@ class Transformer(LanguageModel):
         pad = cfg.padded_vocab - cfg.vocab_size
         return super().flops_per_token() - 6 * pad * cfg.d_model + 12 * cfg.n_layer * cfg.context_len * cfg.d_model
 
+    def scored_only_flops(self) -> int:
+        """The head's 6 * V * D: with model.fused_loss, masked positions never reach its matmuls."""
+        cfg = self.config
+        return 6 * cfg.vocab_size * cfg.d_model if cfg.fused_loss else 0
+
     def activation_bytes(self, batch_size: int, bytes_per_value: int = 2) -> int:
         """Activations kept for backward in one step, after Korthikanti et al. 2022 (eq. 2):
         per layer T * B * D * (34 + 2 * H * T / D) bytes at 16-bit with dropout masks,

@@ -93,10 +93,11 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
             lr = lr_at(state.step, cfg)
             set_lr(job.optimizer, lr)
             step_tokens = job.step_tokens(state.step)
+            counts = {}
             loss, grad_norm = train_step(step_model, job.optimizer, job.batches, state.step, cfg.grad_accum,
                                          cfg.grad_clip, job.precision, job.device, job.dist,
                                          inject_nan=state.step + 1 == cfg.debug_nan_at_step,
-                                         skip_nonfinite=state.skipped < cfg.skip_nonfinite)
+                                         skip_nonfinite=state.skipped < cfg.skip_nonfinite, counts=counts)
             dt = time.perf_counter() - t0
             finite = math.isfinite(loss) and math.isfinite(grad_norm)
             if not finite and state.skipped < cfg.skip_nonfinite:
@@ -119,13 +120,14 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
             state.elapsed = elapsed_before + time.perf_counter() - t_start
             if cfg.max_time and state.elapsed >= cfg.max_time:
                 state.stopped_by_time = True
-            mfu = job.meter.mfu(step_tokens / dt)
+            scored_share = counts["scored"] / max(counts["positions"], 1)  # positions with a loss
+            mfu = job.meter.mfu(step_tokens / dt, scored_share)
             peak_mb = peak_memory_mb(job.device)  # a /proc read: once per step, for the log and the bar
             if finite and (state.step % cfg.log_every == 0 or state.step == cfg.max_steps):
                 log.write({"kind": "train", "step": state.step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
                            "tokens": state.tokens, "tokens_per_s": step_tokens / dt,
                            "elapsed_s": state.elapsed, "train_time_s": state.train_time,
-                           "peak_mem_mb": peak_mb, "mfu": mfu})
+                           "peak_mem_mb": peak_mb, "mfu": mfu, "scored_share": scored_share})
             if finite:
                 bar.update(state.step, loss, step_tokens / dt,
                            f" MFU {format_mfu(mfu)}" + (f" val {last_eval['loss']:.4f}" if last_eval else "")

@@ -125,17 +125,21 @@ def cpu_peak(precision: str) -> float | None:
 
 @dataclass
 class MfuMeter:
-    """MFU of a run: `flops_per_token` (the model's own count) against `peak` FLOP/s per device."""
+    """MFU of a run: `flops_per_token` (the model's own count) against `peak` FLOP/s per device.
+    Of those, `scored_only` FLOPs per token count only for the share of positions with a loss
+    (the chunked head skips the others: llmini_mix scores 43% of its positions)."""
 
     flops_per_token: int
     peak: float | None  # per device; None = unknown
     devices: int = 1
     source: str = ""  # where the peak came from (device name or the CPU cache)
+    scored_only: int = 0
 
-    def mfu(self, tokens_per_s: float) -> float | None:
+    def mfu(self, tokens_per_s: float, scored_share: float = 1.0) -> float | None:
         if not self.peak or not self.flops_per_token:
             return None
-        return self.flops_per_token * tokens_per_s / (self.peak * self.devices)
+        flops = self.flops_per_token - self.scored_only * (1.0 - scored_share)
+        return flops * tokens_per_s / (self.peak * self.devices)
 
     def describe(self) -> str:
         if self.peak is None:
@@ -144,16 +148,16 @@ class MfuMeter:
 
 
 def meter_for(model, device: torch.device, precision: str, devices: int = 1) -> MfuMeter:
-    flops = model.flops_per_token()
+    flops, scored = model.flops_per_token(), model.scored_only_flops()
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
         peak = gpu_peak(name, cuda_matmul_precision(precision))
-        return MfuMeter(flops, peak, devices, name if peak else f"{name} is not in lmlab's peak table")
+        return MfuMeter(flops, peak, devices, name if peak else f"{name} is not in lmlab's peak table", scored)
     if device.type == "cpu":
         peak = cpu_peak(precision)
         source = "measured by `lmlab bench-peak`" if peak else "no measured CPU peak: run `lmlab bench-peak`"
-        return MfuMeter(flops, peak, devices, source)
-    return MfuMeter(flops, None, devices, f"no peak known for {device.type}")
+        return MfuMeter(flops, peak, devices, source, scored)
+    return MfuMeter(flops, None, devices, f"no peak known for {device.type}", scored)
 
 
 def format_mfu(value: float | None) -> str:

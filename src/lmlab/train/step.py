@@ -25,17 +25,22 @@ def to_device(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | No
 
 def train_step(model, optimizer, batches, step: int, grad_accum: int, grad_clip: float,
                precision, device: torch.device, dist=None, inject_nan: bool = False,
-               skip_nonfinite: bool = False) -> tuple[float, float]:
+               skip_nonfinite: bool = False, counts: dict | None = None) -> tuple[float, float]:
     """Returns (mean loss over micro-batches and ranks, global grad norm before clipping).
+    With `counts` (a dict), it also gets this process's `positions` and `scored` (those with a loss).
     Under DDP/FSDP (`dist`, see lmlab.train.distributed) gradients sync on the last micro-batch only.
 
     `inject_nan` poisons this step's loss (a debug switch for fault tests). With
     `skip_nonfinite`, a step whose loss or gradient norm is not finite makes no update at all
     (the weights and optimizer moments stay as they were); the caller sees the non-finite value."""
     total = torch.zeros((), device=device)
+    scored, positions = torch.zeros((), dtype=torch.long, device=device), 0
     micros = [b for b in (batches.batch(step, micro) for micro in range(grad_accum)) if b is not None]
     for i, batch in enumerate(micros):  # an epoch's last step may have fewer micro-batches (EpochBatches)
         x, y, mask = (to_device(t, device) for t in batch)
+        if counts is not None:
+            scored += torch.count_nonzero(mask) if mask is not None else y.numel()
+            positions += y.numel()
         with dist.sync(i == len(micros) - 1) if dist else contextlib.nullcontext():
             with precision.autocast():
                 _, loss = model(x, y, loss_mask=mask)
@@ -51,7 +56,11 @@ def train_step(model, optimizer, batches, step: int, grad_accum: int, grad_clip:
     norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
     if skip_nonfinite and precision.scaler is None and not bool(torch.isfinite(norm) & torch.isfinite(total)):
         optimizer.zero_grad(set_to_none=True)  # fp16's scaler already skips such steps by itself
-        return (total / grad_accum).item(), norm.item()
-    precision.step(optimizer)
-    optimizer.zero_grad(set_to_none=True)
-    return (total / len(micros)).item(), norm.item()
+        mean = total / grad_accum
+    else:
+        precision.step(optimizer)
+        optimizer.zero_grad(set_to_none=True)
+        mean = total / len(micros)
+    if counts is not None:
+        counts.update(positions=positions, scored=int(scored))
+    return mean.item(), norm.item()
