@@ -138,6 +138,20 @@ def test_head_scores_equal_full_logits(monkeypatch):
     assert torch.equal(hits, logits.argmax(1) == t)
 
 
+def test_hits_follow_argmax_including_its_tie_rule():
+    g = torch.Generator().manual_seed(5)
+    V = 40
+    w = torch.randint(0, 3, (V, V), generator=g).float()  # integer logits: most row maxima are tied
+    h = torch.eye(V).repeat(5, 1)  # row i's logits are w[i % V]
+    t = torch.randint(0, V, (5 * V,), generator=g)
+    t[:V] = (h[:V] @ w.t()).argmax(1)  # the first maximum: a hit
+    t[V:2 * V] = V - 1 - (h[:V] @ w.t()).flip(1).argmax(1)  # the last maximum: a miss where it is tied
+    logits = h @ w.t()
+    _, hits = head_loss.head_scores(h, w, None, t)
+    assert torch.equal(hits, logits.argmax(1) == t)
+    assert hits[:V].all() and not hits[V:2 * V].all()  # the tie rule was exercised
+
+
 def padded_model(V=3000, tie=False, **kw):
     cfg = ModelConfig(n_layer=2, n_head=2, d_model=32, context_len=16, vocab_size=V, tie_embeddings=tie,
                       head_bias=True, **kw)
