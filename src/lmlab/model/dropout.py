@@ -28,9 +28,9 @@ from torch import nn
 LEVELS = 1 << 16
 
 
-def mask_seed(generator: torch.Generator | None = None) -> int:
-    """One draw from the torch generator (the global one by default): the seed of one mask."""
-    return int(torch.randint(0, 1 << 62, (1,), generator=generator))
+def mask_seed() -> int:
+    """One draw from the global torch generator: the seed of one mask."""
+    return int(torch.randint(0, 1 << 62, (1,)))
 
 
 def seeded_mask(shape: torch.Size, threshold: int, seed: int) -> torch.Tensor:
@@ -42,9 +42,15 @@ def seeded_mask(shape: torch.Size, threshold: int, seed: int) -> torch.Tensor:
     return (bits < threshold - LEVELS // 2).view(shape)
 
 
-def drop_mask(shape: torch.Size, threshold: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A fresh mask (see `seeded_mask`) whose seed is drawn from the torch generator."""
-    return seeded_mask(shape, threshold, mask_seed(generator))
+def drop_mask(shape: torch.Size, threshold: int) -> torch.Tensor:
+    """A fresh mask (see `seeded_mask`) whose seed is drawn from the global torch generator."""
+    return seeded_mask(shape, threshold, mask_seed())
+
+
+def dropped(x: torch.Tensor, mask: torch.Tensor, scale: float) -> torch.Tensor:
+    """x with the masked elements zeroed and the kept ones scaled (one order of operations for the
+    forward and the copy backward recomputes, so the two are bit-identical)."""
+    return x.masked_fill(mask, 0.0).mul_(scale)
 
 
 class Dropout(nn.Dropout):
@@ -62,7 +68,7 @@ class Dropout(nn.Dropout):
             return x
         if x.device.type != "cpu":
             return F.dropout(x, self.p, True)
-        return x.masked_fill(drop_mask(x.shape, self.threshold), 0.0).mul_(self.scale)
+        return dropped(x, drop_mask(x.shape, self.threshold), self.scale)
 
 
 class DroppedMatmul(torch.autograd.Function):
@@ -71,7 +77,7 @@ class DroppedMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, v: torch.Tensor, threshold: int, scale: float) -> torch.Tensor:
         seed = mask_seed()
-        out = x.masked_fill(seeded_mask(x.shape, threshold, seed), 0.0).mul_(scale) @ v
+        out = dropped(x, seeded_mask(x.shape, threshold, seed), scale) @ v
         ctx.save_for_backward(x, v)
         ctx.seed, ctx.threshold, ctx.scale = seed, threshold, scale
         return out
@@ -84,8 +90,8 @@ class DroppedMatmul(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = (grad @ v.transpose(-2, -1).to(grad.dtype)).mul_(ctx.scale).masked_fill_(mask, 0.0).to(x.dtype)
         if ctx.needs_input_grad[1]:
-            dropped = x.masked_fill(mask, 0.0).mul_(ctx.scale)
-            grad_v = (dropped.transpose(-2, -1).to(grad.dtype) @ grad).to(v.dtype)
+            kept = dropped(x, mask, ctx.scale)
+            grad_v = (kept.transpose(-2, -1).to(grad.dtype) @ grad).to(v.dtype)
         return grad_x, grad_v, None, None
 
 
