@@ -42,11 +42,16 @@ def block_chunks(rows: int, vocab_rows: int, value_bytes: int, n_rows: int) -> i
     return max(1, min(BLOCK_BYTES // (rows * vocab_rows * value_bytes), -(-n_rows // rows)))
 
 
+def layout(n_rows: int, vocab_rows: int, value_bytes: int) -> tuple[int, int]:
+    """(rows per softmax chunk, rows per block) for n_rows rows; 1 and 1 when no row is left."""
+    rows = max(1, min(chunk_rows(n_rows, vocab_rows), n_rows))
+    return rows, rows * block_chunks(rows, vocab_rows, value_bytes, n_rows)
+
+
 def buffer_bytes(n_rows: int, vocab_rows: int, value_bytes: int) -> int:
     """Bytes of `ChunkBuffers` for n_rows rows in a compute dtype of value_bytes (memory prediction)."""
-    rows = max(1, min(chunk_rows(n_rows, vocab_rows), n_rows))
-    block = rows * block_chunks(rows, vocab_rows, value_bytes, n_rows) * vocab_rows * value_bytes
-    return block + (rows * vocab_rows * 4 if value_bytes < 4 else 0)
+    rows, block_rows = layout(n_rows, vocab_rows, value_bytes)
+    return block_rows * vocab_rows * value_bytes + (rows * vocab_rows * 4 if value_bytes < 4 else 0)
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -72,8 +77,7 @@ class ChunkBuffers:
 
     def __init__(self, n_rows: int, vocab_rows: int, dtype: torch.dtype, device: torch.device):
         acc = torch.promote_types(dtype, torch.float32)
-        self.rows = max(1, min(chunk_rows(n_rows, vocab_rows), n_rows))  # 1 when no row is left
-        self.block_rows = self.rows * block_chunks(self.rows, vocab_rows, dtype.itemsize, n_rows)
+        self.rows, self.block_rows = layout(n_rows, vocab_rows, dtype.itemsize)
         self.block = torch.empty(self.block_rows, vocab_rows, dtype=dtype, device=device)
         self.wide = torch.empty(self.rows, vocab_rows, dtype=acc, device=device) if dtype != acc else None
 
