@@ -35,6 +35,7 @@ def test_chunked_loss_equals_cross_entropy_values_and_gradients(monkeypatch, bia
     monkeypatch.setattr(head_loss, "CHUNK_ELEMENTS", 7 * 1024)  # chunks of 7 rows, the last one short
     monkeypatch.setattr(head_loss, "BLOCK_BYTES", 3 * 7 * 1024 * 8)  # blocks of 3 fp64 chunks, the last 7 + 7 + 2
     monkeypatch.setattr(head_loss, "MIN_ROWS", 1)
+    monkeypatch.setattr(head_loss, "SLICE_ELEMENTS", 10 * 24)  # the weight gradient's adds in slices of 10 rows, the last 4
     g = torch.Generator().manual_seed(0)
     N, D, V, Vp = 205, 24, 1000, 1024
     h = torch.randn(N, D, generator=g, dtype=torch.float64, requires_grad=True)

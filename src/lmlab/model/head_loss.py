@@ -3,18 +3,21 @@
 At a GPT-2 vocabulary the head dominates a small model's step: LLmini-C (8 x 256, V = 50,257,
 8,192 rows per micro-batch) materializes 1.6 GB of fp32 logits, the same again for their
 log-softmax and for the gradient, and the cross-entropy over them took three times as long as
-all the head's matrix multiplies. `linear_cross_entropy` instead walks the rows in blocks (96 MiB of
-logits in the compute dtype, 996 rows of LLmini-C in bf16), each made of chunks (32 MiB of fp32
-logits, 166 rows). Per block one matmul gives the logits; per chunk they are copied to fp32, where
+all the head's matrix multiplies. `linear_cross_entropy` instead walks the rows in blocks (96 MiB
+of logits in the compute dtype, 984 rows of LLmini-C in bf16), each made of chunks (8 MiB of fp32
+logits, 41 rows, small enough that the passes over a chunk -- copy, two maxima, softmax, copy back
+-- stay in cache). Per block one matmul gives the logits; per chunk they are copied to fp32, where
 the softmax runs in place and gives the log-sum-exp and the loss, and -- when a gradient will be
 needed -- the chunk's gradient (softmax - one-hot) goes back over its logits in the compute dtype;
-then two more matmuls per block give its products with the weight and the hidden states. Backward
-only scales the stored gradients by the incoming one (the loss is a scalar at the end of the
-graph), so the head's logits are computed once, as in the unfused path. Blocks rather than chunks
-for the matmuls because every weight-gradient product is added into the fp32 (Vp, D) gradient, a
-pass over 51 MB at LLmini-C's head: per chunk that pass cost as much as the chunk's product (2.3 s
-of a 10 s step), and the matmuls run 20% faster on 996 rows than on 333. The buffers are allocated
-once per call and reused, and nothing the size of the (B*T, V) logits ever exists.
+then two more matmuls per block give its products with the weight and the hidden states (the
+loss's 1 / rows scales the block's few hidden states first, not the (Vp, D) product afterwards).
+Backward only scales the stored gradients by the incoming one (the loss is a scalar at the end of
+the graph), so the head's logits are computed once, as in the unfused path. Blocks rather than
+chunks for the matmuls because every weight-gradient product is added into the fp32 (Vp, D)
+gradient, a pass over 51 MB at LLmini-C's head: per chunk that pass cost as much as the chunk's
+product (2.3 s of a 10 s step), and the matmuls run 20% faster on 996 rows than on 333; the add
+itself goes in slices that stay in cache (`add_in_slices_`). The buffers are allocated once per
+call and reused, and nothing the size of the (B*T, V) logits ever exists.
 
 Pad columns (rows of a padded head beyond the logical vocabulary) are set to -inf before the
 log-sum-exp: they never receive probability, loss or gradient.
@@ -28,9 +31,10 @@ import contextlib
 
 import torch
 
-CHUNK_ELEMENTS = 1 << 23  # fp32 logits per softmax chunk (32 MiB): 166 rows at V = 50,304; all rows at V = 65
-BLOCK_BYTES = 96 << 20  # the head's products per block of chunks in the compute dtype: 6 bf16 chunks, 996 rows
-MIN_ROWS = 64
+CHUNK_ELEMENTS = 1 << 21  # fp32 logits per softmax chunk (8 MiB): 41 rows at V = 50,304; all rows at V = 65
+BLOCK_BYTES = 96 << 20  # the head's products per block of chunks in the compute dtype: 24 bf16 chunks, 984 rows
+MIN_ROWS = 16
+SLICE_ELEMENTS = 1 << 20  # elements per slice of a mixed-dtype add (4 MiB of fp32): its converted temporary stays in cache
 
 
 def chunk_rows(n_rows: int, vocab: int) -> int:
@@ -99,6 +103,16 @@ class ChunkBuffers:
             yield c, part, logits
 
 
+def add_in_slices_(acc: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """acc += x over slices of rows. When x has another dtype (bf16 products into an fp32 gradient) the
+    add converts x through a temporary; sliced, that temporary stays in cache: the weight gradient's
+    add at LLmini-C's head (50,304 x 256) took 6-7.5 ms whole and 3.5-3.9 ms in slices, measured alone."""
+    rows = max(1, SLICE_ELEMENTS // max(x.size(1), 1))  # x (n, m)
+    for i in range(0, x.size(0), rows):
+        acc[i:i + rows].add_(x[i:i + rows])
+    return acc
+
+
 def softmax_rows_(x: torch.Tensor) -> torch.Tensor:
     """Softmax over the rows of a 2-D tensor, on CPU in place (one (n, V) fp32 buffer less per chunk).
     One kernel: log_softmax then exp took two passes more over the chunk. Torch's CPU kernel reads a
@@ -152,9 +166,10 @@ class LinearCrossEntropy(torch.autograd.Function):
                 # a pass over 51 MB at LLmini-C's head that cost as much as a chunk's product itself
                 if grad_h is not None:
                     grad_h[s:s + len(hb)] = products @ w
-                if grad_w is not None:
-                    grad_w += products.t() @ hb  # (Vp, D); no out= here: ATen picks the product's layout
-            for grad in (grad_h, grad_w, grad_b):
+                if grad_w is not None:  # the loss's scale goes on the block's few hidden states, not on (Vp, D)
+                    scaled = hb if scale == 1 else (h[s:s + len(hb)] * scale).to(dtype)
+                    add_in_slices_(grad_w, products.t() @ scaled)  # (Vp, D); ATen picks the product's layout
+            for grad in (grad_h, grad_b):
                 if grad is not None:
                     grad *= scale
         ctx.save_for_backward(grad_h.to(h.dtype) if need_h else None,
