@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from lmlab.model.dropout import LEVELS, Dropout, drop_mask, dropped_matmul
+from lmlab.model.dropout import LEVELS, Dropout, draw_keep, dropped_matmul, seeded_keep
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
@@ -28,7 +28,7 @@ def test_dropped_share_is_p_and_the_expectation_is_kept(p):
 
 def test_mask_bits_are_uniform_over_all_16_bit_positions():
     torch.manual_seed(1)
-    m = drop_mask(torch.Size([4, 100_000]), LEVELS // 2)  # p = 1/2 exactly
+    m = draw_keep(torch.Size([4, 100_000]), LEVELS // 2, torch.float32)  # p = 1/2 exactly
     for lane in range(4):  # each of a 64-bit word's four 16-bit lanes is an independent coin
         assert m.view(-1)[lane::4].float().mean().item() == pytest.approx(0.5, abs=0.01)
 
@@ -91,5 +91,25 @@ def test_dropped_matmul_keeps_neither_mask_nor_dropped_copy():
     plain = saved_bytes(lambda x, b: d(x) @ b)
     fused = saved_bytes(lambda x, b: dropped_matmul(d, x, b))
     n = scores.numel()
-    assert plain == n * 4 + n + n * 4 + v.numel() * 4  # softmax output, bool mask, dropped copy, v
+    assert plain == n * 4 + n * 4 + n * 4 + v.numel() * 4  # softmax output, keep factor, dropped copy, v
     assert fused == n * 4 + v.numel() * 4  # softmax output (shared) and v: the mask's seed is an int
+
+
+@pytest.mark.parametrize("threshold", [1, 6554, LEVELS // 2, LEVELS - 1])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_keep_factor_is_one_exactly_where_the_16_bits_reach_the_threshold(threshold, dtype):
+    import numpy as np
+    seed, n = 11, 40_003  # not a multiple of four: the last word is cut
+    words = np.random.Generator(np.random.SFC64(seed)).integers(
+        -(1 << 63), (1 << 63) - 1, size=(n + 3) // 4, dtype=np.int64, endpoint=True)
+    u = torch.from_numpy(words.view(np.int16)[:n].astype(np.int64)) + LEVELS // 2  # 16 bits as u on [0, 65536)
+    keep = seeded_keep(torch.Size([n]), threshold, seed, dtype)
+    assert keep.dtype == dtype
+    assert torch.equal(keep, (u >= threshold).to(dtype))  # exactly 1.0 or 0.0 in the dtype
+
+
+def test_a_probability_near_one_keeps_the_threshold_in_16_bits():
+    d = Dropout(1 - 1e-7).train()
+    assert d.threshold == LEVELS - 1
+    torch.manual_seed(5)
+    assert (d(torch.ones(10_000)) == 0).float().mean().item() > 0.99

@@ -174,13 +174,15 @@ class Transformer(LanguageModel):
 
     def activation_bytes(self, batch_size: int, bytes_per_value: int = 2) -> int:
         """Activations kept for backward in one step, after Korthikanti et al. 2022 (eq. 2):
-        per layer T * B * D * (34 + 2 * H * T / D) bytes at 16-bit with dropout masks,
+        per layer T * B * D * (36 + 2 * H * T / D) bytes at 16-bit with dropout masks,
         rescaled to `bytes_per_value`; gradient checkpointing keeps only each block's input.
+        The paper's 34 counts the two residual dropout masks at a byte per value; lmlab's dropout
+        keeps a keep factor in the activations' dtype instead (2 bytes at 16-bit), hence 36.
         Of the paper's 5 * H * T / D for the attention pattern only the softmax output's 2 remain:
         attention dropout keeps neither its mask nor the dropped copy (`dropped_matmul`)."""
         cfg = self.config
         T, D, H = cfg.context_len, cfg.d_model, cfg.n_head
-        per_layer = T * batch_size * D * (34 + 2 * H * T / D) * bytes_per_value / 2
+        per_layer = T * batch_size * D * (36 + 2 * H * T / D) * bytes_per_value / 2
         if cfg.grad_checkpoint:
             return int(cfg.n_layer * T * batch_size * D * bytes_per_value + per_layer)
         return int(cfg.n_layer * per_layer)
