@@ -27,6 +27,13 @@ and its peak RSS. Timings on a shared machine are
 inflated and noisy: compare the ratios of one run only; tokens per CPU-second (user + system
 time) is the steadier figure when other processes compete for the cores. `--out FILE` writes
 the JSON.
+
+With `--peak` (the default) the run measures this CPU's bf16 matmul peak (`lmlab bench-peak`)
+before and after the parts, reports each variant's useful GFLOP/s (tokens/s x the model's
+training FLOPs per token) as a share of it, and the ceiling that peak puts on the speedup: the
+tokens/s of a step whose matrix multiplies alone ran at the peak and everything else took no
+time, as a multiple of the baseline. On a CPU without AMX that ceiling bounds what any lever
+can still give at LLmini-C's shape.
 """
 
 from __future__ import annotations
@@ -144,7 +151,7 @@ def worker(shape: dict, model_over: dict, steps: int, preset: str | None = None)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     step_s = statistics.median(times[1:])
     cpu_s = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return {"step_s": step_s, "tokens_per_s": batch * accum * T / step_s,
+    return {"step_s": step_s, "tokens_per_s": batch * accum * T / step_s, "flops_per_token": model.flops_per_token(),
             "tokens_per_cpu_s": batch * accum * T * steps / max(cpu_s, 1e-9),
             "user_s": r1.ru_utime - r0.ru_utime, "sys_s": r1.ru_stime - r0.ru_stime,
             "peak_rss_mb": r1.ru_maxrss / 1024, "losses": losses, "precision": precision.name,
@@ -179,7 +186,7 @@ def run_part(part: str, quick: bool, repeats: int, steps: int, only: str | None 
     rows = []
     for v in variants:
         med = {k: statistics.median(x[k] for x in results[v])
-               for k in ("tokens_per_s", "tokens_per_cpu_s", "user_s", "sys_s", "peak_rss_mb")}
+               for k in ("tokens_per_s", "tokens_per_cpu_s", "user_s", "sys_s", "peak_rss_mb", "flops_per_token")}
         ref = {k: statistics.median(x[k] for x in results[base]) for k in med}
         rows.append({"variant": v, **med, "speedup": med["tokens_per_s"] / ref["tokens_per_s"],
                      "cpu_speedup": med["tokens_per_cpu_s"] / ref["tokens_per_cpu_s"],
@@ -187,6 +194,24 @@ def run_part(part: str, quick: bool, repeats: int, steps: int, only: str | None 
                      "first_losses": results[v][0]["losses"][:3]})
     return {"part": part, "shape": SHAPES[shape], "shape_name": shape, "steps": steps, "repeats": repeats,
             "data": f"{preset}'s data" if preset else "random tokens", "rows": rows}
+
+
+def measure_peak() -> float:
+    """This CPU's bf16 matmul GFLOP/s (fp32 where it has no bf16), from `lmlab bench-peak` in a fresh process."""
+    out = subprocess.run([sys.executable, "-m", "lmlab", "bench-peak", "--json", "--size", "2048", "--seconds", "3"],
+                         capture_output=True, text=True, check=True).stdout
+    result = json.loads(out)
+    return result.get("bf16", result["fp32"]) / 1e9
+
+
+def add_ceiling(part: dict, peak: float) -> None:
+    """Each variant's useful GFLOP/s and share of `peak`; the part's ceiling: tokens/s at the peak, over the baseline's."""
+    for r in part["rows"]:
+        r["gflops"] = r["tokens_per_s"] * r["flops_per_token"] / 1e9
+        r["share_of_peak"] = r["gflops"] / peak
+    base = part["rows"][0]
+    ceiling = peak * 1e9 / min(r["flops_per_token"] for r in part["rows"])
+    part["ceiling"] = {"peak_gflops": peak, "tokens_per_s": ceiling, "speedup": ceiling / base["tokens_per_s"]}
 
 
 def markdown(report: dict) -> str:
@@ -198,12 +223,18 @@ def markdown(report: dict) -> str:
         lines += ["", f"**{part['part']}** ({part['shape_name']}: {part['shape']}; {part['data']}; "
                   f"{part['steps']} timed steps, median of {part['repeats']})", "",
                   "| variant | tokens/s | speedup | tokens/CPU-s | speedup (CPU time) | user s | sys s "
-                  "| peak RSS MB | memory ratio |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| peak RSS MB | memory ratio | GFLOP/s | of peak |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in part["rows"]:
+            share = f"{r['gflops']:,.0f} | {r['share_of_peak']:.0%}" if "gflops" in r else "- | -"
             lines.append(f"| {r['variant']} | {r['tokens_per_s']:,.0f} | {r['speedup']:.2f}x | "
                          f"{r['tokens_per_cpu_s']:,.0f} | {r['cpu_speedup']:.2f}x | {r['user_s']:.1f} | "
-                         f"{r['sys_s']:.1f} | {r['peak_rss_mb']:,.0f} | {r['memory_ratio']:.2f} |")
+                         f"{r['sys_s']:.1f} | {r['peak_rss_mb']:,.0f} | {r['memory_ratio']:.2f} | {share} |")
+        if "ceiling" in part:
+            c = part["ceiling"]
+            lines += ["", f"Ceiling: at the matmul peak measured in this run ({c['peak_gflops']:,.0f} GFLOP/s) a step "
+                          f"made of its matrix multiplies alone would train {c['tokens_per_s']:,.0f} tokens/s, "
+                          f"**{c['speedup']:.2f}x** the {part['rows'][0]['variant']} variant."]
     return "\n".join(lines)
 
 
@@ -217,6 +248,8 @@ def main() -> int:
     p.add_argument("--data", choices=["random", "preset"], default="random",
                    help="random tokens, or the batches `lmlab train` draws from the part's preset data "
                         f"({', '.join(f'{k}: {v}' for k, v in PRESET_DATA.items())}; needs $LMLAB_DATA)")
+    p.add_argument("--peak", action=argparse.BooleanOptionalAction, default=True,
+                   help="measure the bf16 matmul peak before and after, for GFLOP/s shares and the ceiling")
     p.add_argument("--out", help="write the report as JSON here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -230,8 +263,14 @@ def main() -> int:
     if args.data == "preset" and any(part not in PRESET_DATA for part in parts):
         p.error(f"--data preset needs --part {' or '.join(PRESET_DATA)}")
     report = {"machine": machine(), "parts": []}
+    peaks = [measure_peak()] if args.peak else []
     for part in parts:
         report["parts"].append(run_part(part, args.quick, repeats, steps, args.variants, args.data == "preset"))
+    if peaks:
+        peaks.append(measure_peak())
+        report["peak_gflops_before_after"] = peaks
+        for part in report["parts"]:
+            add_ceiling(part, max(peaks))  # the higher of the two: what the CPU can do when the host is quiet
     print(markdown(report))
     if args.out:
         with open(args.out, "w") as f:

@@ -110,3 +110,16 @@ def test_command_line_help():
     out = subprocess.run([sys.executable, str(BENCH / "bench_nanogpt.py"), "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "--nanogpt" in out and "--lmlab-precision" in out
+
+
+def test_speed_bench_ceiling_and_peak_shares_by_hand():
+    import bench_speed
+    part = {"part": "vocab", "shape_name": "s", "shape": {}, "data": "random tokens", "steps": 2, "repeats": 1,
+            "rows": [{"variant": "today", "tokens_per_s": 1000.0, "flops_per_token": 2e8},
+                     {"variant": "all", "tokens_per_s": 2500.0, "flops_per_token": 1.9e8}]}
+    bench_speed.add_ceiling(part, 400.0)  # GFLOP/s
+    assert [r["gflops"] for r in part["rows"]] == pytest.approx([200.0, 475.0])
+    assert [r["share_of_peak"] for r in part["rows"]] == pytest.approx([0.5, 1.1875])
+    # the ceiling takes the smallest FLOPs per token among the variants: 400e9 / 1.9e8 tokens/s
+    assert part["ceiling"]["tokens_per_s"] == pytest.approx(400e9 / 1.9e8)
+    assert part["ceiling"]["speedup"] == pytest.approx(400e9 / 1.9e8 / 1000.0)
