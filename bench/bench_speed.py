@@ -30,7 +30,9 @@ the JSON.
 
 With `--peak` (the default) the run measures this CPU's bf16 matmul peak (`lmlab bench-peak`)
 before and after the parts, reports each variant's useful GFLOP/s (tokens/s x the model's
-training FLOPs per token) as a share of it, and the ceiling that peak puts on the speedup: the
+training FLOPs per token; with the chunked head, whose matmuls skip positions without a loss,
+the head's FLOPs count only for the scored share, as lmlab's MFU does) as a share of it, and
+the ceiling that peak puts on the speedup: the
 tokens/s of a step whose matrix multiplies alone ran at the peak and everything else took no
 time, as a multiple of the baseline. On a CPU without AMX that ceiling bounds what any lever
 can still give at LLmini-C's shape.
@@ -140,18 +142,23 @@ def worker(shape: dict, model_over: dict, steps: int, preset: str | None = None)
             return x[:, :-1], x[:, 1:], None
 
     batches = preset_batches(preset, batch, accum, T) if preset else Batches()
-    times, losses = [], []
+    times, losses, positions, scored = [], [], 0, 0
     for step in range(steps + 1):
         if step == 1:
             r0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
-        loss, _ = train_step(model, optimizer, batches, step, accum, 1.0, precision, torch.device("cpu"))
+        counts: dict = {}
+        loss, _ = train_step(model, optimizer, batches, step, accum, 1.0, precision, torch.device("cpu"),
+                             counts=counts)
         times.append(time.perf_counter() - t0)
         losses.append(loss)
+        positions, scored = positions + counts["positions"], scored + counts["scored"]
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     step_s = statistics.median(times[1:])
     cpu_s = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return {"step_s": step_s, "tokens_per_s": batch * accum * T / step_s, "flops_per_token": model.flops_per_token(),
+    # the FLOPs executed per position: the chunked head skips positions without a loss (as lmlab's MFU counts)
+    flops = model.flops_per_token() - (1 - scored / positions) * model.scored_only_flops()
+    return {"step_s": step_s, "tokens_per_s": batch * accum * T / step_s, "flops_per_token": flops,
             "tokens_per_cpu_s": batch * accum * T * steps / max(cpu_s, 1e-9),
             "user_s": r1.ru_utime - r0.ru_utime, "sys_s": r1.ru_stime - r0.ru_stime,
             "peak_rss_mb": r1.ru_maxrss / 1024, "losses": losses, "precision": precision.name,
