@@ -119,7 +119,12 @@ def test_meter_for_cpu_reads_the_precision_it_trains_in(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_compile_agrees_with_eager():
-    """train.compile (inductor on CPU) gives eager's losses and weights within float tolerance."""
+    """train.compile (inductor on CPU) gives eager's losses and weights within float tolerance, in one
+    graph (no break) and without dynamo's warnings (it warns about functools caches it traces through)."""
+    import warnings
+
+    from torch._dynamo.utils import counters
+
     from lmlab.data import random_windows
     from lmlab.model import ModelConfig, build_model
     from lmlab.train.precision import Precision
@@ -133,10 +138,15 @@ def test_compile_agrees_with_eager():
     batches = random_windows(torch.randint(0, 40, (2000,)), 8, 16, seed=1).split(1)
     opts = [torch.optim.AdamW(m.parameters(), lr=1e-2) for m in models]
     cpu = torch.device("cpu")
-    for step in range(3):
-        eager = train_step(models[0], opts[0], batches, step, 1, 1.0, Precision("fp32", cpu), cpu)
-        comp = train_step(compiled, opts[1], batches, step, 1, 1.0, Precision("fp32", cpu), cpu)
-        assert comp[0] == pytest.approx(eager[0], rel=1e-5, abs=1e-5)
+    counters.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step in range(3):
+            eager = train_step(models[0], opts[0], batches, step, 1, 1.0, Precision("fp32", cpu), cpu)
+            comp = train_step(compiled, opts[1], batches, step, 1, 1.0, Precision("fp32", cpu), cpu)
+            assert comp[0] == pytest.approx(eager[0], rel=1e-5, abs=1e-5)
+    assert not counters["graph_break"], dict(counters["graph_break"])
+    assert not [w for w in caught if "dynamo" in str(w.message).lower()], [str(w.message)[:200] for w in caught]
     for a, b in zip(models[0].parameters(), models[1].parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)  # measured 2e-5; an Adam step moves 1e-2
 

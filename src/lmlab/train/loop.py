@@ -84,6 +84,9 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
     # metrics.jsonl + the configured trackers, written by rank 0 alone
     log = open_loggers(job.cfg, job.run) if job.dist.is_main else FanOut([])
     step_model = torch.compile(job.train_model) if cfg.compile else job.train_model
+    if cfg.compile:
+        bar.message("lmlab: train.compile: the first step compiles the model (about half a minute on a small "
+                    "CPU, seconds once torch has cached it)")
     last_eval: dict = {}
     t_start, elapsed_before = time.perf_counter(), state.elapsed
     keep_if_due(job, last_eval)  # step 0: the initialization

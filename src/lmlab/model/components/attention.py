@@ -35,11 +35,21 @@ def causal_mask(t_query: int, t_key: int, device) -> torch.Tensor:
     return torch.ones(t_query, t_key, dtype=torch.bool, device=device).tril(diagonal=t_key - t_query)
 
 
-@functools.lru_cache(maxsize=16)
 def additive_causal_mask(t_query: int, t_key: int, device, dtype: torch.dtype) -> torch.Tensor:
-    """(Tq, Tk) with 0 where attention is allowed and -inf elsewhere; cached per shape."""
+    """(Tq, Tk) with 0 where attention is allowed and -inf elsewhere; cached per shape in eager mode.
+    Under torch.compile the mask is traced instead (the graph keeps it as a constant), so dynamo
+    never meets the cache, which it would warn about."""
+    if torch.compiler.is_compiling():
+        return _additive_causal_mask(t_query, t_key, device, dtype)
+    return _cached_additive_causal_mask(t_query, t_key, device, dtype)
+
+
+def _additive_causal_mask(t_query: int, t_key: int, device, dtype: torch.dtype) -> torch.Tensor:
     allowed = causal_mask(t_query, t_key, device)
     return torch.zeros(t_query, t_key, device=device, dtype=dtype).masked_fill(~allowed, float("-inf"))
+
+
+_cached_additive_causal_mask = functools.lru_cache(maxsize=16)(_additive_causal_mask)
 
 
 class CausalSelfAttention(nn.Module):
