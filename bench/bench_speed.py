@@ -32,10 +32,9 @@ With `--peak` (the default) the run measures this CPU's bf16 matmul peak (`lmlab
 before and after the parts, reports each variant's useful GFLOP/s (tokens/s x the model's
 training FLOPs per token; with the chunked head, whose matmuls skip positions without a loss,
 the head's FLOPs count only for the scored share, as lmlab's MFU does) as a share of it, and
-the ceiling that peak puts on the speedup: the
-tokens/s of a step whose matrix multiplies alone ran at the peak and everything else took no
-time, as a multiple of the baseline. On a CPU without AMX that ceiling bounds what any lever
-can still give at LLmini-C's shape.
+the ceiling that peak puts on the speedup: the tokens/s of a step whose matrix multiplies alone
+ran at the peak and everything else took no time, as a multiple of the baseline. On a CPU
+without AMX that ceiling bounds what any lever can still give at LLmini-C's shape.
 """
 
 from __future__ import annotations
