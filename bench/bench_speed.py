@@ -114,6 +114,7 @@ def worker(shape: dict, model_over: dict, steps: int, preset: str | None = None)
     from lmlab.alloc import tune_malloc
     from lmlab.config import TrainConfig
     from lmlab.model import ModelConfig, build_model
+    from lmlab.train.mfu import executed_flops
     from lmlab.train.optim import make_optimizer
     from lmlab.train.precision import Precision, resolve_precision
     from lmlab.train.step import train_step
@@ -156,7 +157,7 @@ def worker(shape: dict, model_over: dict, steps: int, preset: str | None = None)
     step_s = statistics.median(times[1:])
     cpu_s = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     # the FLOPs executed per position: the chunked head skips positions without a loss (as lmlab's MFU counts)
-    flops = model.flops_per_token() - (1 - scored / positions) * model.scored_only_flops()
+    flops = executed_flops(model.flops_per_token(), model.scored_only_flops(), scored / positions)
     return {"step_s": step_s, "tokens_per_s": batch * accum * T / step_s, "flops_per_token": flops,
             "tokens_per_cpu_s": batch * accum * T * steps / max(cpu_s, 1e-9),
             "user_s": r1.ru_utime - r0.ru_utime, "sys_s": r1.ru_stime - r0.ru_stime,

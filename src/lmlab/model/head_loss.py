@@ -167,7 +167,7 @@ class LinearCrossEntropy(torch.autograd.Function):
                 if grad_h is not None:
                     grad_h[s:s + len(hb)] = products @ w
                 if grad_w is not None:  # the loss's scale goes on the block's few hidden states, not on (Vp, D)
-                    scaled = hb if scale == 1 else (h[s:s + len(hb)] * scale).to(dtype)
+                    scaled = (h[s:s + len(hb)] * scale).to(dtype)
                     add_in_slices_(grad_w, products.t() @ scaled)  # (Vp, D); ATen picks the product's layout
             for grad in (grad_h, grad_b):
                 if grad is not None:

@@ -123,6 +123,12 @@ def cpu_peak(precision: str) -> float | None:
 # ----------------------------------------------------------------------------- the meter
 
 
+def executed_flops(flops_per_token: int, scored_only: int, scored_share: float = 1.0) -> float:
+    """FLOPs per position a step executes when `scored_only` of them are spent only on the
+    `scored_share` of positions with a loss (see `LanguageModel.scored_only_flops`)."""
+    return flops_per_token - scored_only * (1.0 - scored_share)
+
+
 @dataclass
 class MfuMeter:
     """MFU of a run: `flops_per_token` (the model's own count) against `peak` FLOP/s per device.
@@ -138,7 +144,7 @@ class MfuMeter:
     def mfu(self, tokens_per_s: float, scored_share: float = 1.0) -> float | None:
         if not self.peak or not self.flops_per_token:
             return None
-        flops = self.flops_per_token - self.scored_only * (1.0 - scored_share)
+        flops = executed_flops(self.flops_per_token, self.scored_only, scored_share)
         return flops * tokens_per_s / (self.peak * self.devices)
 
     def describe(self) -> str:
