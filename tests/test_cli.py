@@ -68,7 +68,7 @@ def test_resume_of_a_finished_run_trains_further(trained, tmp_path, capsys):
     (["eval", "/no/such/run"], "run directory /no/such/run does not exist"),
     (["generate", "/no/such/run", "--prompt", "x"], "run directory /no/such/run does not exist"),
     (["train", "--resume", "/no/such/run"], "run directory /no/such/run does not exist"),
-    (["eval", "RUN", "--checkpoint", "first"], "--checkpoint='first' is not valid; expected last or best"),
+    (["eval", "RUN", "--checkpoint", "first"], "--checkpoint 'first' is not valid; expected best, last or a kept step number"),
     (["eval", "EMPTY"], "has no checkpoint yet"),
     (["train", "tiny", "--run-dir", "RUN"], "already holds files; use --resume"),
     (["generate", "RUN", "--top-p", "0"], "--top-p=0.0 is invalid"),

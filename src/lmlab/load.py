@@ -52,12 +52,12 @@ def unknown_chars(tokenizer, text: str) -> list[str]:
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "auto") -> LoadedRun:
-    """Config, tokenizer and verified weights of a run; refuses a damaged checkpoint, a tokenizer
-    that no longer matches the model, and a config edited since the checkpoint was saved."""
-    if checkpoint not in ("last", "best"):
-        raise UserError(f"--checkpoint={checkpoint!r} is not valid; expected last or best")
+    """Config, tokenizer and verified weights of a run at checkpoint best, last or a kept step
+    number; refuses a damaged checkpoint, a tokenizer that no longer matches the model, and a
+    config edited since the checkpoint was saved."""
     dev = resolve_device(device)
     run = RunDir.open(run_dir)
+    checkpoint = run.checkpoint_name(checkpoint)
     if not run.has_checkpoint(checkpoint):
         raise UserError(f"run directory {run.root} has no '{checkpoint}' checkpoint; try --checkpoint last")
     cfg = load_config(run.config, saved_run=True)

@@ -5,7 +5,8 @@
                 manifest.json    versions, device, threads, data hash, config: why two runs differ
                 metrics.jsonl    one JSON object per line: {"kind": "train" | "eval", "step": ...}
                 tokenizer/       the tokenizer, reloadable on its own
-                checkpoints/     last/ and best/ (model.safetensors, state.safetensors, meta.json)
+                checkpoints/     last/ and best/ (model.safetensors, state.safetensors, meta.json), step-XXXXXX/
+                                 (train.keep_checkpoints)
                 samples/         generated text
                 analysis/        analysis outputs
                 report.md, loss.png
@@ -16,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,12 @@ from lmlab.io import (  # noqa: F401  (atomic_write_*, iter_jsonl, MetricsLog: r
 MARKER = ".lmlab-run"
 # Runs written before the marker existed are recognised by their shape: all three present.
 LEGACY = ("config.toml", "checkpoints", "metrics.jsonl")
+STEP_DIR = re.compile(r"^step-(\d+)$")  # checkpoints/step-XXXXXX, kept by train.keep_checkpoints
+
+
+def step_checkpoint(step: int) -> str:
+    """The checkpoint folder's name for a kept step."""
+    return f"step-{step:06d}"
 
 
 class RunDir:
@@ -59,6 +67,24 @@ class RunDir:
         from lmlab.checkpoint import find_checkpoint
 
         return find_checkpoint(self.checkpoint(which)) is not None
+
+    def kept_steps(self) -> list[int]:
+        """Steps of the kept checkpoints under checkpoints/step-XXXXXX, ascending."""
+        found = [int(m.group(1)) for p in self.checkpoints.glob("step-*") if (m := STEP_DIR.match(p.name))]
+        return sorted(step for step in found if self.has_checkpoint(step_checkpoint(step)))
+
+    def checkpoint_name(self, which: str) -> str:
+        """best | last | a kept step number -> the checkpoint folder's name; a clear error otherwise."""
+        which = str(which)
+        if which in ("best", "last"):
+            return which
+        if which.isdigit():
+            steps = self.kept_steps()
+            if int(which) in steps:
+                return step_checkpoint(int(which))
+            listed = ", ".join(map(str, steps)) if steps else "none (train with --train.keep_checkpoints=log)"
+            raise UserError(f"--checkpoint {which}: {self.root} keeps no checkpoint at that step; kept steps: {listed}")
+        raise UserError(f"--checkpoint {which!r} is not valid; expected best, last or a kept step number")
 
     def owned(self) -> bool:
         """lmlab made this folder (its marker, or the shape of a run from before markers)."""

@@ -8,7 +8,6 @@ own seed, so two analyses (or two checkpoints) of one run see the same text.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,58 +15,20 @@ import numpy as np
 import torch
 
 from lmlab.errors import UserError
-
-STEP_DIR = re.compile(r"^step-(\d+)$")
-
-
-def step_dir_name(step: int) -> str:
-    return f"step-{step:06d}"
+from lmlab.runs import RunDir
 
 
-def kept_steps(run_root: str | Path) -> list[int]:
-    """Steps of the log-spaced checkpoints under checkpoints/step-XXXXXX, ascending."""
-    from lmlab.checkpoint import find_checkpoint
-
-    folder = Path(run_root) / "checkpoints"
-    found = [(int(m.group(1)), p) for p in folder.glob("step-*") if (m := STEP_DIR.match(p.name))]
-    return sorted(step for step, path in found if find_checkpoint(path) is not None)
-
-
-def checkpoint_name(run_root: str | Path, which: str) -> str:
-    """best | last | a kept step number -> the checkpoint folder's name; a clear error otherwise."""
-    which = str(which)
-    if which in ("best", "last"):
-        return which
-    if which.isdigit():
-        steps = kept_steps(run_root)
-        if int(which) in steps:
-            return step_dir_name(int(which))
-        listed = ", ".join(map(str, steps)) if steps else "none (train with --train.keep_checkpoints=log)"
-        raise UserError(f"--checkpoint {which}: {run_root} keeps no checkpoint at that step; kept steps: {listed}")
-    raise UserError(f"--checkpoint {which!r} is not valid; expected best, last or a kept step number")
+def kept_steps(run_dir: str | Path) -> list[int]:
+    """Steps of a run's kept checkpoints (checkpoints/step-XXXXXX), ascending."""
+    return RunDir(run_dir).kept_steps()
 
 
 def open_run(run_dir: str | Path, which: str = "last", device: str = "auto"):
-    """A `LoadedRun` (see lmlab.load) at checkpoint `which` (best | last | STEP)."""
-    from lmlab.checkpoint import load_weights, read_meta
-    from lmlab.config import load_config
-    from lmlab.load import LoadedRun
-    from lmlab.model import build_model
-    from lmlab.runs import RunDir
-    from lmlab.tokenizer import load_tokenizer
-    from lmlab.train.precision import resolve_device
+    """A `LoadedRun` at checkpoint `which` (best | last | STEP), verified as every load is
+    (`lmlab.load.load_run`: tokenizer hash, config.toml unchanged since the checkpoint)."""
+    from lmlab.load import load_run
 
-    run = RunDir.open(run_dir)
-    name = checkpoint_name(run.root, which)
-    if not run.has_checkpoint(name):
-        raise UserError(f"run directory {run.root} has no '{name}' checkpoint; try --checkpoint last")
-    cfg = load_config(run.config, saved_run=True)
-    tokenizer = load_tokenizer(run.tokenizer)
-    dev = resolve_device(device)
-    model = build_model(cfg.model, tokenizer.vocab_size)
-    load_weights(run.checkpoint(name), model)
-    model.to(dev).eval()
-    return LoadedRun(run, cfg, model, tokenizer, dev, read_meta(run.checkpoint(name)))
+    return load_run(run_dir, which, device)
 
 
 @dataclass

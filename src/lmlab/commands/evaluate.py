@@ -12,7 +12,7 @@ def add_parser(verbs) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--split", default="val", choices=("val", "test"), help="val (default) or test")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--checkpoint", default="last", help="last (default) or best")
+    p.add_argument("--checkpoint", default="last", help="last (default), best or a step kept by train.keep_checkpoints=log")
     p.add_argument("--max-tokens", type=int, default=0, help="score at most N tokens (default: the whole split)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     add_task_args(p)  # --tasks, --limit, --tasks-dir, --hf: zero-shot tasks (lmlab/eval/tasks/)

@@ -16,7 +16,7 @@ def add_parser(verbs) -> None:
     p.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0 = all)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
     p.add_argument("--seed", type=int, default=None, help="same seed, same text")
-    p.add_argument("--checkpoint", default="last", help="last (default) or best")
+    p.add_argument("--checkpoint", default="last", help="last (default), best or a step kept by train.keep_checkpoints=log")
     p.add_argument("--no-cache", action="store_true", help="recompute the whole context for every token")
     p.add_argument("--quantize", default="none", choices=("none", "int8"), help="none (default) or int8: "
                    "weight-only int8 linear layers, faster on CPU, slightly different logits")

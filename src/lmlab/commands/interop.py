@@ -8,7 +8,7 @@ def add_export_parser(verbs) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", default="hf", choices=("hf",), help="hf (transformers; GPT-2- or LLaMA-shaped models)")
     p.add_argument("--out", required=True, metavar="DIR", help="the folder to write")
-    p.add_argument("--checkpoint", default="last", help="last (default) or best")
+    p.add_argument("--checkpoint", default="last", help="last (default), best or a step kept by train.keep_checkpoints=log")
     p.add_argument("--force", action="store_true", help="replace an earlier lmlab export in --out (never other files)")
     p.set_defaults(fn=cmd_export)
 

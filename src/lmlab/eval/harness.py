@@ -9,7 +9,7 @@ registry (no entry-point plugins), so its stock `lm_eval` command cannot see thi
 
 which register `lmlab` and then hand every argument to lm-eval's own CLI. From Python, importing this
 module registers it: `lm_eval.simple_evaluate(model="lmlab", model_args="run=RUN_DIR", ...)`.
-model_args: run (required), checkpoint (last|best), device (auto|cpu|cuda|mps), batch_tokens,
+model_args: run (required), checkpoint (last|best|a kept step), device (auto|cpu|cuda|mps), batch_tokens,
 max_gen_toks. Scores come from `lmlab.eval.tasks.scoring`, the same code as `lmlab eval --tasks`.
 """
 
@@ -147,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         cli_evaluate()
     except SystemExit as stop:  # argparse's --help / usage errors
         return int(stop.code or 0) if isinstance(stop.code, int) or stop.code is None else 2
+    except ValueError as err:  # lm-eval's way to refuse its arguments, e.g. "Tasks not found: nosuchtask"
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        hint = "; `lmlab lm-eval --tasks list` shows the valid tasks" if "task" in first.lower() else ""
+        raise UserError(f"lm-eval: {first}{hint}") from None
     finally:
         sys.argv = saved
     return 0

@@ -18,6 +18,7 @@ from lmlab.config import RunConfig
 from lmlab.errors import Interrupted, LmlabError, StorageError, TrainingDiverged
 from lmlab.eval import evaluate
 from lmlab.io import fault_point
+from lmlab.runs import step_checkpoint
 from lmlab.train.distributed import checkpoint_state, teardown
 from lmlab.train.job import Job, new_job, resume_job, rng_tensors
 from lmlab.train.loggers import FanOut, open_loggers
@@ -263,7 +264,7 @@ def keep_if_due(job: Job, metrics: dict) -> None:
 
     cfg = job.cfg.train
     if KEEP.get(cfg.keep_checkpoints)(job.state.step, cfg, job.cfg.eval.every):
-        save(job, f"step-{job.state.step:06d}", metrics)
+        save(job, step_checkpoint(job.state.step), metrics)
 
 
 def check_finite(loss: float, job: Job, bar: Progress) -> None:
