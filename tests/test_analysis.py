@@ -186,6 +186,21 @@ def test_neighbours_analogy_and_pca_on_a_hand_built_embedding():
     assert len(coords["coords"]) == 4 and sum(coords["explained_variance"]) <= 1 + 1e-9
 
 
+def test_lookup_prefers_the_spaced_token_and_says_when_it_takes_the_bare_one():
+    class Spaced:  # " queen" is one token; " king" two, while the bare "king" (as in "looking") is one
+        is_char_level, unk_id = False, None
+        table = {" queen": [0], "queen": [1], " king": [2, 3], "king": [4], " xy": [5, 6], "xy": [5, 6, 7]}
+
+        def encode(self, text):
+            return self.table[text]
+
+    tok = Spaced()
+    assert lookup(tok, "queen").ids == [0] and lookup(tok, "queen").note == ""
+    king = lookup(tok, "king")
+    assert king.ids == [4] and "without a leading space" in king.note
+    assert lookup(tok, "xy").ids == [5, 6] and "mean" in lookup(tok, "xy").note  # several tokens: the shorter
+
+
 def test_probe_errors_and_analogy_parsing():
     from lmlab.tokenizer.char import CharTokenizer
 

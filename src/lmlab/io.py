@@ -66,6 +66,17 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(Path(path), text.encode("utf-8"))
 
 
+def read_text(path: Path, what: str) -> str:
+    """A user's UTF-8 text file; not UTF-8 is one clear error naming the file, byte and line."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise UserError(f"{what} {path} is not valid UTF-8 (byte 0x{raw[err.start]:02x} at offset {err.start}, "
+                        f"line {line}); save it as UTF-8") from None
+
+
 def warn(message: str) -> None:
     print(f"lmlab: warning: {message}", file=sys.stderr)
 

@@ -144,7 +144,8 @@ def format_each(result: dict) -> str:
 
 
 def ablate_heads_text(model, text: str | None):
-    """`generate --ablate-heads 1.1,1.2`: zero-ablation of the listed heads (a no-op for None)."""
-    if not text:
+    """`generate --ablate-heads 1.1,1.2`: zero-ablation of the listed heads (a no-op for None; an
+    empty list is refused like any malformed one)."""
+    if text is None:
         return contextlib.nullcontext()
     return ablate_heads(model, parse_heads(text, attention_layers(model), model.config.n_head, "--ablate-heads"))

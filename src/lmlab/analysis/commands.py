@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lmlab.errors import UserError
+from lmlab.io import read_text
 
 
 def add_parsers(verbs) -> None:
@@ -14,11 +15,12 @@ def add_parsers(verbs) -> None:
     _sample(verbs)
 
 
-def _common(p) -> None:
+def _common(p, device: bool = True) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--checkpoint", default="last", help="best, last (default) or a step kept by "
                    "train.keep_checkpoints=log")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    if device:
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--out", metavar="DIR", help="write here instead of the run's folder")
 
 
@@ -44,8 +46,8 @@ def _analyze(verbs) -> None:
 
 def _probe(verbs) -> None:
     p = verbs.add_parser("probe", help="input-embedding probes: nearest neighbours, analogies, PCA "
-                         "(writes RUN/analysis/probe/)")
-    _common(p)
+                         "(writes RUN/analysis/probe/; on the CPU)")
+    _common(p, device=False)
     p.add_argument("--neighbours", metavar="W1,W2", help="cosine nearest neighbours of these words")
     p.add_argument("--analogy", metavar="EXPR", help="e.g. 'princess - girl + boy' (query words excluded)")
     p.add_argument("--pca", metavar="W1,W2,...", help="2-D PCA plot of these words' embeddings")
@@ -70,6 +72,12 @@ def _sample(verbs) -> None:
     p.set_defaults(fn=cmd_sample)
 
 
+def _check_out(out: str | None) -> None:
+    """--out must be a folder (or not exist yet): refused before any work, not after it."""
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise UserError(f"--out {out} is a file; give a folder (it is created if missing)")
+
+
 def _check_positive(value: int, flag: str) -> None:
     if value < 1:
         raise UserError(f"{flag} {value} is not valid; expected a positive integer")
@@ -80,15 +88,19 @@ def cmd_analyze(args, overrides) -> int:
     from lmlab.analysis.source import open_run, validation_windows
 
     _check_positive(args.windows, "--windows")
+    _check_positive(args.top_k, "--top-k")
     if args.mode not in ablation.MODES:
         raise UserError(f"--mode {args.mode!r} is not valid; expected zero or mean")
+    _check_out(args.out)
     loaded = open_run(args.run_dir, args.checkpoint, args.device)
-    n_layer = attention.attention_layers(loaded.model)
+    n_layer = attention.attention_layers(loaded.model)  # validate everything before any work or file
     maps.check_head(args.layer, args.head, n_layer, loaded.model.config.n_head)
-    if args.ablate:  # validate before any work
+    if args.ablate is not None:
         ablation.parse_heads(args.ablate, n_layer, loaded.model.config.n_head)
     if args.prompt is not None:
         maps.encode_prompt(loaded.tokenizer, args.prompt, loaded.model.config.context_len)
+    if args.all_checkpoints:
+        trajectory.check_kept(loaded.run.root)
     out = Path(args.out) if args.out else loaded.run.analysis
     windows = validation_windows(loaded, args.windows, args.seed)
     stats, files = pipeline.attention_report(loaded, windows, out, args.threshold)
@@ -101,7 +113,7 @@ def cmd_analyze(args, overrides) -> int:
         result, more = pipeline.maps_report(loaded, out, args.prompt, args.layer, args.head, args.top_k)
         files += more
         print(result["text"] if len(result["text"]) < 4000 else result["text"][:4000] + "\n  ... (see files)")
-    if args.ablate or args.ablate_each:
+    if args.ablate is not None or args.ablate_each:
         result, more = pipeline.ablation_report(loaded, windows, out, args.ablate, args.ablate_each, args.mode)
         files += more
         print(ablation.format_each(result) if args.ablate_each else
@@ -121,6 +133,7 @@ def cmd_probe(args, overrides) -> int:
     if not (args.neighbours or args.analogy or args.pca):
         raise UserError("lmlab probe needs --neighbours W1,W2, --analogy 'a - b + c' or --pca W1,W2,...")
     _check_positive(args.k, "--k")
+    _check_out(args.out)
     result = pipeline.probe_run(args.run_dir, args.checkpoint, _words(args.neighbours), args.analogy,
                                 _words(args.pca), args.k, args.out)
     if "neighbours" in result:
@@ -154,6 +167,7 @@ def cmd_sample(args, overrides) -> int:
     _check_positive(args.seeds, "--seeds")
     if args.max_new_tokens < 1:
         raise UserError(f"--max-new-tokens {args.max_new_tokens} is not valid; expected a positive integer")
+    _check_out(args.out)
     prompts = _prompts(args)
     if not prompts and not args.prompt_variants:
         raise UserError("lmlab sample needs --prompt TEXT, --prompts FILE or --prompt-variants FILE")
@@ -188,7 +202,7 @@ def _read_lines(path: str, flag: str) -> list[str]:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{flag} {path}: no such file")
-    lines = [line.rstrip("\n") for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line.rstrip("\n") for line in read_text(p, flag).splitlines() if line.strip()]
     if not lines:
         raise UserError(f"{flag} {path}: the file has no non-empty lines")
     return [line.replace("\\n", "\n") for line in lines]

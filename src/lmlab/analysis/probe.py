@@ -1,8 +1,9 @@
 """Embedding probes on the input embedding matrix (the rows a token id looks up).
 
 A word is looked up as one token when it is one: for BPE vocabularies the form with a leading
-space (" king", as it appears mid-sentence) is tried first, then the bare word. A word that is
-several tokens is the MEAN of its tokens' embeddings (the results carry a note saying so). A
+space (" king", as it appears mid-sentence) is tried first, then the bare word (the token that
+starts a text or sits inside a longer word; the results carry a note saying so). A word that is
+several tokens in both forms is the MEAN of its tokens' embeddings (with a note as well). A
 char-level run probes characters: each "word" must be a single character. Similarity is cosine;
 analogy answers exclude the query words' own tokens, as usual (Mikolov et al. 2013).
 """
@@ -35,10 +36,16 @@ def embedding_matrix(model, vocab_size: int) -> torch.Tensor:
 class Word:
     text: str
     ids: list[int]
+    bare: bool = False  # the token without a leading space, because the spaced form is several tokens
 
     @property
     def note(self) -> str:
-        return "" if len(self.ids) == 1 else f"{self.text!r} is {len(self.ids)} tokens: the mean of their embeddings"
+        if len(self.ids) > 1:
+            return f"{self.text!r} is {len(self.ids)} tokens: the mean of their embeddings"
+        if self.bare:
+            return (f"' {self.text}' is several tokens: this is the token {self.text!r} without a leading space, "
+                    f"as at the start of a text or inside a longer word")
+        return ""
 
 
 def lookup(tokenizer, word: str) -> Word:
@@ -52,11 +59,13 @@ def lookup(tokenizer, word: str) -> Word:
             raise UserError(f"{word!r} is not in the vocabulary of this char-level run; probe single characters "
                             f"it knows, e.g. {tokenizer.decode(list(range(min(5, tokenizer.vocab_size))))!r}")
         return Word(word, ids)
-    forms = [tokenizer.encode(" " + word), tokenizer.encode(word)]
-    forms = [f for f in forms if f and (unk is None or unk not in f)]
-    if not forms:
+    spaced, bare = (f if f and (unk is None or unk not in f) else None
+                    for f in (tokenizer.encode(" " + word), tokenizer.encode(word)))
+    if spaced is None and bare is None:
         raise UserError(f"{word!r} is not in the vocabulary (it encodes to unknown tokens)")
-    return Word(word, min(forms, key=len))
+    if spaced is not None and (len(spaced) == 1 or bare is None or len(spaced) <= len(bare)):
+        return Word(word, spaced)
+    return Word(word, bare, bare=len(bare) == 1)
 
 
 def vector(emb: torch.Tensor, word: Word) -> torch.Tensor:

@@ -11,12 +11,18 @@ from lmlab.analysis.source import kept_steps, open_run
 from lmlab.errors import UserError
 
 
-def across_checkpoints(run_dir, windows, token_ids, threshold: float = 1e-3, device: str = "auto",
-                       progress: bool = True) -> dict:
-    """{"steps": [...], "records": [{step, loss on the windows, model means, layer means, best head per role}]}."""
+def check_kept(run_dir) -> list[int]:
+    """The run's kept steps; a clear error when it keeps none."""
     steps = kept_steps(run_dir)
     if not steps:
         raise UserError(f"{run_dir} keeps no step checkpoints; train it with --train.keep_checkpoints=log")
+    return steps
+
+
+def across_checkpoints(run_dir, windows, token_ids, threshold: float = 1e-3, device: str = "auto",
+                       progress: bool = True) -> dict:
+    """{"steps": [...], "records": [{step, loss on the windows, model means, layer means, best head per role}]}."""
+    steps = check_kept(run_dir)
     records = []
     items = steps
     if progress:
