@@ -49,7 +49,7 @@ def setup(tmp_path_factory, shakespeare, shared_data, offline):
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     tasks = root / "tasks"
     tasks.mkdir()
-    (tasks / "lmlab_local_arc.yaml").write_text(local_task_yaml("lmlab_local_arc", data))
+    (tasks / "lmlab_local_arc.yaml").write_text(local_task_yaml("lmlab_local_arc", data, "arc_easy"))
     return run, root / "hf", tasks, rows
 
 

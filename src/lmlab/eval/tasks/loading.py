@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from lmlab.errors import UserError
+from lmlab.io import read_text
 from lmlab.eval.tasks.specs import TASKS, Item, TaskSpec
 
 
@@ -57,17 +58,16 @@ def load_items(spec: TaskSpec, root: Path, limit: int = 0) -> tuple[list[Item], 
 
 def read_jsonl(path: Path, row, required: tuple[str, ...], limit: int, name: str) -> list[Item]:
     items = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UserError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-            items.append(to_item(record, row, required, f"{path}:{lineno}", name))
-            if limit and len(items) >= limit:
-                break
+    for lineno, line in enumerate(read_text(path, f"task {name}").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+        items.append(to_item(record, row, required, f"{path}:{lineno}", name))
+        if limit and len(items) >= limit:
+            break
     if not items:
         raise UserError(f"{path}: no rows")
     return items
@@ -86,14 +86,12 @@ def to_item(record, row, required: tuple[str, ...], where: str, name: str) -> It
         raise UserError(f"{where}: row does not fit the {name} schema ({type(err).__name__}: {err})") from None
     if not 0 <= item.gold < item.n_options:
         raise UserError(f"{where}: gold={item.gold} is out of range for {item.n_options} choices")
-    if item.n_options < 1 or not all(isinstance(c, str) for c in item.choices):
-        raise UserError(f"{where}: choices must be a non-empty list of strings")
     return item
 
 
 def read_hellaswag_text(path: Path, limit: int = 0) -> list[Item]:
     """klosax's 6-lines-per-item text: "<label>: <context>", gold index, 4 endings (already cleaned)."""
-    lines = path.read_text(encoding="utf-8").split("\n")
+    lines = read_text(path, "task hellaswag").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     if len(lines) % 6:

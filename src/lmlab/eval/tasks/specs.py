@@ -86,10 +86,34 @@ TASKS = TaskRegistry()
 task = TASKS.register
 
 
+def text(value, name: str) -> str:
+    """A row's text field, refused (not converted) when it is not a string."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {value!r}")
+    return value
+
+
+def texts(value, name: str) -> list[str]:
+    """A row's list of options: a non-empty list of non-empty strings (a string is not split)."""
+    if not isinstance(value, list) or not value or not all(isinstance(c, str) and c for c in value):
+        raise ValueError(f"{name} must be a non-empty list of non-empty strings, got {value!r}")
+    return value
+
+
+def index(value, name: str) -> int:
+    """A row's answer index: an integer, or its decimal text (some datasets store labels as "1")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise ValueError(f"{name} must be an integer, got {value!r}")
+
+
 def _mc(suffix: str = "") -> Callable[[dict], Item]:
     """llm-foundry {"query", "choices", "gold"}; `suffix` completes the harness's prompt."""
     def row(r: dict) -> Item:
-        return Item(r["query"] + suffix, [str(c) for c in r["choices"]], int(r["gold"]))
+        return Item(text(r["query"], "query") + suffix, texts(r["choices"], "choices"), index(r["gold"], "gold"))
+    row.prompt_suffix = suffix  # read by harness_yaml, which writes the same prompt for lm-eval
     return row
 
 
@@ -102,14 +126,14 @@ def hellaswag_clean(text: str) -> str:
 
 def hellaswag_row(r: dict) -> Item:
     """Original rowanz (and HF Rowan/hellaswag) schema."""
-    ctx = r["ctx_a"] + " " + r["ctx_b"].capitalize()
-    return Item(hellaswag_clean(r["activity_label"] + ": " + ctx), [hellaswag_clean(e) for e in r["endings"]],
-                int(r["label"]))
+    ctx = text(r["ctx_a"], "ctx_a") + " " + text(r["ctx_b"], "ctx_b").capitalize()
+    return Item(hellaswag_clean(text(r["activity_label"], "activity_label") + ": " + ctx),
+                [hellaswag_clean(e) for e in texts(r["endings"], "endings")], index(r["label"], "label"))
 
 
 def winogrande_row(r: dict) -> Item:
-    opts = [str(c) for c in r["context_options"]]
-    return Item(opts[0], [str(r["continuation"])], int(r["gold"]), contexts=opts)
+    opts = texts(r["context_options"], "context_options")
+    return Item(opts[0], [text(r["continuation"], "continuation")], index(r["gold"], "gold"), contexts=opts)
 
 
 def winogrande_hf(r: dict) -> Item:
@@ -121,7 +145,7 @@ def winogrande_hf(r: dict) -> Item:
 
 
 def lambada_row(r: dict) -> Item:
-    return Item(r["context"], [r["continuation"].strip()], 0)
+    return Item(text(r["context"], "context"), [text(r["continuation"], "continuation").strip()], 0)
 
 
 def lambada_hf(r: dict) -> Item:
