@@ -201,6 +201,23 @@ def test_export_refuses_a_users_folder_and_a_file_and_replaces_only_its_own(run,
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
 
 
+def test_export_creates_missing_parents_and_removes_them_if_it_fails(run, tmp_path, monkeypatch):
+    from lmlab.interop import runs as interop_runs
+
+    deep = tmp_path / "new" / "deeper" / "hf"
+    assert main(["export", str(run), "--out", str(deep)]) == 0
+    assert (deep / "config.json").is_file()
+
+    def broken(model, *args, **kwargs):
+        raise OSError("disk full")
+
+    before = tree(tmp_path)
+    monkeypatch.setattr("transformers.PreTrainedModel.save_pretrained", broken)
+    with pytest.raises(OSError, match="disk full"):
+        interop_runs.export_run(run, tmp_path / "other" / "deeper" / "hf")
+    assert tree(tmp_path) == before  # the parents it made are gone again
+
+
 def _tiny_model():
     return build_model(ModelConfig(n_layer=1, n_head=1, d_model=8, context_len=4), 10)
 

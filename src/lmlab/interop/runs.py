@@ -37,9 +37,11 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last", f
     check_export_target(out, force)
     loaded = load_run(run_dir, checkpoint, device="cpu")
     hf_model = to_hf_model(loaded.model)  # refuses shapes without an HF counterpart, naming the switch
+    made = topmost_missing(out.parent)  # parents this export creates, removed again if it fails
     tmp = out.parent / f".{out.name}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         hf_model.save_pretrained(tmp)
         to_hf_tokenizer(loaded.tokenizer).save_pretrained(tmp)
         write_marker(tmp, EXPORT_MARKER, "export")
@@ -49,9 +51,19 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last", f
             out.rmdir()
         os.replace(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(made if made is not None else tmp, ignore_errors=True)
         raise
     return out
+
+
+def topmost_missing(folder: Path) -> Path | None:
+    """The outermost of `folder` and its ancestors that does not exist yet (None if folder exists)."""
+    missing = None
+    for path in (folder, *folder.parents):
+        if path.exists():
+            break
+        missing = path
+    return missing
 
 
 def check_export_target(out: Path, force: bool) -> None:
@@ -64,10 +76,12 @@ def check_export_target(out: Path, force: bool) -> None:
         if not force:
             raise UserError(f"--out {out} already holds an lmlab export; use --force to replace it, "
                             f"or another folder")
-    if not out.parent.is_dir():
-        raise UserError(f"--out {out}: its parent folder {out.parent} does not exist")
-    if not os.access(out.parent, os.W_OK):
-        raise UserError(f"--out {out}: cannot write into {out.parent} (permission denied)")
+    made = topmost_missing(out.parent)
+    existing = out.parent if made is None else made.parent  # the folder the export writes into (or under)
+    if not existing.is_dir():
+        raise UserError(f"--out {out}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK):
+        raise UserError(f"--out {out}: cannot write into {existing} (permission denied)")
 
 
 def check_hf_folder(hf_dir: Path) -> str:
