@@ -252,7 +252,7 @@ add("eval-missing-run", ["eval", "{tmp}/nope"], "does not exist")
 add("eval-run-is-a-file", ["eval", "{tmp}/f"], "is a file", write("f", "x"))
 add("eval-not-a-run", ["eval", "{tmp}/d"], "no config.toml", write("d/x.txt", "x"))
 add("eval-max-tokens-negative", ["eval", "{good}", "--max-tokens", "-5"], "max_tokens=-5")
-add("eval-bad-checkpoint-name", ["eval", "{good}", "--checkpoint", "first"], "--checkpoint='first'")
+add("eval-bad-checkpoint-name", ["eval", "{good}", "--checkpoint", "first"], "--checkpoint 'first' is not valid")
 add("eval-device-tpu", ["eval", "{good}", "--device", "tpu"], "device 'tpu'", subprocess=True)
 add("eval-no-test-split", ["eval", "{good}", "--split", "test"], "no test split")
 add("eval-overrides", ["eval", "{good}", "--train.lr=1"], "takes no config overrides")
@@ -312,7 +312,8 @@ add("export-to-a-file", ["export", "{good}", "--out", "{tmp}/f"], "is a file", w
 add("export-existing-export", ["export", "{good}", "--out", "{tmp}/hf"], "use --force",
     both(write("hf/.lmlab-export", '{"format": 1, "kind": "export"}'), write("hf/config.json", "{}")))
 add("export-bad-format", ["export", "{good}", "--out", "{tmp}/o", "--format", "onnx"], "--format: invalid choice: 'onnx'")
-add("export-parent-missing", ["export", "{good}", "--out", "{tmp}/a/b/c"], "does not exist")
+add("export-parent-is-a-file", ["export", "{good}", "--out", "{tmp}/f/b/c"], "is a file, not a folder",
+    write("f", "x"))
 add("export-tampered", ["export", "{run}", "--out", "{tmp}/o"], "does not match the SHA-256", flip_byte)
 
 # import
@@ -337,6 +338,32 @@ add("report-not-a-run", ["report", "{tmp}/d"], "no config.toml", write("d/notes.
 add("presets-overrides", ["presets", "--model.n_layer=2"], "takes no config overrides")
 add("presets-unknown-flag", ["presets", "--bogus"], "--bogus")
 add("export-without-out", ["export", "{good}"], "--out")
+
+# analysis verbs load runs as every verb does, and check every argument before writing anything
+add("analyze-edited-config", ["analyze", "{run}"], "was edited after the checkpoint was saved",
+    edit_config("n_layer = 2", "n_layer = 3"))
+add("probe-swapped-tokenizer", ["probe", "{run}", "--neighbours", "a"], "not the tokenizer this checkpoint",
+    tokenizer_json('{"kind": "char", "chars": "abcdefghijklmnopqrstuvwxyz "}'))
+add("sample-edited-config", ["sample", "{run}", "--prompt", "a"], "was edited after the checkpoint was saved",
+    edit_config("n_layer = 2", "n_layer = 3"))
+add("analyze-top-k-negative", ["analyze", "{run}", "--prompt", "ab", "--top-k", "-1"], "--top-k -1")
+add("analyze-all-checkpoints-none-kept", ["analyze", "{run}", "--all-checkpoints"], "keeps no step checkpoints")
+add("analyze-out-is-a-file", ["analyze", "{run}", "--out", "{tmp}/f"], "--out", write("f", "x"))
+add("analyze-ablate-empty", ["analyze", "{run}", "--ablate", ""], "is not LAYER.HEAD")
+add("generate-ablate-heads-empty", ["generate", "{good}", "--ablate-heads", ""], "is not LAYER.HEAD")
+add("sample-prompts-not-utf8", ["sample", "{good}", "--prompts", "{tmp}/p.txt"], "not valid UTF-8 (byte 0xff",
+    write("p.txt", b"ab\n\xff cd\n"))
+# zero-shot task files: rows are checked, never coerced
+add("eval-task-not-utf8", ["eval", "{good}", "--tasks", "copa", "--tasks-dir", "{tmp}/t"], "not valid UTF-8",
+    write("t/copa/copa.jsonl", b'{"query": "\xff", "choices": ["a", "b"], "gold": 0}\n'))
+add("eval-task-choices-a-string", ["eval", "{good}", "--tasks", "copa", "--tasks-dir", "{tmp}/t"],
+    "choices must be a non-empty list", write("t/copa/copa.jsonl", '{"query": "a", "choices": "cd", "gold": 0}\n'))
+add("eval-task-gold-float", ["eval", "{good}", "--tasks", "copa", "--tasks-dir", "{tmp}/t"],
+    "gold must be an integer", write("t/copa/copa.jsonl", '{"query": "a", "choices": ["c", "d"], "gold": 1.7}\n'))
+add("eval-task-empty-choice", ["eval", "{good}", "--tasks", "copa", "--tasks-dir", "{tmp}/t"],
+    "non-empty strings", write("t/copa/copa.jsonl", '{"query": "a", "choices": ["c", ""], "gold": 0}\n'))
+add("lm-eval-unknown-task", ["lm-eval", "--model", "lmlab", "--model_args", "run={good}", "--tasks", "nosuchtask"],
+    "Tasks not found: nosuchtask")
 add("demo-run-dir-is-a-file", ["demo", "--run-dir", "{tmp}/f"], "is a file", write("f", "x"))
 add("demo-into-user-folder", ["demo", "--run-dir", "{tmp}/mine"], "not made by lmlab", write("mine/thesis.txt", "x"))
 add("demo-bad-override", ["demo", "--model.n_head=3"], "n_head")
