@@ -8,6 +8,7 @@ added when the config says `none`. Multi-node runs call torchrun directly (READM
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,29 @@ def launch(args, overrides: dict[str, str]) -> int:
                         f"--force to overwrite it, or another --run-dir")  # before N processes start
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
            "-m", "lmlab", "train", *_train_argv(args, overrides)]
-    return subprocess.call(cmd)
+    return supervise(cmd)
+
+
+def supervise(cmd: list[str]) -> int:
+    """Run torchrun and pass SIGTERM on to it (it stops its ranks, which save `last`), so stopping
+    the launcher stops the run instead of orphaning it; 130 after such a stop, as one process gives.
+    Ctrl-C reaches torchrun and the ranks from the terminal itself, so SIGINT is only waited out."""
+    proc = subprocess.Popen(cmd)
+    stopped = []
+
+    def forward(signum, frame):
+        stopped.append(signum)
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig, handler in
+                ((signal.SIGTERM, forward), (signal.SIGINT, lambda signum, frame: stopped.append(signum)))}
+    try:
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 130 if stopped else code
 
 
 def _config(args, overrides: dict[str, str]):
