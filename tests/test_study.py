@@ -20,11 +20,30 @@ from lmlab.study.library import STUDIES, get_study
 from lmlab.study.results import aggregate
 from lmlab.study.runner import run_study
 from lmlab.study.scaling import fit_power_law, power_law
-from lmlab.study.spec import Study, load_study
+from lmlab.study.spec import Study, load_study, with_settings
 from lmlab.study.stats import compare, summarize
 
 FAST = {"train.max_steps": 6, "eval.every": 3, "eval.max_tokens": 512, "train.checkpoint_every": 2,
         "model.n_layer": 1, "model.d_model": 16, "model.context_len": 16}
+
+
+def test_command_line_settings_hold_for_every_run_or_are_refused_when_the_study_varies_them():
+    ladder = with_settings(get_study("ladder", "cpu"), {"train.max_steps": 10, "train.lr": 1e-3})
+    assert {r.cfg.train.max_steps for r in plan(ladder)} == {10}  # each stage's own 300 is replaced too
+    assert {r.cfg.train.lr for r in plan(ladder)} == {1e-3}
+    with pytest.raises(UserError, match="varies it .a grid axis"):
+        with_settings(_study(), {"train.lr": 5e-4})
+    study = Study("v", "tiny", variants={"a": {"train.lr": 1e-3}, "b": {"train.lr": 2e-3}})
+    with pytest.raises(UserError, match="varies it across its variants .a: 0.001, b: 0.002"):
+        with_settings(study, {"train.lr": 5e-4})
+
+
+def test_study_fields_of_the_wrong_type_are_refused_not_converted():
+    for fields, message in (({"seeds": "abc"}, "seeds = 'abc'"), ({"seeds": [0, "x"]}, "seeds = \\[0, 'x'\\]"),
+                            ({"base": 3}, "base = 3"), ({"grid": "x"}, "grid = 'x'"),
+                            ({"variants": {"x": 1}}, "variant x = 1"), ({"baseline": "nope"}, "baseline 'nope'")):
+        with pytest.raises(UserError, match=message):
+            plan(Study(**{"name": "t", "base": "tiny", "grid": {"train.lr": [1e-3, 2e-3]}, **fields}))
 
 
 def test_grid_zip_variants_and_seeds_expand_to_readable_slugs():
@@ -213,7 +232,7 @@ def _cli(*args, cwd=None):
 @pytest.mark.slow
 def test_sweep_end_to_end_through_the_cli(tmp_path):
     out = tmp_path / "sweep"
-    fast = [f"--{k}={v}" for k, v in FAST.items()]
+    fast = [f"--{k}={v}" for k, v in FAST.items() if k != "model.n_layer"]  # the axis itself
     r = _cli("sweep", "tiny", "--grid", "model.n_layer=1,2", "--seeds", "2", "--out", str(out), "--workers", "2", *fast)
     assert r.returncode == 0, r.stderr
     assert "(baseline; noise floor" in r.stdout and "n_layer2" in r.stdout and "±" in r.stdout
@@ -264,3 +283,25 @@ def test_per_epoch_table_is_the_mean_and_t_interval_over_seeds_per_variant_and_e
     half = sps.t.ppf(0.975, 2) * np.std([0.2, 0.3, 0.4], ddof=1) / math.sqrt(3)
     assert agg[0]["gap_ci"] == pytest.approx(half)
     assert "| a | 2 | 3 | 1.1 ± " in epoch_text(agg)
+
+
+def test_a_damaged_study_marker_is_named_not_a_traceback(tmp_path):
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / ".lmlab-study").write_text('{"name": "t", "pl')
+    with pytest.raises(UserError, match=r"\.lmlab-study is damaged"):
+        run_study(_study(seeds=1), out, 1, "local")
+    assert (out / ".lmlab-study").read_text() == '{"name": "t", "pl'  # nothing rewritten
+
+
+def test_a_sweep_over_a_relative_config_file_reopens_from_its_study_folder(tmp_path, monkeypatch):
+    from lmlab.study.commands import cmd_table
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "my.toml").write_text('name = "my"\n[model]\nn_layer = 1\nd_model = 16\n')
+    fast = [f"--{k}={v}" for k, v in FAST.items() if k != "train.lr"]
+    r = _cli("sweep", "cfg/my.toml", "--grid", "train.lr=1e-3,2e-3", "--workers", "1", *fast, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    monkeypatch.chdir(tmp_path / "cfg")  # elsewhere: the study's base path no longer depends on the cwd
+    assert cmd_table(type("A", (), {"study_dir": str(tmp_path / "studies" / "sweep-my")}), {}) == 0

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from lmlab.errors import UserError
 
-EPILOG = ("Plain --SECTION.FIELD=VALUE settings change the base for every run. A study directory is "
+EPILOG = ("Plain --SECTION.FIELD=VALUE settings hold for every run (train.max_steps, epochs, max_tokens and "
+          "max_time replace the study's budget; a key the study varies is refused). A study directory is "
           "resumable: run the same command again to finish what was interrupted.")
 
 
@@ -23,28 +24,35 @@ def parse_axis(spec: str, flag: str) -> tuple[str, list[str]]:
 
 
 def cmd_sweep(args, overrides) -> int:
-    from lmlab.study.spec import Study
+    from lmlab.study.spec import Study, with_settings
 
+    _check_seeds(args.seeds)
     grid = dict(parse_axis(s, "--grid") for s in args.grid or [])
     zipped = dict(parse_axis(s, "--zip") for s in args.zip or [])
     if not grid and not zipped:
         raise UserError("lmlab sweep needs at least one --grid or --zip axis")
     name = f"sweep-{Path(args.base).stem}"
-    study = Study(name, args.base, overrides=dict(overrides), grid=grid, zip=zipped, seeds=args.seeds or 1)
-    return run(study, args)
+    base = str(Path(args.base).resolve()) if args.base.endswith(".toml") else args.base  # study.toml is elsewhere
+    study = Study(name, base, grid=grid, zip=zipped, seeds=args.seeds or 1)
+    return run(with_settings(study, dict(overrides)), args)
 
 
 def cmd_study(args, overrides) -> int:
     from lmlab.study.library import get_study
-    from lmlab.study.spec import load_study
+    from lmlab.study.spec import load_study, with_settings
 
+    _check_seeds(args.seeds)
     spec = args.study
     study = load_study(spec) if spec.endswith(".toml") or Path(spec).is_file() else get_study(spec, args.size)
-    if overrides:
-        study.overrides = {**study.overrides, **overrides}
-    if args.seeds:
+    with_settings(study, dict(overrides))
+    if args.seeds is not None:
         study.seeds = list(range(args.seeds))
     return run(study, args)
+
+
+def _check_seeds(seeds: int | None) -> None:
+    if seeds is not None and seeds < 1:
+        raise UserError(f"--seeds {seeds} is not valid; expected a positive number of seeds")
 
 
 def run(study, args) -> int:

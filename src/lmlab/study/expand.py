@@ -70,6 +70,9 @@ def variants(study: Study) -> list[Variant]:
     slugs = [v.slug for v in out]
     if len(set(slugs)) != len(slugs):
         raise UserError(f"study {study.name}: variants collide on slugs {sorted({s for s in slugs if slugs.count(s) > 1})}")
+    if study.baseline and study.baseline not in slugs:
+        raise UserError(f"study {study.name}: baseline {study.baseline!r} is not one of its variants; "
+                        f"valid: {', '.join(slugs)}")
     return out
 
 
@@ -84,6 +87,8 @@ def variant_config(study: Study, variant: Variant, seed: int, base: RunConfig | 
     """The run config of one variant x seed; a bad key or value is a UserError naming the variant."""
     settings = {**(study.budget if budget is None else budget), **variant.overrides}
     own_base = settings.pop("base", None)  # a variant may start from its own preset (ladder stages)
+    from lmlab.data.sources import check_files
+
     try:
         if own_base:
             from lmlab.commands import resolve_config
@@ -92,6 +97,7 @@ def variant_config(study: Study, variant: Variant, seed: int, base: RunConfig | 
         base = base or base_config(study)
         cfg = apply_overrides(base, {k: text(v) for k, v in settings.items()})
         check_choices(cfg)
+        check_files(cfg.data)
     except UserError as err:
         raise UserError(f"study {study.name}, variant {variant.slug}: {err}") from None
     return cfg.replace(name=f"{study.name}/{variant.slug}-s{seed}", train={"seed": seed, "progress": False})

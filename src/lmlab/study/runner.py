@@ -41,13 +41,27 @@ def prepare_dir(study: Study, out: Path, runs: list[RunPlan], force: bool) -> No
             raise UserError(f"{out} exists and is not an lmlab study directory; choose another --out")
         if force:
             remove_owned(out, MARKER, what="study directory")
-        elif json.loads(marker.read_text()).get("plan") != plan_identity(study, runs):
-            raise UserError(f"{out} holds a different study ({json.loads(marker.read_text()).get('name')}); "
-                            f"use another --out, or --force to delete it and start over")
+        else:
+            held = read_marker(marker)
+            if held.get("plan") != plan_identity(study, runs):
+                raise UserError(f"{out} holds a different study ({held.get('name')}); "
+                                f"use another --out, or --force to delete it and start over")
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "status").mkdir(exist_ok=True)
     atomic_write_text(marker, json.dumps({"name": study.name, "plan": plan_identity(study, runs)}))
     atomic_write_text(out / "study.toml", plan_toml(study, runs))
+
+
+def read_marker(marker: Path) -> dict:
+    """The study marker's record; a damaged one is named (rewrite it with --force, which starts over)."""
+    try:
+        held = json.loads(marker.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        held = None
+    if not isinstance(held, dict):
+        raise UserError(f"{marker} is damaged (not the JSON record lmlab writes); use --force to delete the "
+                        f"study directory and start over, or another --out")
+    return held
 
 
 def plan_identity(study: Study, runs: list[RunPlan]) -> dict:

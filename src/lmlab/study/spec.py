@@ -39,11 +39,11 @@ class Study:
     description: str = ""
 
     def __post_init__(self) -> None:
+        check_types(self)
         if isinstance(self.seeds, int):
             if self.seeds < 1:
                 raise UserError(f"study {self.name}: seeds = {self.seeds}; use a positive count or a list")
             self.seeds = list(range(self.seeds))
-        self.seeds = [int(s) for s in self.seeds]
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise UserError(f"study {self.name}: seeds {self.seeds} must be a non-empty list of distinct ints")
         for kind in ("grid", "zip"):
@@ -68,6 +68,57 @@ class Study:
         return tomli_w.dumps(_drop_none(self.to_dict()))
 
 
+TYPES = {"name": str, "base": str, "overrides": dict, "grid": dict, "zip": dict, "variants": dict, "budget": dict,
+         "baseline": str, "metric": str, "select": str, "retrain": dict, "scaling": bool, "description": str}
+
+
+def check_types(study: Study) -> None:
+    """Each field has the type a study file spells it with; refused, not converted, naming the field."""
+    where = f"study {study.name}" if isinstance(study.name, str) else "study"
+    for key, kind in TYPES.items():
+        value = getattr(study, key)
+        if not isinstance(value, kind):
+            raise UserError(f"{where}: {key} = {value!r} is not valid; expected a {_TYPE_NAMES[kind]}")
+    for key, value in study.variants.items():
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: variant {key} = {value!r} is not valid; expected a table of settings")
+    seeds = study.seeds
+    if not (_is_int(seeds) or isinstance(seeds, list) and all(_is_int(s) for s in seeds)):
+        raise UserError(f"{where}: seeds = {seeds!r} is not valid; expected a count or a list of integers")
+
+
+_TYPE_NAMES = {str: "string", dict: "table", bool: "boolean (true or false)"}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+BUDGET_KEYS = ("train.max_steps", "train.epochs", "train.max_tokens", "train.max_time")
+
+
+def with_settings(study: Study, settings: dict[str, Any]) -> Study:
+    """Command-line settings for every run of `study`. A budget key changes its budget and any
+    other key its base overrides; a variant that sets the key itself gets the new value too (the
+    cut-down ladder gives every stage its own train.max_steps). A key the study varies -- a grid
+    or zip axis, or variants setting different values -- is refused: one value cannot hold for
+    every run without dropping that axis."""
+    for key, value in settings.items():
+        if key in study.grid or key in study.zip:
+            raise UserError(f"--{key}: study {study.name} varies it (a {'grid' if key in study.grid else 'zip'} "
+                            f"axis); a setting for every run cannot also be an axis")
+        setters = {name: extra[key] for name, extra in study.variants.items() if key in extra}
+        if len({repr(v) for v in setters.values()}) > 1:
+            shown = ", ".join(f"{name}: {v!r}" for name, v in list(setters.items())[:4])
+            raise UserError(f"--{key}: study {study.name} varies it across its variants ({shown}); a setting "
+                            f"for every run cannot also be an axis")
+        for name in setters:
+            study.variants[name] = {**study.variants[name], key: value}
+        target = study.budget if key in BUDGET_KEYS else study.overrides
+        target[key] = value
+    return study
+
+
 def _drop_none(value):
     if isinstance(value, dict):
         return {k: _drop_none(v) for k, v in value.items() if v is not None}
@@ -88,14 +139,16 @@ def load_study(path: str | Path) -> Study:
     """A Study from a TOML file (the same fields; study.toml's `plan` tables are ignored)."""
     path = Path(path)
     try:
-        values = tomllib.loads(path.read_text())
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: no such study file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: not valid TOML ({err})") from None
     values = values.get("study", values)
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: [study] must be a table of study fields")
     values.pop("plan", None)
     base = values.get("base", "")
-    if base.endswith(".toml") and not Path(base).is_absolute():
+    if isinstance(base, str) and base.endswith(".toml") and not Path(base).is_absolute():
         values["base"] = str((path.parent / base).resolve())
     return study_from_dict(values, str(path))
