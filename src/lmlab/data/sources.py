@@ -58,6 +58,14 @@ class Where:
         return [resolved]
 
 
+def check_files(data) -> None:
+    """Every file-reading source's path names existing files (a cheap check before work starts that
+    would otherwise meet a missing file only when a worker or rank prepares the data)."""
+    for i, src in enumerate(data.source_list()):
+        if src.path and not hasattr(SOURCES.get(src.kind), "content_identity"):
+            Where(src, data, i).files()
+
+
 def read_documents(src, data, index: int = 0) -> list[str]:
     """The documents of one source, at most `max_docs`, empty ones dropped."""
     where = Where(src, data, index)

@@ -29,6 +29,9 @@ def launch(args, overrides: dict[str, str]) -> int:
         overrides["train.parallel"] = "ddp"
         cfg = cfg.replace(train={"parallel": "ddp"})
     check_world(cfg.train, args.nproc)
+    from lmlab.data.sources import check_files
+
+    check_files(cfg.data)  # every rank would fail on a missing file, each with torchrun's traceback
     run_dir = Path(args.run_dir or f"runs/{cfg.name}")
     if not args.resume and not args.force and run_dir.is_dir() and any(run_dir.iterdir()):
         raise UserError(f"run directory {run_dir} already holds files; use --resume {run_dir} to continue it, "
