@@ -300,6 +300,19 @@ def test_cache_reuses_and_invalidates(tmp_path):
     assert not [p for p in (tmp_path / "cache" / "tokens").iterdir() if ".tmp" in p.name]
 
 
+def test_a_packed_entry_shared_across_context_lengths_states_each_ones_windows(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("hello world\n" * 500)
+    cfg = config({"kind": "text", "path": str(corpus)}, cache_dir=str(tmp_path / "cache")).replace(data={"layout": "pack"})
+    wide = prepare(cfg.replace(model={"context_len": 64}))
+    narrow = prepare(cfg.replace(model={"context_len": 16}))
+    assert narrow.stats["cached"] and narrow.directory == wide.directory  # one entry for both
+    tokens = sum(p.real_tokens for p in narrow.splits["train"].values())
+    assert narrow.stats["layout"]["context_len"] == 16 and narrow.stats["layout"]["rows"] == tokens // 16
+    assert wide.stats["layout"]["rows"] == tokens // 64
+    assert narrow.stats["layout"]["padding_overhead"] == 0.0
+
+
 def test_large_vocabularies_are_stored_as_uint32(tmp_path):
     cfg = config({"kind": "builtin"}).replace(tokenizer={"kind": "cl100k_base",
                                                          "path": "tokenizers/cl100k_base/cl100k_base.tiktoken"})

@@ -91,7 +91,9 @@ def write_entry(prepared: Prepared, entry: Path, data, specs) -> None:
         raise
 
 
-def load_entry(entry: Path, tokenizer=None) -> Prepared:
+def load_entry(entry: Path, context_len: int, tokenizer=None) -> Prepared:
+    """A cached preparation for a run of `context_len`. A layout that does not depend on the context
+    (pack) shares one entry across context lengths, so its window counts are restated for this one."""
     from lmlab.tokenizer import load_tokenizer
 
     meta = json.loads((entry / "meta.json").read_text())
@@ -104,4 +106,9 @@ def load_entry(entry: Path, tokenizer=None) -> Prepared:
         splits[info["split"]][info["name"]] = LAYOUTS.get(info["layout"]).load(stem, info)
     lengths = {name: np.load(entry / f"lengths-{i}.npy") for i, name in enumerate(meta["lengths"])}
     stats = dict(meta["stats"], cached=True)
+    layout = LAYOUTS.get(stats["layout"]["layout"])
+    if not layout.uses_context:
+        from lmlab.data.stats import layout_numbers
+
+        stats["layout"] = layout_numbers(layout, splits, [], context_len, 0)
     return Prepared(tokenizer, splits, meta["probs"], stats, entry, lengths)

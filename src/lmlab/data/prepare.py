@@ -44,7 +44,7 @@ def prepare(cfg, tokenizer=None, *, progress: bool = True, force: bool = False) 
     entry = entry_for(cfg, specs, tokenizer, force)
     if data.cache and not force and (entry / "meta.json").is_file():
         try:
-            return load_entry(entry, tokenizer)
+            return load_entry(entry, T, tokenizer)
         except (OSError, ValueError, KeyError, json.JSONDecodeError):
             pass  # a damaged entry: prepare again and replace it
     prepared = build(cfg, specs, tokenizer, stride, progress)

@@ -28,6 +28,13 @@ def length_summary(lengths: np.ndarray) -> dict:
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": int(lengths.max())}
 
 
+def layout_numbers(layout, splits: dict, counts: list[dict], T: int, stride: int) -> dict:
+    """The layout's statistics (rows, padding, utilization) and the padding overhead."""
+    numbers = layout.stats(splits, counts, T, stride)
+    numbers["padding_overhead"] = 1.0 - numbers["utilization"]
+    return numbers
+
+
 def corpus_stats(cfg, tokenizer, splits: dict, sources: list[dict], layout_counts: list[dict], probs: dict,
                  stride: int, seconds: float) -> dict:
     data, T = cfg.data, cfg.model.context_len
@@ -40,8 +47,7 @@ def corpus_stats(cfg, tokenizer, splits: dict, sources: list[dict], layout_count
         s["pct_tokens"] = 100.0 * s["tokens"] / max(total_tokens, 1)
         s["avg_tokens"] = s["tokens"] / max(s["samples"], 1)
         s["train_share"] = unit.get(s["name"], 0.0) / unit_total  # expected share of training tokens
-    layout = LAYOUTS.get(data.layout).stats(splits, layout_counts, T, stride)
-    layout["padding_overhead"] = 1.0 - layout["utilization"]
+    layout = layout_numbers(LAYOUTS.get(data.layout), splits, layout_counts, T, stride)
     counts = np.zeros(tokenizer.vocab_size, dtype=np.int64)
     for part in train.values():
         counts += np.bincount(np.asarray(part.real_ids(), dtype=np.int64), minlength=tokenizer.vocab_size)[:tokenizer.vocab_size]
