@@ -91,8 +91,9 @@ def make_study(root: Path, run: Path) -> Path:
     """A study directory in the shape CONTRACTS.md gives, its runs copied from a real run."""
     root.mkdir()
     (root / ".lmlab-study").write_text("lmlab study\n")
-    (root / "study.toml").write_text('name = "width"\nbase = "tiny"\nseeds = [0, 1]\n[budget]\nmax_steps = 24\n'
-                                     '[axes]\n"model.d_model" = [32, 64]\n')
+    (root / "study.toml").write_text('[study]\nname = "widths"\nbase = "tiny"\nseeds = [0, 1]\n'
+                                     '[study.budget]\n"train.max_steps" = 24\n[study.grid]\n"model.d_model" = [32, 64]\n'
+                                     '[[plan]]\nrun = "d_model-32-s0"\nvariant = "d_model-32"\nseed = 0\n')
     results, records = [], [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     for variant, width, shift in (("d_model-32", 32, 0.0), ("d_model-64", 64, -0.15)):
         for seed in (0, 1):
@@ -176,7 +177,8 @@ def test_study_page_and_run_pages(study_dir):
     page = (study_dir / "report.html").read_text()
     for section in STUDY_SECTIONS:
         assert f'<section id="{section}">' in page, section
-    for text in ("better, beyond the noise floor", "welch", "alpha", "d_model-64-s1", "bars"):
+    for text in ("better, beyond the noise floor", "welch", "alpha", "d_model-64-s1", "bars", "<h1>widths</h1>",
+                 "Study: budget", "Study: grid", "Runs"):
         assert text in page, text
     links = re.findall(r'<a href="(runs/[^"]+)"', page)
     assert sorted(links) == [f"runs/d_model-{w}-s{s}/report.html" for w in (32, 64) for s in (0, 1)]

@@ -201,7 +201,8 @@ def load_study(root: str | Path) -> StudyData:
     if (root / "study.toml").is_file():
         try:
             study.plan = tomllib.loads((root / "study.toml").read_text(encoding="utf-8"))
-            study.name = str(study.plan.get("name", study.name))
+            fields = study.plan.get("study", study.plan)  # lmlab writes its fields under [study]
+            study.name = str(fields.get("name", study.name) if isinstance(fields, dict) else study.name)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             notes.append(f"study.toml: not valid TOML ({err})")
     if (root / "results.csv").is_file():

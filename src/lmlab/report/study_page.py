@@ -46,8 +46,11 @@ def run_summary(study: StudyData, name: str) -> str:
 def plan_section(study: StudyData) -> Section:
     plan = study.plan
     s = Section("plan", "Plan")
-    if plan:
-        s.blocks += [table(t) for t in T.object_tables("study.toml", plan)][:4]
+    if plan:  # the study's own fields (axes, seeds, budget, retrain) and its runs; the base config is in the file
+        fields = plan.get("study", plan)
+        s.blocks += [table(t) for t in T.object_tables("Study", {k: v for k, v in fields.items() if k != "plan"})]
+        if isinstance(plan.get("plan"), list):
+            s.blocks += [table(t) for t in T.object_tables("Runs", plan["plan"])]
         text = (study.root / "study.toml").read_text(encoding="utf-8", errors="replace")
         s.blocks.append(Block("pre", "study.toml", text=text, collapsed=True))
     return s
