@@ -109,3 +109,15 @@ def test_demo_runs_end_to_end_short(tmp_path, capsys):
                  "samples/after.txt", "report.md", "loss.png", "report.html"):
         assert (run_dir / path).exists(), path
     assert f"report page (open it in a browser): {run_dir / 'report.html'}" in out
+
+
+def test_data_flag_finds_a_relative_path_under_lmlab_data(tmp_path, monkeypatch):
+    from lmlab.commands import resolve_config
+
+    (tmp_path / "corpora").mkdir()
+    (tmp_path / "corpora" / "x.txt").write_text("hello\n")
+    monkeypatch.setenv("LMLAB_DATA", str(tmp_path))
+    monkeypatch.chdir(tmp_path / "corpora")
+    assert resolve_config("tiny", "x.txt", {}).data.path == str(tmp_path / "corpora" / "x.txt")  # here first
+    monkeypatch.chdir("/")
+    assert resolve_config("tiny", "corpora/x.txt", {}).data.path == str(tmp_path / "corpora" / "x.txt")

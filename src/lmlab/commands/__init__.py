@@ -43,7 +43,11 @@ def resolve_config(spec: str | None, data: str | None, overrides: dict[str, str]
     else:
         cfg = get_preset(spec or "demo")
     if data:
-        if not Path(data).exists():
-            raise UserError(f"--data {data}: no such file or directory")
-        cfg = cfg.replace(data={"sources": [], "source": "text", "path": str(Path(data).resolve())})
+        path = Path(data).expanduser()
+        if not path.exists():  # a path relative to the current directory first, else under the data root
+            path = cfg.data.resolve(data)
+        if not path.exists():
+            where = "" if Path(data).is_absolute() or path == Path(data) else f" (nor {path})"
+            raise UserError(f"--data {data}: no such file or directory{where}")
+        cfg = cfg.replace(data={"sources": [], "source": "text", "path": str(path.resolve())})
     return apply_overrides(cfg, overrides)
