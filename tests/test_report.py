@@ -242,3 +242,15 @@ def test_unreadable_files_become_notes_and_a_bad_config_is_refused(run_dir, tmp_
     assert main(["report", str(copy)]) == 2
     assert "config.toml: model.n_layer='two' is not valid" in capsys.readouterr().err
     assert not (copy / "report.html").exists()
+
+
+def test_a_null_val_loss_in_metrics_is_reported_not_a_traceback(run_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    with open(run / "metrics.jsonl", "a") as f:  # how a NaN loss reads back from JSON
+        f.write('{"kind": "eval", "step": 99, "val_loss": null}\n')
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "nan at step 99" in page and "best val loss" in page

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,12 @@ def read_csv(path: Path, notes: list[str]) -> list[dict]:
 
 # ----------------------------------------------------------------------------- runs
 
+def numeric(record: dict) -> dict:
+    """A metrics record with its missing numbers (null, as JSON writes a NaN) read as NaN, which
+    tables print as such and plots and minima skip, instead of None breaking every comparison."""
+    return {k: (math.nan if v is None else v) for k, v in record.items()}
+
+
 def load_run(root: str | Path) -> RunData:
     from lmlab.config import load_config
 
@@ -107,7 +114,7 @@ def load_run(root: str | Path) -> RunData:
         raise UserError(str(err) if str(root) in str(err) else f"{root / RUN_MARKER}: {err}") from None
     preset, diff = preset_diff(cfg)
     notes: list[str] = []
-    records = list(iter_jsonl(root / "metrics.jsonl"))
+    records = [numeric(r) for r in iter_jsonl(root / "metrics.jsonl")]
     run = RunData(root=root, name=cfg.name, config=cfg, config_toml=(root / RUN_MARKER).read_text(encoding="utf-8"),
                   preset=preset, diff=diff, train=[r for r in records if r.get("kind") == "train"],
                   evals=[r for r in records if r.get("kind") == "eval"], notes=notes)
@@ -216,7 +223,7 @@ def load_study(root: str | Path) -> StudyData:
             setattr(study, attr, value if isinstance(value, dict) else None)
     study.runs = sorted(p for p in (root / "runs").glob("*") if (p / RUN_MARKER).is_file()) \
         if (root / "runs").is_dir() else []
-    study.curves = {p.name: [r for r in iter_jsonl(p / "metrics.jsonl") if r.get("kind") in ("eval", "train")]
+    study.curves = {p.name: [numeric(r) for r in iter_jsonl(p / "metrics.jsonl") if r.get("kind") in ("eval", "train")]
                     for p in study.runs}
     study.plots = sorted((root / "plots").glob("*.png"))
     return study

@@ -3,6 +3,8 @@ scaling fit, and a link to each run's own page (written alongside)."""
 
 from __future__ import annotations
 
+import math
+
 import re
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,8 @@ def write_study_report(study_dir: str | Path) -> Path:
 
 
 def run_summary(study: StudyData, name: str) -> str:
-    evals = [r for r in study.curves.get(name, []) if r.get("kind") == "eval" and "val_loss" in r]
+    evals = [r for r in study.curves.get(name, []) if r.get("kind") == "eval"
+             and isinstance(r.get("val_loss"), (int, float)) and math.isfinite(r["val_loss"])]
     return f"best val loss {min(r['val_loss'] for r in evals):.4f}" if evals else "no evaluation yet"
 
 

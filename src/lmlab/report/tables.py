@@ -118,10 +118,13 @@ def overview_table(run) -> Table:
         last = run.train[-1]
         pairs.append(("ran", f"{last['step']:,} steps, {fmt(last.get('tokens', 0))} tokens in "
                              f"{last.get('elapsed_s', 0):.1f} s ({fmt(tokens_per_s(run.train))} training tokens/s)"))
-    if run.evals:
-        best = min(run.evals, key=lambda r: r.get("val_loss", math.inf))
+    scored = [r for r in run.evals if math.isfinite(r.get("val_loss", math.nan))]
+    if scored:
+        best = min(scored, key=lambda r: r["val_loss"])
         pairs.append(("best val loss", f"{best['val_loss']:.4f} at step {best['step']:,}"))
-        pairs.append(("last val loss", f"{run.evals[-1]['val_loss']:.4f} at step {run.evals[-1]['step']:,}"))
+    if run.evals:
+        last = run.evals[-1]
+        pairs.append(("last val loss", f"{last.get('val_loss', math.nan):.4f} at step {last['step']:,}"))
     return kv_table("Overview", pairs)
 
 
