@@ -81,10 +81,10 @@ def test_round_trip_is_exact():
         assert a == b and torch.equal(p, q)
 
 
-@pytest.mark.parametrize("change, switch", [({"position": "alibi"}, "model.position='alibi'"),
-                                            ({"norm_position": "post"}, "model.norm_position='post'"),
-                                            ({"qk_norm": True}, "model.qk_norm=True"),
-                                            ({"n_kv_head": 2}, "model.n_kv_head=2")])
+@pytest.mark.parametrize("change, switch", [({"position": "alibi"}, "model.position is 'alibi' (it needs 'learned')"),
+                                            ({"norm_position": "post"}, "model.norm_position is 'post' (it needs 'pre')"),
+                                            ({"qk_norm": True}, "model.qk_norm is True (it needs False)"),
+                                            ({"n_kv_head": 2}, "model.n_kv_head is 2")])
 def test_shapes_without_hf_counterpart_are_refused_by_name(change, switch):
     with pytest.raises(UserError, match="no Hugging Face counterpart") as err:
         hf_family(dataclasses.replace(GPT2, **change))
@@ -149,5 +149,5 @@ def test_export_refuses_shapes_without_counterpart(tmp_path, capsys):
                  "--model.position=alibi"]) == 0
     capsys.readouterr()
     assert main(["export", str(run_dir), "--out", str(tmp_path / "x")]) == 2
-    assert "model.position='alibi'" in capsys.readouterr().err
+    assert "model.position is 'alibi'" in capsys.readouterr().err
     assert main(["import", str(tmp_path / "nothing"), "--run-dir", str(tmp_path / "r")]) == 2

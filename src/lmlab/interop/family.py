@@ -28,8 +28,9 @@ class Family:
     needs: dict = {}  # ModelConfig fields the family fixes
 
     def mismatches(self, cfg: ModelConfig) -> list[str]:
-        """The switches of `cfg` that this family cannot hold, each as 'model.x=... (needs ...)'."""
-        return [f"model.{k}={getattr(cfg, k)!r} (needs {v!r})" for k, v in self.needs.items() if getattr(cfg, k) != v]
+        """The switches of `cfg` that this family cannot hold, each as "model.x is A (it needs B)"."""
+        return [f"model.{k} is {getattr(cfg, k)!r} (it needs {v!r})" for k, v in self.needs.items()
+                if getattr(cfg, k) != v]
 
     def model_class(self):
         raise NotImplementedError
@@ -61,7 +62,7 @@ def hf_family(cfg: ModelConfig) -> str:
             return name
         misses[family.label] = wrong
     raise UserError("this model has no Hugging Face counterpart: "
-                    + "; ".join(f"as {label} it would need {'; '.join(wrong[:2])}" for label, wrong in misses.items()))
+                    + "; ".join(f"as {label}, {', '.join(wrong[:2])}" for label, wrong in misses.items()))
 
 
 def family_of(model_type: str) -> Family:

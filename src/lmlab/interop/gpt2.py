@@ -23,9 +23,9 @@ class GPT2(Family):
     def mismatches(self, cfg: ModelConfig) -> list[str]:
         wrong = super().mismatches(cfg)
         if cfg.mlp not in GPT2_ACTIVATIONS:
-            wrong.append(f"model.mlp={cfg.mlp!r} (needs one of {', '.join(GPT2_ACTIVATIONS)})")
+            wrong.append(f"model.mlp is {cfg.mlp!r} (it needs one of {', '.join(GPT2_ACTIVATIONS)})")
         if cfg.kv_heads != cfg.n_head:
-            wrong.append(f"model.n_kv_head={cfg.n_kv_head} (GPT-2 has no grouped-query attention)")
+            wrong.append(f"model.n_kv_head is {cfg.n_kv_head} (GPT-2 has no grouped-query attention)")
         return wrong
 
     def model_class(self):
