@@ -255,6 +255,12 @@ def test_sweep_end_to_end_through_the_cli(tmp_path):
     (["sweep", "tiny", "--zip", "model.d_model=16,32", "--zip", "model.n_head=1"], "unequal"),
     (["sweep", "tiny", "--grid", "model.mlp=gelu,bogus"], "variant mlpbogus"),
     (["study", "nonesuch"], "unknown study"),
+    (["study", "ladder", "--seeds", "0"], "--seeds 0 is not valid"),
+    (["sweep", "tiny", "--grid", "train.lr=1e-3,2e-3", "--train.lr=5e-4"], "varies it (a grid axis)"),
+    (["sweep", "tiny", "--grid", "train.lr=1e-3,2e-3", "--data.path=/no/such.txt", "--data.source=text"],
+     "/no/such.txt does not exist"),
+    (["sweep", "tiny", "--grid", "train.lr=1e-3,2e-3", "--executor", "ray", "--address", "127.0.0.1:1"],
+     "no Ray cluster answers there"),
 ])
 def test_bad_cli_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, match):
     r = _cli(*args, "--out", str(tmp_path / "o"))

@@ -96,6 +96,23 @@ def _ray_task(run_dir: str, config_path: str, status_path: str, threads: int) ->
     return run_one(run_dir, config_path, status_path, threads)
 
 
+def check_ray_address(address: str, timeout: float = 5.0) -> None:
+    """A Ray address (HOST:PORT or ray://HOST:PORT) must answer before a study writes anything:
+    `ray.init` retries an unreachable one for minutes. "" (a local Ray) and "auto" are not checked."""
+    import socket
+
+    if not address or address == "auto":
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise UserError(f"--address {address!r} is not valid; expected HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise UserError(f"--address {address}: no Ray cluster answers there ({err.strerror or err}); "
+                        f"start one with `ray start --head`, or drop --address for a local Ray") from None
+
+
 @executor("ray")
 def run_ray(jobs: list[Job], workers: int, address: str, started: Started, finished: Finished) -> None:
     """Each run a Ray task on the cluster at `address` (default: a local Ray started here)."""

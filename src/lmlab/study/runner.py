@@ -92,6 +92,10 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
     stream = stream or sys.stderr
     out = Path(out)
     runs = plan(study)  # validates every variant before anything is written
+    if executor == "ray":
+        from lmlab.study.executors import check_ray_address
+
+        check_ray_address(address)
     prepare_dir(study, out, runs, force)
     execute(runs, out, workers, executor, address, stream)
     outcome = tabulate(study, out, runs)
