@@ -349,6 +349,8 @@ add("sample-edited-config", ["sample", "{run}", "--prompt", "a"], "was edited af
 add("analyze-top-k-negative", ["analyze", "{run}", "--prompt", "ab", "--top-k", "-1"], "--top-k -1")
 add("analyze-all-checkpoints-none-kept", ["analyze", "{run}", "--all-checkpoints"], "keeps no step checkpoints")
 add("analyze-out-is-a-file", ["analyze", "{run}", "--out", "{tmp}/f"], "--out", write("f", "x"))
+add("analyze-prompt-unknown-chars", ["analyze", "{run}", "--prompt", "snow\u2603man"], "does not know: '\u2603'")
+add("sample-prompt-unknown-chars", ["sample", "{good}", "--prompt", "snow\u2603man"], "does not know: '\u2603'")
 add("analyze-ablate-empty", ["analyze", "{run}", "--ablate", ""], "is not LAYER.HEAD")
 add("generate-ablate-heads-empty", ["generate", "{good}", "--ablate-heads", ""], "is not LAYER.HEAD")
 add("sample-prompts-not-utf8", ["sample", "{good}", "--prompts", "{tmp}/p.txt"], "not valid UTF-8 (byte 0xff",

@@ -28,11 +28,7 @@ class LoadedRun:
     def encode_prompt(self, text: str) -> torch.Tensor:
         """The prompt's ids; characters the tokenizer cannot encode are refused by name, not
         silently replaced by <unk>."""
-        unknown = unknown_chars(self.tokenizer, text)
-        if unknown:
-            shown = ", ".join(repr(c) for c in unknown[:8]) + (" ..." if len(unknown) > 8 else "")
-            raise UserError(f"the prompt holds {len(unknown)} character(s) this run's {self.tokenizer.kind} tokenizer "
-                            f"does not know: {shown}; leave them out (it knows only its training text's characters)")
+        check_known(self.tokenizer, text, "the prompt")
         ids = self.tokenizer.encode(text)
         if not ids:  # an empty prompt starts a new document
             ids = [self.tokenizer.eos_id if self.tokenizer.eos_id is not None else 0]
@@ -40,6 +36,15 @@ class LoadedRun:
 
     def precision(self) -> Precision:
         return Precision(resolve_precision(self.cfg.train.precision, self.device), self.device)
+
+
+def check_known(tokenizer, text: str, what: str) -> None:
+    """Refuse text with characters the tokenizer would turn into <unk>, naming them."""
+    unknown = unknown_chars(tokenizer, text)
+    if unknown:
+        shown = ", ".join(repr(c) for c in unknown[:8]) + (" ..." if len(unknown) > 8 else "")
+        raise UserError(f"{what} holds {len(unknown)} character(s) this run's {tokenizer.kind} tokenizer "
+                        f"does not know: {shown}; leave them out (it knows only its training text's characters)")
 
 
 def unknown_chars(tokenizer, text: str) -> list[str]:

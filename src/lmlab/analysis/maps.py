@@ -11,9 +11,13 @@ from lmlab.errors import UserError
 
 
 def encode_prompt(tokenizer, text: str, context_len: int, what: str = "--prompt") -> list[int]:
-    """The prompt's ids; empty prompts and prompts longer than the context are refused, naming `what`."""
+    """The prompt's ids; empty prompts, prompts with characters the tokenizer does not know (they
+    would become <unk>) and prompts longer than the context are refused, naming `what`."""
+    from lmlab.load import check_known
+
     if not text or not text.strip():
         raise UserError(f"{what} is empty; give some text (one prompt per line in a prompts file)")
+    check_known(tokenizer, text, what)
     ids = tokenizer.encode(text)
     if len(ids) > context_len:
         raise UserError(f"{what} is {len(ids)} tokens long; the model's context is model.context_len="
