@@ -311,3 +311,17 @@ def test_a_sweep_over_a_relative_config_file_reopens_from_its_study_folder(tmp_p
     assert r.returncode == 0, r.stderr
     monkeypatch.chdir(tmp_path / "cfg")  # elsewhere: the study's base path no longer depends on the cwd
     assert cmd_table(type("A", (), {"study_dir": str(tmp_path / "studies" / "sweep-my")}), {}) == 0
+
+
+def test_a_run_stopped_by_a_signal_is_interrupted_not_failed(tmp_path, monkeypatch):
+    import lmlab.train as train_pkg
+    from lmlab.errors import Interrupted
+    from lmlab.study.worker import run_one
+
+    def stopped(cfg, run_dir):
+        raise Interrupted("SIGINT at step 3: saved last")
+
+    monkeypatch.setattr(train_pkg, "train", stopped)
+    (tmp_path / "c.toml").write_text('name = "x"\n')
+    status = run_one(str(tmp_path / "r"), str(tmp_path / "c.toml"), str(tmp_path / "s.json"))
+    assert status["status"] == "interrupted" and "SIGINT" in status["error"]

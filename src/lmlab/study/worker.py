@@ -27,6 +27,7 @@ def run_one(run_dir: str, config_path: str, status_path: str, threads: int = 0) 
     import torch
 
     from lmlab.config import load_config
+    from lmlab.errors import Interrupted
     from lmlab.train import resume, train
 
     if threads:
@@ -43,7 +44,7 @@ def run_one(run_dir: str, config_path: str, status_path: str, threads: int = 0) 
         status.update(status="failed", error=one_line(err))
         if os.environ.get("LMLAB_STUDY_TRACEBACK"):
             traceback.print_exc()
-        if isinstance(err, KeyboardInterrupt):
+        if isinstance(err, (KeyboardInterrupt, Interrupted)):  # Ctrl-C / SIGTERM: saved, resumed next time
             status["status"] = "interrupted"
     status["wall_s"] = time.perf_counter() - t0
     atomic_write_text(Path(status_path), json.dumps(status, indent=1))
