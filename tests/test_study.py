@@ -95,6 +95,8 @@ def test_summary_and_comparisons_match_hand_computation_and_scipy():
     s = summarize(x)
     half = sps.t.ppf(0.975, 3) * np.std(x, ddof=1) / 2
     assert s.mean == pytest.approx(3.2) and s.ci_high - s.mean == pytest.approx(half)
+    one = summarize([3.0])  # one seed: a mean, but no spread, interval or noise floor
+    assert one.n == 1 and one.mean == 3.0 and all(math.isnan(v) for v in (one.std, one.ci_low, one.ci_high))
     base = {0: 3.00, 1: 3.10, 2: 3.05}
     other = {0: 2.80, 1: 2.95, 2: 2.82}
     c = compare(base, other)

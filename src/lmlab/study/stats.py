@@ -36,7 +36,7 @@ def summarize(values) -> Summary:
         return Summary(0, math.nan, math.nan, math.nan, math.nan)
     mean = float(x.mean())
     if len(x) < 2:
-        return Summary(1, mean, 0.0, math.nan, math.nan)
+        return Summary(1, mean, math.nan, math.nan, math.nan)  # one seed: no spread to measure
     std = float(x.std(ddof=1))
     half = float(stats.t.ppf(1 - ALPHA / 2, len(x) - 1) * std / math.sqrt(len(x)))
     return Summary(len(x), mean, std, mean - half, mean + half)
