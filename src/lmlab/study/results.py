@@ -174,7 +174,9 @@ def aggregate_text(agg: list[dict], metric: str) -> str:
         ci = f" ± {(hi - lo) / 2:.4f} [{lo:.4f}, {hi:.4f}]" if lo is not None and math.isfinite(lo) else ""
         head = f"{r['variant']:<28} n={r['n']} {metric} {fmt(mean)}{ci}"
         if r.get("verdict") == "baseline":
-            lines.append(f"{head}  (baseline; noise floor = sd over seeds {fmt(r.get('noise_floor'))})")
+            noise = r.get("noise_floor")
+            floor = fmt(noise) if noise is not None and math.isfinite(noise) else "undefined (one seed)"
+            lines.append(f"{head}  (baseline; noise floor = sd over seeds {floor})")
             continue
         diff = r.get("diff")
         if diff is None:
