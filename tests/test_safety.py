@@ -271,6 +271,10 @@ def test_nan_metrics_become_json_null():
 
     value = finite_or_none({"loss": float("nan"), "by_source": {"a": {"loss": float("inf"), "n": 1}}})
     assert json.dumps(value, allow_nan=False) == '{"loss": null, "by_source": {"a": {"loss": null, "n": 1}}}'
+    import numpy as np
+
+    plain = finite_or_none({"loss": np.float64(2.5), "n": np.int64(3), "bad": np.float32("nan")})
+    assert plain == {"loss": 2.5, "n": 3, "bad": None} and type(plain["loss"]) is float and type(plain["n"]) is int
 
 
 def test_manifest_says_why_two_runs_could_differ(run):

@@ -33,7 +33,10 @@ def eval_run(run_dir: str | Path, checkpoint: str = "last", max_tokens: int = 0,
 
 
 def finite_or_none(value):
-    """NaN and inf become None (JSON null), recursively: `"loss": NaN` is not JSON."""
+    """NaN and inf become None (JSON null), recursively: `"loss": NaN` is not JSON. NumPy scalars
+    become Python numbers, so the result prints as plain numbers."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # np.float64, 0-d tensors
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
