@@ -253,7 +253,7 @@ add("eval-run-is-a-file", ["eval", "{tmp}/f"], "is a file", write("f", "x"))
 add("eval-not-a-run", ["eval", "{tmp}/d"], "no config.toml", write("d/x.txt", "x"))
 add("eval-max-tokens-negative", ["eval", "{good}", "--max-tokens", "-5"], "max_tokens=-5")
 add("eval-bad-checkpoint-name", ["eval", "{good}", "--checkpoint", "first"], "--checkpoint 'first' is not valid")
-add("eval-device-tpu", ["eval", "{good}", "--device", "tpu"], "device 'tpu'", subprocess=True)
+add("eval-device-tpu", ["eval", "{good}", "--device", "tpu"], "--device 'tpu' is not valid", subprocess=True)
 add("eval-no-test-split", ["eval", "{good}", "--split", "test"], "no test split")
 add("eval-overrides", ["eval", "{good}", "--train.lr=1"], "takes no config overrides")
 add("eval-no-checkpoint", ["eval", "{tmp}/half"], "no checkpoint yet", run_without_checkpoint)
@@ -301,7 +301,7 @@ add("generate-unknown-prompt-chars", ["generate", "{good}", "--prompt", "snow\u2
 add("generate-quantize-int4", ["generate", "{good}", "--quantize", "int4"], "--quantize: invalid choice: 'int4'")
 add("generate-missing-run", ["generate", "{tmp}/nope"], "does not exist")
 add("generate-tampered", ["generate", "{run}", "--prompt", "a"], "does not match the SHA-256", flip_byte)
-add("generate-device-tpu", ["generate", "{good}", "--device", "tpu"], "device 'tpu'")
+add("generate-device-tpu", ["generate", "{good}", "--device", "tpu"], "--device 'tpu' is not valid")
 
 # export
 add("export-into-user-folder", ["export", "{good}", "--out", "{tmp}/mine"], "not an lmlab export",

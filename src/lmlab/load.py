@@ -60,7 +60,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "auto"
     """Config, tokenizer and verified weights of a run at checkpoint best, last or a kept step
     number; refuses a damaged checkpoint, a tokenizer that no longer matches the model, and a
     config edited since the checkpoint was saved."""
-    dev = resolve_device(device)
+    dev = resolve_device(device, "--device")
     run = RunDir.open(run_dir)
     checkpoint = run.checkpoint_name(checkpoint)
     if not run.has_checkpoint(checkpoint):

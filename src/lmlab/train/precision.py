@@ -17,9 +17,11 @@ from lmlab.errors import UserError
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, what: str = "train.device") -> torch.device:
+    """auto, cpu, cuda, cuda:N or mps -> the device; `what` names the setting in errors (a config
+    field, or --device of the verbs that load a run)."""
     if not (name in ("auto", "cpu", "cuda", "mps") or (name.startswith("cuda:") and name[5:].isdigit())):
-        raise UserError(f"device {name!r} is not valid; expected auto, cpu, cuda, cuda:N or mps")
+        raise UserError(f"{what} {name!r} is not valid; expected auto, cpu, cuda, cuda:N or mps")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -27,9 +29,9 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"train.device={name!r} but CUDA is not available here; use cpu or auto")
+        raise UserError(f"{what}={name!r} but CUDA is not available here; use cpu or auto")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise UserError("train.device='mps' but MPS is not available here; use cpu or auto")
+        raise UserError(f"{what}='mps' but MPS is not available here; use cpu or auto")
     return torch.device(name)
 
 
