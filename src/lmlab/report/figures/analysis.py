@@ -139,6 +139,8 @@ def bleu_heatmap(matrix, path: Path, mean: float) -> Path:
     im = ax.imshow(m, cmap="viridis", vmin=0, vmax=100)
     for (i, j), v in np.ndenumerate(m):
         ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8, color="white" if v < 60 else "black")
+    ax.set_xticks(range(len(m)))  # whole variant numbers, as in prompt_sensitivity.json
+    ax.set_yticks(range(len(m)))
     ax.set_xlabel("reference variant")
     ax.set_ylabel("hypothesis variant")
     ax.set_title(f"pairwise BLEU of continuations (mean {mean:.1f})")
