@@ -66,7 +66,8 @@ def format_table(out: dict) -> str:
         if not r["items"]:
             lines.append(f"{name:<14}{0:>6}{'-':>8}  {'-':<15}{'-':<15}{'-':>9}{0:>7}{r['skipped_unencodable']:>6}")
             continue
-        ppl = f"{r['perplexity']:.1f}" if r.get("perplexity") is not None else "-"
+        ppl = "-" if r.get("perplexity") is None else \
+            f"{r['perplexity']:.1f}" if r["perplexity"] < 1e6 else f"{r['perplexity']:.2e}"  # fits the column
         lines.append(f"{name:<14}{r['items']:>6}{r['chance']:>8.3f}  {pm(r['acc'], r['acc_stderr']):<15}"
                      f"{pm(r['acc_norm'], r['acc_norm_stderr']):<15}{ppl:>9}{r['truncated']:>7}"
                      f"{r['skipped_unencodable']:>6}")
