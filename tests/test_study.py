@@ -202,7 +202,7 @@ def test_an_epoch_budget_gives_the_per_epoch_tables(tmp_path, inproc):
 
 
 @pytest.mark.slow
-def test_select_retrain_and_test_once(tmp_path, inproc):
+def test_select_retrain_and_test_once(tmp_path, inproc, capsys):
     s = _study(select="val_loss", retrain={"train.max_steps": 9}, overrides={**FAST, "data.test_fraction": 0.1})
     out = run_study(s, tmp_path / "s", 1, inproc)
     sel = json.loads((tmp_path / "s" / "selected.json").read_text())
@@ -211,6 +211,10 @@ def test_select_retrain_and_test_once(tmp_path, inproc):
     retrained = tmp_path / "s" / sel["run_dir"]
     assert json.loads((retrained / "checkpoints/last/meta.json").read_text())["step"] == 9
     assert "selected" in out.text and "test loss" in out.text
+    from lmlab.study.commands import cmd_table
+
+    cmd_table(type("A", (), {"study_dir": str(tmp_path / "s")}), {})  # reprints the selection line too
+    assert f"selected {best} by mean val_loss" in capsys.readouterr().out
 
 
 @pytest.mark.slow

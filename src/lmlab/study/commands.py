@@ -132,6 +132,15 @@ def cmd_table(args, overrides) -> int:
         raise UserError(f"{out} is not an lmlab study directory (no {MARKER} / study.toml)")
     study = load_study(out / "study.toml")
     print(tabulate(study, out, plan(study)).text, end="")
+    if study.select and (out / "selected.json").is_file():  # the grid search's outcome, as the study printed it
+        import json
+
+        from lmlab.study.select import selection_text
+
+        try:
+            print(selection_text(json.loads((out / "selected.json").read_text(encoding="utf-8"))), end="")
+        except (ValueError, KeyError, TypeError):
+            print(f"\n({out / 'selected.json'} is damaged; run the study again to redo the selection)")
     return 0
 
 

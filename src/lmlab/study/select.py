@@ -61,11 +61,17 @@ def select_retrain_test(study: Study, out: Path, outcome, workers, executor: str
     else:
         record["error"] = status.get("error", "")
     atomic_write_text(out / "selected.json", json.dumps(record, indent=1, default=str))
-    t = record.get("test", {})
+    return selection_text(record)
+
+
+def selection_text(record: dict) -> str:
+    """selected.json as one line: the variant, its search mean, the retrain's best val and the test."""
+    t = record.get("test") or {}
     test = (f"test loss {t['loss']:.4f}, accuracy {t['accuracy']:.4f}" if "loss" in t
             else f"test: {t.get('error', record.get('error', 'not evaluated'))}")
-    return (f"\nselected {variant.slug} by mean {study.select} {record['search_mean']:.4f}; retrained "
-            f"({study.retrain}): best val {record.get('retrain_best_val_loss') or float('nan'):.4f}; {test}\n")
+    return (f"\nselected {record['variant']} by mean {record['selected_by']} {record['search_mean']:.4f}; retrained "
+            f"({record.get('retrain')}): best val {record.get('retrain_best_val_loss') or float('nan'):.4f}; "
+            f"{test}\n")
 
 
 def executors_error(err: BaseException) -> str:
