@@ -45,6 +45,22 @@ def test_padded_vocabulary_ids_are_never_sampled(model):
     assert generate(model, torch.tensor([[1]]), 20, 1.5, seed=0, vocab_size=10).max() < 10
 
 
+def test_never_sampled_ids_are_never_drawn(model):
+    from collections import Counter
+
+    from lmlab.generate import never_sampled
+    from lmlab.tokenizer.char import CharTokenizer
+
+    free = generate_batch(model, [Request([1], 1.5, seed=s) for s in range(8)], 20)
+    common = Counter(i for g in free for i in g.ids).most_common(1)[0][0]  # drawn when allowed
+    out = generate_batch(model, [Request([1], 1.5, seed=s) for s in range(8)], 20, never=(common,))
+    assert common not in {i for g in out for i in g.ids}
+    assert common not in generate(model, torch.tensor([[1]]), 20, 1.5, seed=0, never=(common,))[0, 1:].tolist()
+    assert generate_batch(model, [Request([1], 0.0)], 5, never=(common,))[0].ids.count(common) == 0  # greedy too
+    tok = CharTokenizer("abc")
+    assert tok.unk_id is not None and never_sampled(tok) == (tok.unk_id,)
+
+
 def test_distinct_and_repetition_by_hand():
     assert distinct([[1, 2, 1, 2]], 1) == pytest.approx(2 / 4)
     assert distinct([[1, 2, 1, 2], [3, 4]], 2) == pytest.approx(3 / 4)  # (1,2) (2,1) (1,2) (3,4)

@@ -58,10 +58,11 @@ def filtered_probs(logits: torch.Tensor, temperature: float, top_k: int = 0, top
 def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, seed: int | None = None, use_cache: bool = True,
              on_token: Callable[[int], None] | None = None, autocast=None,
-             vocab_size: int | None = None) -> torch.Tensor:
+             vocab_size: int | None = None, never: tuple[int, ...] = ()) -> torch.Tensor:
     """Extend idx (B, T) by max_new_tokens; returns (B, T + max_new_tokens).
     `on_token(id)` is called for each new token of the first sequence (for streaming).
-    `vocab_size` (the tokenizer's) keeps ids of a padded output table from being sampled."""
+    `vocab_size` (the tokenizer's) keeps ids of a padded output table from being sampled, and
+    `never` other ids (`never_sampled(tokenizer)`: the <unk> of a character vocabulary)."""
     check_sampling(max_new_tokens, temperature, top_k, top_p)
     was_training = model.training
     model.eval()
@@ -75,7 +76,7 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
     pending = idx[:, -context:]  # tokens not yet seen by the cache
     try:
         for _ in range(max_new_tokens):
-            logits = limit_vocab(_forward(model, pending, cache, autocast), vocab_size)  # (B, V)
+            logits = limit_vocab(_forward(model, pending, cache, autocast), vocab_size, never)  # (B, V)
             nxt = sample_next(logits, temperature, top_k, top_p, generator)[:, None]  # (B, 1)
             idx = torch.cat([idx, nxt], dim=1)
             if on_token is not None:
@@ -97,11 +98,19 @@ def _forward(model, tokens: torch.Tensor, cache, autocast) -> torch.Tensor:
         return model.next_logits(tokens, cache)
 
 
-def limit_vocab(logits: torch.Tensor, vocab_size: int | None) -> torch.Tensor:
-    """Logits of ids >= vocab_size (rows a padded output table adds) set to -inf."""
-    if vocab_size is None or vocab_size >= logits.size(-1):
-        return logits
-    return logits.masked_fill(torch.arange(logits.size(-1), device=logits.device) >= vocab_size, float("-inf"))
+def limit_vocab(logits: torch.Tensor, vocab_size: int | None, never: tuple[int, ...] = ()) -> torch.Tensor:
+    """Logits of ids >= vocab_size (rows a padded output table adds) and of the ids in `never` set to -inf."""
+    if vocab_size is not None and vocab_size < logits.size(-1):
+        logits = logits.masked_fill(torch.arange(logits.size(-1), device=logits.device) >= vocab_size, float("-inf"))
+    if never:
+        logits = logits.index_fill(-1, torch.tensor(never, device=logits.device), float("-inf"))
+    return logits
+
+
+def never_sampled(tokenizer) -> tuple[int, ...]:
+    """Ids a sampler must not draw: a character vocabulary's <unk> (it decodes to U+FFFD)."""
+    unk = getattr(tokenizer, "unk_id", None)
+    return () if unk is None else (unk,)
 
 
 # ----------------------------------------------------------------------------- batched generation
@@ -125,7 +134,7 @@ class Generated:
 
 @torch.no_grad()
 def generate_batch(model, requests: list[Request], max_new_tokens: int, vocab_size: int | None = None,
-                   batch_size: int = 64, autocast=None) -> list[Generated]:
+                   batch_size: int = 64, autocast=None, never: tuple[int, ...] = ()) -> list[Generated]:
     """Many sequences at once with one KV cache per group, each equal to
     `generate(model, prompt, max_new_tokens, temperature, top_k, top_p, seed)` run alone.
 
@@ -144,14 +153,15 @@ def generate_batch(model, requests: list[Request], max_new_tokens: int, vocab_si
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start:start + batch_size]
                 for i, g in zip(chunk, _decode_group(model, [requests[i] for i in chunk], max_new_tokens,
-                                                     vocab_size, autocast)):
+                                                     vocab_size, autocast, never)):
                     out[i] = g
     finally:
         model.train(was_training)
     return out
 
 
-def _decode_group(model, reqs: list[Request], max_new_tokens: int, vocab_size, autocast) -> list[Generated]:
+def _decode_group(model, reqs: list[Request], max_new_tokens: int, vocab_size, autocast,
+                  never: tuple[int, ...] = ()) -> list[Generated]:
     device = next(model.parameters()).device
     context = model.config.context_len
     idx = torch.tensor([r.prompt for r in reqs], dtype=torch.long, device=device)  # (B, T)
@@ -160,7 +170,7 @@ def _decode_group(model, reqs: list[Request], max_new_tokens: int, vocab_size, a
     pending = idx[:, -context:]
     new, logps = [], []
     for _ in range(max_new_tokens):
-        logits = limit_vocab(_forward(model, pending, cache, autocast), vocab_size).float()  # (B, V)
+        logits = limit_vocab(_forward(model, pending, cache, autocast), vocab_size, never).float()  # (B, V)
         nxt = _sample_rows(logits, reqs, gens)  # (B,)
         logps.append(torch.log_softmax(logits, -1).gather(-1, nxt[:, None])[:, 0])
         new.append(nxt)

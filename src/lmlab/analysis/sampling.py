@@ -60,7 +60,7 @@ def setting_metrics(samples: list[list[int]], logprobs: list[list[float]]) -> di
 def sampling_study(model, tokenizer, prompts: list[str], temperatures=(0.5, 0.8, 1.0, 1.2), top_ps=(1.0,),
                    top_ks=(0,), seeds: int = 1, max_new_tokens: int = 100, batch_size: int = 64) -> dict:
     """Every prompt x setting x seed, generated in batches; a row per setting with its samples."""
-    from lmlab.generate import Request, generate_batch
+    from lmlab.generate import Request, generate_batch, never_sampled
 
     encoded = [_encode(tokenizer, p, model.config.context_len) for p in prompts]
     grid = list(itertools.product(temperatures, top_ps, top_ks))
@@ -70,7 +70,8 @@ def sampling_study(model, tokenizer, prompts: list[str], temperatures=(0.5, 0.8,
             for seed in range(seeds):
                 reqs.append(Request(ids, t, k, p, seed))
                 keys.append((s_i, p_i, seed))
-    out = generate_batch(model, reqs, max_new_tokens, tokenizer.vocab_size, batch_size)
+    out = generate_batch(model, reqs, max_new_tokens, tokenizer.vocab_size, batch_size,
+                         never=never_sampled(tokenizer))
     rows = []
     for s_i, (t, p, k) in enumerate(grid):
         mine = [(key, g) for key, g in zip(keys, out) if key[0] == s_i]
@@ -98,13 +99,13 @@ def bleu_matrix(texts: list[str]) -> list[list[float]]:
 def prompt_sensitivity(model, tokenizer, variants: list[str], temperature: float = 0.0, top_k: int = 0,
                        top_p: float = 1.0, seed: int = 0, max_new_tokens: int = 50) -> dict:
     """The continuation of each prompt variant, the pairwise BLEU matrix and its off-diagonal mean."""
-    from lmlab.generate import Request, generate_batch
+    from lmlab.generate import Request, generate_batch, never_sampled
 
     if len(variants) < 2:
         raise UserError("--prompt-variants needs at least two prompts (one per line)")
     reqs = [Request(_encode(tokenizer, v, model.config.context_len), temperature, top_k, top_p, seed)
             for v in variants]
-    outs = generate_batch(model, reqs, max_new_tokens, tokenizer.vocab_size)
+    outs = generate_batch(model, reqs, max_new_tokens, tokenizer.vocab_size, never=never_sampled(tokenizer))
     texts = [tokenizer.decode(g.ids) for g in outs]
     matrix = bleu_matrix(texts)
     off = [matrix[i][j] for i in range(len(texts)) for j in range(len(texts)) if i != j]

@@ -26,7 +26,7 @@ def add_parser(verbs) -> None:
 
 
 def cmd_generate(args, overrides) -> int:
-    from lmlab.generate import generate
+    from lmlab.generate import generate, never_sampled
     from lmlab.load import load_run
 
     if args.max_new_tokens < 0:
@@ -45,7 +45,8 @@ def cmd_generate(args, overrides) -> int:
         stream = TextStream(loaded.tokenizer, sys.stdout)
         sys.stdout.write(args.prompt)
         generate(model, loaded.encode_prompt(args.prompt), args.max_new_tokens, args.temperature,
-                 args.top_k, args.top_p, args.seed, use_cache=not args.no_cache, on_token=stream.push)
+                 args.top_k, args.top_p, args.seed, use_cache=not args.no_cache, on_token=stream.push,
+                 vocab_size=loaded.tokenizer.vocab_size, never=never_sampled(loaded.tokenizer))
         stream.finish()
     return 0
 
