@@ -255,31 +255,43 @@ def test_muon_on_two_ddp_ranks_trains_like_one_process(tmp_path):
     _close(_weights(tmp_path / "ddp"), _weights(tmp_path / "single"), rtol=0, atol=MUON_WEIGHT_ATOL)
 
 
+def _pids(needle: str) -> list[int]:
+    """Processes whose NUL-separated command line holds `needle` (no pgrep on a bare machine)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and needle in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+        except OSError:  # ended meanwhile
+            pass
+    return found
+
+
 @pytest.mark.slow
-def test_sigterm_to_the_nproc_launcher_stops_every_rank_and_saves(tmp_path):
-    """`lmlab train --nproc 2` passes SIGTERM on: the ranks save `last` and end, none is left holding
-    the run, and the launcher exits 130 as one process does."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_nproc_launcher_stops_every_rank_and_saves(sig, tmp_path):
+    """`lmlab train --nproc 2` passes SIGTERM and SIGINT on (to torchrun, in a session of its own):
+    the ranks save `last` and end, none is left holding the run, and the launcher exits 130 as one
+    process does."""
     run = tmp_path / "r"
     cmd = [sys.executable, "-m", "lmlab", "train", "tiny", "--nproc", "2", "--run-dir", str(run),
            "--train.max_steps=100000", "--train.checkpoint_every=10", "--eval.every=100000"]
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    mine = f"--run-dir\0{run}\0"  # in the command line of the launcher, torchrun and the ranks
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None and not RunDir(run).has_checkpoint():
             time.sleep(0.1)
         assert proc.poll() is None, proc.stderr.read()[-3000:]
-        proc.send_signal(signal.SIGTERM)  # to the launcher alone, as `kill PID` does
+        assert len(_pids(mine)) >= 4
+        proc.send_signal(sig)  # to the launcher alone, as `kill PID` does
         _, err = proc.communicate(timeout=120)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the test's own cleanup; asserted empty below
-            leftover = True
-        except ProcessLookupError:
-            leftover = False
-    assert proc.returncode == 130, err[-3000:]
-    assert "lmlab: stopped: SIGTERM at step" in err
-    time.sleep(0.5)
-    assert not leftover, "ranks or torchrun outlived the launcher"
+        assert proc.returncode == 130, err[-3000:]
+        assert f"lmlab: stopped: {signal.Signals(sig).name} at step" in err
+        time.sleep(0.5)
+        assert not _pids(mine), "ranks or torchrun outlived the launcher"
+    finally:  # whatever failed, nothing of this run keeps training
+        for pid in _pids(mine):
+            os.kill(pid, signal.SIGKILL)
     step = RunDir(run).read_metrics("train")[-1]["step"]
     assert read_meta(RunDir(run).checkpoint("last"))["step"] == step  # saved at the step it stopped

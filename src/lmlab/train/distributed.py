@@ -87,6 +87,17 @@ class Dist:
             value /= self.world
         return value
 
+    def agree(self, flags: list[bool], device: torch.device) -> list[bool]:
+        """Each flag true on every rank when it is true on any, in one all-reduce: decisions to stop
+        (a signal that reached some ranks first, train.max_time on clocks that differ) must be the
+        same on all ranks, or the others block in the next step's all-reduce. `device` is the one
+        the backend reduces on (the job's)."""
+        if not (self.active and self.world > 1):
+            return list(flags)
+        value = torch.tensor([1.0 if f else 0.0 for f in flags], device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return [bool(v) for v in value.tolist()]
+
     def barrier(self) -> None:
         if self.active and dist.is_initialized():
             dist.barrier()

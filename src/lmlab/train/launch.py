@@ -42,20 +42,24 @@ def launch(args, overrides: dict[str, str]) -> int:
 
 
 def supervise(cmd: list[str]) -> int:
-    """Run torchrun and pass SIGTERM on to it (it stops its ranks, which save `last`), so stopping
-    the launcher stops the run instead of orphaning it; 130 after such a stop, as one process gives.
-    Ctrl-C reaches torchrun and the ranks from the terminal itself, so SIGINT is only waited out."""
-    proc = subprocess.Popen(cmd)
-    stopped = []
+    """Run torchrun in a session of its own and pass SIGINT and SIGTERM on to it (it stops its ranks,
+    which save `last`): Ctrl-C and `kill` reach the launcher alone, and each arrives at torchrun
+    exactly once, so stopping the launcher stops the run instead of orphaning it. Returns 130 after
+    such a stop, as one process does. A signal that comes while torchrun is starting is passed on
+    once it has started."""
+    stopped: list[int] = []
+    proc: subprocess.Popen | None = None
 
     def forward(signum, frame):
         stopped.append(signum)
-        if proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             proc.send_signal(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig, handler in
-                ((signal.SIGTERM, forward), (signal.SIGINT, lambda signum, frame: stopped.append(signum)))}
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        proc = subprocess.Popen(cmd, start_new_session=True)
+        if stopped:  # arrived before torchrun existed
+            proc.send_signal(stopped[0])
         code = proc.wait()
     finally:
         for sig, handler in previous.items():

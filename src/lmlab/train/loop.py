@@ -122,7 +122,12 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
                 state.epoch_loss_sum += loss
                 state.epoch_loss_steps += 1
             state.elapsed = elapsed_before + time.perf_counter() - t_start
-            if cfg.max_time and state.elapsed >= cfg.max_time:
+            # every rank decides on the same flags, read once here (a signal that comes later counts
+            # at the next step): else one rank stops while another blocks in the next all-reduce
+            stopping, out_of_time = job.dist.agree(
+                [stop.received is not None, bool(cfg.max_time) and state.elapsed >= cfg.max_time], job.device)
+            reason = stop.received or "a stop signal to another rank"
+            if out_of_time:
                 state.stopped_by_time = True
             scored_share = counts["scored"] / max(counts["positions"], 1)  # positions with a loss
             mfu = job.meter.mfu(step_tokens / dt, scored_share)
@@ -141,12 +146,12 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
                     or state.stopped_by_time):
                 last_eval = evaluate_and_save(job, log, bar, epoch_end)
                 state.elapsed = elapsed_before + time.perf_counter() - t_start
-            elif (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0) or stop.received:
+            elif (cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0) or stopping:
                 save(job, "last", last_eval)
             keep_if_due(job, last_eval)
-            if stop.received and state.step < cfg.max_steps and not (state.stopped_early or state.stopped_by_time):
+            if stopping and state.step < cfg.max_steps and not (state.stopped_early or state.stopped_by_time):
                 log.flush()
-                raise Interrupted(f"{stop.received} at step {state.step}: saved {job.run.checkpoint('last')}; "
+                raise Interrupted(f"{reason} at step {state.step}: saved {job.run.checkpoint('last')}; "
                                   f"continue with `lmlab train --resume {job.run.root}`")
         if state.stopped_by_time:
             bar.message(f"lmlab: train.max_time={cfg.max_time:g}s reached at step {state.step}; evaluated and saved")
