@@ -15,12 +15,12 @@ from scipy import stats as sps
 import lmlab.train.loop as loop
 from lmlab.errors import UserError
 from lmlab.study import executors
-from lmlab.study.expand import plan, variants
+from lmlab.study.expand import plan, variants, with_settings
 from lmlab.study.library import STUDIES, get_study
 from lmlab.study.results import aggregate
 from lmlab.study.runner import run_study
 from lmlab.study.scaling import fit_power_law, power_law
-from lmlab.study.spec import Study, load_study, with_settings
+from lmlab.study.spec import Study, load_study
 from lmlab.study.stats import compare, summarize
 
 FAST = {"train.max_steps": 6, "eval.every": 3, "eval.max_tokens": 512, "train.checkpoint_every": 2,
@@ -28,13 +28,20 @@ FAST = {"train.max_steps": 6, "eval.every": 3, "eval.max_tokens": 512, "train.ch
 
 
 def test_command_line_settings_hold_for_every_run_or_are_refused_when_the_study_varies_them():
-    ladder = with_settings(get_study("ladder", "cpu"), {"train.max_steps": 10, "train.lr": 1e-3})
+    ladder = with_settings(get_study("ladder", "cpu"), {"train.max_steps": 10, "train.grad_clip": 0.5})
     assert {r.cfg.train.max_steps for r in plan(ladder)} == {10}  # each stage's own 300 is replaced too
-    assert {r.cfg.train.lr for r in plan(ladder)} == {1e-3}
-    with pytest.raises(UserError, match="varies it .a grid axis"):
+    assert {r.cfg.train.grad_clip for r in plan(ladder)} == {0.5}
+    with pytest.raises(UserError, match=r"--train.lr: study ladder varies it \(02: 0.001, 06: 0.0003\)"):
+        with_settings(get_study("ladder", "cpu"), {"train.lr": 1e-3})  # the stages' own presets differ
+    llmini = with_settings(get_study("llmini_scale", "cpu"), {"train.max_steps": 7, "eval.every": 3})
+    assert {(r.cfg.train.max_steps, r.cfg.train.epochs, r.cfg.eval.every) for r in plan(llmini)} == {(7, 0, 3)}
+    assert {r.cfg.train.max_steps for r in plan(get_study("pico", "cpu"))} == {30, 200, 600}  # an axis of its own
+    with pytest.raises(UserError, match=r"--train.max_steps: study pico varies it \(.*: 200, .*: 30, .*: 600\)"):
+        with_settings(get_study("pico", "cpu"), {"train.max_steps": 10})
+    with pytest.raises(UserError, match=r"varies it \(lr0.001: 0.001, lr0.003: 0.003\)"):
         with_settings(_study(), {"train.lr": 5e-4})
     study = Study("v", "tiny", variants={"a": {"train.lr": 1e-3}, "b": {"train.lr": 2e-3}})
-    with pytest.raises(UserError, match="varies it across its variants .a: 0.001, b: 0.002"):
+    with pytest.raises(UserError, match=r"varies it \(a: 0.001, b: 0.002\)"):
         with_settings(study, {"train.lr": 5e-4})
 
 
@@ -262,7 +269,7 @@ def test_sweep_end_to_end_through_the_cli(tmp_path):
     (["sweep", "tiny", "--grid", "model.mlp=gelu,bogus"], "variant mlpbogus"),
     (["study", "nonesuch"], "unknown study"),
     (["study", "ladder", "--seeds", "0"], "--seeds 0 is not valid"),
-    (["sweep", "tiny", "--grid", "train.lr=1e-3,2e-3", "--train.lr=5e-4"], "varies it (a grid axis)"),
+    (["sweep", "tiny", "--grid", "train.lr=1e-3,2e-3", "--train.lr=5e-4"], "varies it (lr1e-3: 0.001"),
     (["sweep", "tiny", "--grid", "train.lr=1e-3,2e-3", "--data.path=/no/such.txt", "--data.source=text"],
      "/no/such.txt does not exist"),
     (["sweep", "tiny", "--grid", "train.lr=1e-3,2e-3", "--executor", "ray", "--address", "127.0.0.1:1"],

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from lmlab.errors import UserError
 
-EPILOG = ("Plain --SECTION.FIELD=VALUE settings hold for every run (train.max_steps, epochs, max_tokens and "
-          "max_time replace the study's budget; a key the study varies is refused). A study directory is "
+EPILOG = ("Plain --SECTION.FIELD=VALUE settings hold for every run (budget keys such as train.max_steps replace "
+          "the study's budget; a key whose value differs between its runs is refused). A study directory is "
           "resumable: run the same command again to finish what was interrupted.")
 
 
@@ -24,7 +24,8 @@ def parse_axis(spec: str, flag: str) -> tuple[str, list[str]]:
 
 
 def cmd_sweep(args, overrides) -> int:
-    from lmlab.study.spec import Study, with_settings
+    from lmlab.study.expand import with_settings
+    from lmlab.study.spec import Study
 
     _check_seeds(args.seeds)
     grid = dict(parse_axis(s, "--grid") for s in args.grid or [])
@@ -39,7 +40,8 @@ def cmd_sweep(args, overrides) -> int:
 
 def cmd_study(args, overrides) -> int:
     from lmlab.study.library import get_study
-    from lmlab.study.spec import load_study, with_settings
+    from lmlab.study.expand import with_settings
+    from lmlab.study.spec import load_study
 
     _check_seeds(args.seeds)
     spec = args.study

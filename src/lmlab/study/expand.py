@@ -76,6 +76,38 @@ def variants(study: Study) -> list[Variant]:
     return out
 
 
+BUDGET_KEYS = ("train.max_steps", "train.epochs", "train.max_tokens", "train.max_time")
+
+
+def with_settings(study: Study, settings: dict[str, Any]) -> Study:
+    """Command-line settings that hold for every run of `study`. A budget key (or one the study's
+    budget sets) goes into its budget, which a study applies over its base, any other key into its
+    base overrides; a variant that sets the key itself gets the new value too (the cut-down ladder
+    gives every stage its own train.max_steps). train.max_steps alone also sets train.epochs = 0,
+    since epochs would replace it. A key whose value differs between the study's runs -- an axis,
+    or a variant of its own -- is refused: one value for every run would drop that difference."""
+    settings = dict(settings)
+    if "train.max_steps" in settings and "train.epochs" not in settings:
+        settings["train.epochs"] = 0
+    runs = [(v, variant_config(study, v, study.seeds[0])) for v in variants(study)]
+    for key, value in settings.items():
+        section, _, name = key.partition(".")
+        now = {v.slug: getattr(getattr(cfg, section, None), name, None) for v, cfg in runs}
+        by_value: dict[str, str] = {}
+        for slug, x in now.items():
+            by_value.setdefault(repr(x), slug)  # each value with its first variant
+        if len(by_value) > 1:
+            shown = ", ".join(f"{slug}: {x}" for x, slug in list(by_value.items())[:4])
+            raise UserError(f"--{key}: study {study.name} varies it ({shown}{', ...' if len(by_value) > 4 else ''}); "
+                            f"a setting for every run cannot also be an axis")
+        for name_, extra in study.variants.items():
+            if key in extra:
+                study.variants[name_] = {**extra, key: value}
+        target = study.budget if key in BUDGET_KEYS or key in study.budget else study.overrides
+        target[key] = value
+    return study
+
+
 def base_config(study: Study) -> RunConfig:
     from lmlab.commands import resolve_config
 
@@ -87,8 +119,6 @@ def variant_config(study: Study, variant: Variant, seed: int, base: RunConfig | 
     """The run config of one variant x seed; a bad key or value is a UserError naming the variant."""
     settings = {**(study.budget if budget is None else budget), **variant.overrides}
     own_base = settings.pop("base", None)  # a variant may start from its own preset (ladder stages)
-    from lmlab.data.sources import check_files
-
     try:
         if own_base:
             from lmlab.commands import resolve_config
@@ -97,7 +127,6 @@ def variant_config(study: Study, variant: Variant, seed: int, base: RunConfig | 
         base = base or base_config(study)
         cfg = apply_overrides(base, {k: text(v) for k, v in settings.items()})
         check_choices(cfg)
-        check_files(cfg.data)
     except UserError as err:
         raise UserError(f"study {study.name}, variant {variant.slug}: {err}") from None
     return cfg.replace(name=f"{study.name}/{variant.slug}-s{seed}", train={"seed": seed, "progress": False})

@@ -175,7 +175,8 @@ def aggregate_text(agg: list[dict], metric: str) -> str:
         head = f"{r['variant']:<28} n={r['n']} {metric} {fmt(mean)}{ci}"
         if r.get("verdict") == "baseline":
             noise = r.get("noise_floor")
-            floor = fmt(noise) if noise is not None and math.isfinite(noise) else "undefined (one seed)"
+            floor = (fmt(noise) if noise is not None and math.isfinite(noise)
+                     else "undefined (one seed)" if r.get("n") == 1 else "undefined (no results)")
             lines.append(f"{head}  (baseline; noise floor = sd over seeds {floor})")
             continue
         diff = r.get("diff")

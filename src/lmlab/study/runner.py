@@ -92,6 +92,7 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
     stream = stream or sys.stderr
     out = Path(out)
     runs = plan(study)  # validates every variant before anything is written
+    check_data(runs)
     if executor == "ray":
         from lmlab.study.executors import check_ray_address
 
@@ -104,6 +105,17 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
 
         outcome.text += select_retrain_test(study, out, outcome, workers, executor, address, stream)
     return outcome
+
+
+def check_data(runs: list[RunPlan]) -> None:
+    """Every run's data files exist, before the study writes its folder (each worker would fail)."""
+    from lmlab.data.sources import check_files
+
+    for r in runs:
+        try:
+            check_files(r.cfg.data)
+        except UserError as err:
+            raise UserError(f"variant {r.variant.slug}: {err}") from None
 
 
 def tabulate(study: Study, out: Path, runs: list[RunPlan]) -> Outcome:

@@ -94,31 +94,6 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-BUDGET_KEYS = ("train.max_steps", "train.epochs", "train.max_tokens", "train.max_time")
-
-
-def with_settings(study: Study, settings: dict[str, Any]) -> Study:
-    """Command-line settings for every run of `study`. A budget key changes its budget and any
-    other key its base overrides; a variant that sets the key itself gets the new value too (the
-    cut-down ladder gives every stage its own train.max_steps). A key the study varies -- a grid
-    or zip axis, or variants setting different values -- is refused: one value cannot hold for
-    every run without dropping that axis."""
-    for key, value in settings.items():
-        if key in study.grid or key in study.zip:
-            raise UserError(f"--{key}: study {study.name} varies it (a {'grid' if key in study.grid else 'zip'} "
-                            f"axis); a setting for every run cannot also be an axis")
-        setters = {name: extra[key] for name, extra in study.variants.items() if key in extra}
-        if len({repr(v) for v in setters.values()}) > 1:
-            shown = ", ".join(f"{name}: {v!r}" for name, v in list(setters.items())[:4])
-            raise UserError(f"--{key}: study {study.name} varies it across its variants ({shown}); a setting "
-                            f"for every run cannot also be an axis")
-        for name in setters:
-            study.variants[name] = {**study.variants[name], key: value}
-        target = study.budget if key in BUDGET_KEYS else study.overrides
-        target[key] = value
-    return study
-
-
 def _drop_none(value):
     if isinstance(value, dict):
         return {k: _drop_none(v) for k, v in value.items() if v is not None}
