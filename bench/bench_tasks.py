@@ -62,7 +62,7 @@ def harness_vs_in_process(run: Path, hf_dir: Path, n: int, work: Path) -> dict:
     rows = [json.loads(x) for x in (DATA / "eval/arc_easy/arc_easy.jsonl").read_text().splitlines()[:n]]
     (work / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (work / "tasks").mkdir(exist_ok=True)
-    (work / "tasks" / "bench_arc.yaml").write_text(local_task_yaml("bench_arc", work / "items.jsonl"))
+    (work / "tasks" / "bench_arc.yaml").write_text(local_task_yaml("bench_arc", work / "items.jsonl", "arc_easy"))
     loaded = load_run(run, device="cpu")
     items = [Item(r["query"] + "\nAnswer:", r["choices"], r["gold"]) for r in rows]
     t0 = time.perf_counter()

@@ -348,7 +348,7 @@ add("sample-edited-config", ["sample", "{run}", "--prompt", "a"], "was edited af
     edit_config("n_layer = 2", "n_layer = 3"))
 add("analyze-top-k-negative", ["analyze", "{run}", "--prompt", "ab", "--top-k", "-1"], "--top-k -1")
 add("analyze-all-checkpoints-none-kept", ["analyze", "{run}", "--all-checkpoints"], "keeps no step checkpoints")
-add("analyze-out-is-a-file", ["analyze", "{run}", "--out", "{tmp}/f"], "--out", write("f", "x"))
+add("analyze-out-is-a-file", ["analyze", "{run}", "--out", "{tmp}/f"], "/f is a file; give a folder", write("f", "x"))
 add("analyze-prompt-unknown-chars", ["analyze", "{run}", "--prompt", "snow\u2603man"], "does not know: '\u2603'")
 add("sample-prompt-unknown-chars", ["sample", "{good}", "--prompt", "snow\u2603man"], "does not know: '\u2603'")
 add("analyze-ablate-empty", ["analyze", "{run}", "--ablate", ""], "is not LAYER.HEAD")

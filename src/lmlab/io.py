@@ -66,6 +66,17 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(Path(path), text.encode("utf-8"))
 
 
+def topmost_missing(folder: Path) -> Path | None:
+    """The outermost of `folder` and its ancestors that does not exist yet (None if folder exists):
+    what a `mkdir(parents=True)` creates, so a failure can remove exactly that again."""
+    missing = None
+    for path in (Path(folder), *Path(folder).parents):
+        if path.exists():
+            break
+        missing = path
+    return missing
+
+
 def read_text(path: Path, what: str) -> str:
     """A user's UTF-8 text file; not UTF-8 is one clear error naming the file, byte and line."""
     raw = Path(path).read_bytes()

@@ -31,6 +31,7 @@ from lmlab.io import (  # noqa: F401  (atomic_write_*, iter_jsonl, MetricsLog: r
     is_owned,
     iter_jsonl,
     remove_owned,
+    topmost_missing,
     write_marker,
 )
 
@@ -120,10 +121,7 @@ class RunDir:
                                 f"to continue it, --force to overwrite it, or another --run-dir")
             run.lock()
             remove_owned(run.root, MARKER, LEGACY, what="run directory")
-        made = run.root  # the topmost folder this call creates (discard() removes it again)
-        while not made.parent.exists() and made.parent != made:
-            made = made.parent
-        made = made if not made.exists() else None
+        made = topmost_missing(run.root)  # the topmost folder this call creates (discard() removes it again)
         try:
             run.root.mkdir(parents=True, exist_ok=True)
         except OSError as err:

@@ -43,7 +43,7 @@ class Word:
         if len(self.ids) > 1:
             return f"{self.text!r} is {len(self.ids)} tokens: the mean of their embeddings"
         if self.bare:
-            return (f"' {self.text}' is several tokens: this is the token {self.text!r} without a leading space, "
+            return (f"' {self.text}' is not one token: this is the token {self.text!r} without a leading space, "
                     f"as at the start of a text or inside a longer word")
         return ""
 

@@ -45,7 +45,7 @@ def resolve_config(spec: str | None, data: str | None, overrides: dict[str, str]
     if data:
         path = Path(data).expanduser()
         if not path.exists():  # a path relative to the current directory first, else under the data root
-            path = cfg.data.resolve(data)
+            path = apply_overrides(cfg, overrides).data.resolve(data)  # (--data.root among the overrides counts)
         if not path.exists():
             where = "" if Path(data).is_absolute() or path == Path(data) else f" (nor {path})"
             raise UserError(f"--data {data}: no such file or directory{where}")

@@ -15,6 +15,7 @@ max_gen_toks. Scores come from `lmlab.eval.tasks.scoring`, the same code as `lml
 
 from __future__ import annotations
 
+import os
 import sys
 
 import torch
@@ -109,7 +110,10 @@ class LmlabLM(TemplateLM):
 
     @torch.no_grad()
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        """Greedy continuation, cut at the first of `until` (default: the end-of-text text) or max_gen_toks."""
+        """Greedy continuation, cut at the first of `until` (default: the end-of-text text) or max_gen_toks;
+        never a padded id or <unk>, as in lmlab's own samplers."""
+        from lmlab.generate import limit_vocab, never_sampled
+
         out = []
         for req in requests:
             context, gen_kwargs = req.args[0], dict(req.args[1] or {})
@@ -121,7 +125,9 @@ class LmlabLM(TemplateLM):
             text = ""
             for _ in range(max_new):
                 x = torch.tensor([(ids + new)[-self.context_len:]], device=self._device)  # (1, T)
-                nxt = int(self.model.next_logits(x).argmax(-1)[0])
+                logits = limit_vocab(self.model.next_logits(x), self.tokenizer_lmlab.vocab_size,
+                                     never_sampled(self.tokenizer_lmlab))
+                nxt = int(logits.argmax(-1)[0])
                 if nxt == self.eot_token_id:
                     break
                 new.append(nxt)
@@ -148,12 +154,22 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # argparse's --help / usage errors
         return int(stop.code or 0) if isinstance(stop.code, int) or stop.code is None else 2
     except ValueError as err:  # lm-eval's way to refuse its arguments, e.g. "Tasks not found: nosuchtask"
+        if not raised_by_lm_eval(err):
+            raise  # a bug in lmlab's adapter or scoring keeps its traceback
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         hint = "; `lmlab lm-eval --tasks list` shows the valid tasks" if "task" in first.lower() else ""
         raise UserError(f"lm-eval: {first}{hint}") from None
     finally:
         sys.argv = saved
     return 0
+
+
+def raised_by_lm_eval(err: BaseException) -> bool:
+    """The exception was raised in lm-eval's own code (its argument checks), not in lmlab's."""
+    import traceback
+
+    frames = traceback.extract_tb(err.__traceback__)
+    return bool(frames) and f"{os.sep}lm_eval{os.sep}" in frames[-1].filename
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lmlab.config import RunConfig
 from lmlab.errors import UserError
+from lmlab.io import topmost_missing
 
 EXPORT_MARKER = ".lmlab-export"
 
@@ -54,16 +55,6 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last", f
         shutil.rmtree(made if made is not None else tmp, ignore_errors=True)
         raise
     return out
-
-
-def topmost_missing(folder: Path) -> Path | None:
-    """The outermost of `folder` and its ancestors that does not exist yet (None if folder exists)."""
-    missing = None
-    for path in (folder, *folder.parents):
-        if path.exists():
-            break
-        missing = path
-    return missing
 
 
 def check_export_target(out: Path, force: bool) -> None:

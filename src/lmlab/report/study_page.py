@@ -51,6 +51,7 @@ def plan_section(study: StudyData) -> Section:
     s = Section("plan", "Plan")
     if plan:  # the study's own fields (axes, seeds, budget, retrain) and its runs; the base config is in the file
         fields = plan.get("study", plan)
+        fields = fields if isinstance(fields, dict) else {}
         s.blocks += [table(t) for t in T.object_tables("Study", {k: v for k, v in fields.items() if k != "plan"})]
         if isinstance(plan.get("plan"), list):
             s.blocks += [table(t) for t in T.object_tables("Runs", plan["plan"])]

@@ -58,7 +58,8 @@ def load_items(spec: TaskSpec, root: Path, limit: int = 0) -> tuple[list[Item], 
 
 def read_jsonl(path: Path, row, required: tuple[str, ...], limit: int, name: str) -> list[Item]:
     items = []
-    for lineno, line in enumerate(read_text(path, f"task {name}").splitlines(), 1):
+    # split at newlines only: JSON strings may hold U+2028 and others that str.splitlines breaks at
+    for lineno, line in enumerate(read_text(path, f"task {name}").split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -84,6 +85,8 @@ def to_item(record, row, required: tuple[str, ...], where: str, name: str) -> It
         item = row(record)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise UserError(f"{where}: row does not fit the {name} schema ({type(err).__name__}: {err})") from None
+    if not item.choices or not all(isinstance(c, str) for c in [*item.choices, *(item.contexts or [])]):
+        raise UserError(f"{where}: choices must be a non-empty list of strings")  # Hugging Face rows too
     if not 0 <= item.gold < item.n_options:
         raise UserError(f"{where}: gold={item.gold} is out of range for {item.n_options} choices")
     return item
