@@ -79,13 +79,18 @@ def topmost_missing(folder: Path) -> Path | None:
 
 def read_text(path: Path, what: str) -> str:
     """A user's UTF-8 text file; not UTF-8 is one clear error naming the file, byte and line."""
-    raw = Path(path).read_bytes()
+    return decode_text(Path(path).read_bytes(), f"{what} {path}", "utf-8", "UTF-8", "save it as UTF-8")
+
+
+def decode_text(raw: bytes, where: str, encoding: str, label: str, advice: str) -> str:
+    """`raw` decoded; bytes not valid in `encoding` are one error naming `where`, the first bad byte,
+    its offset and line, and `advice` (what would read it)."""
     try:
-        return raw.decode("utf-8")
+        return raw.decode(encoding)
     except UnicodeDecodeError as err:
         line = raw[:err.start].count(b"\n") + 1
-        raise UserError(f"{what} {path} is not valid UTF-8 (byte 0x{raw[err.start]:02x} at offset {err.start}, "
-                        f"line {line}); save it as UTF-8") from None
+        raise UserError(f"{where} is not valid {label} (byte 0x{raw[err.start]:02x} at offset {err.start}, "
+                        f"line {line}); {advice}") from None
 
 
 def warn(message: str) -> None:

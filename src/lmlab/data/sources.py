@@ -139,13 +139,11 @@ def read_text_file(path_str: str | Path, encoding: str = "utf-8") -> str:
     if b"\x00" in raw[:65536]:
         raise UserError(f"data file {path} looks binary (it contains NUL bytes); give a text file")
     if encoding != "utf-8-replace":
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError as err:
-            line = raw[:err.start].count(b"\n") + 1
-            raise UserError(f"data file {path} is not valid {encoding} (byte 0x{raw[err.start]:02x} at offset "
-                            f"{err.start}, line {line}); set the source's encoding, e.g. --data.encoding=latin-1 "
-                            f"(or encoding = \"latin-1\" in its [[data.sources]]), or utf-8-replace") from None
+        from lmlab.io import decode_text
+
+        return decode_text(raw, f"data file {path}", encoding, encoding,
+                           "set the source's encoding, e.g. --data.encoding=latin-1 (or encoding = \"latin-1\" "
+                           "in its [[data.sources]]), or utf-8-replace")
     text = raw.decode("utf-8", errors="replace")
     bad = text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
     if bad:

@@ -111,7 +111,7 @@ def check_data(runs: list[RunPlan]) -> None:
     """Every run's data files exist, before the study writes its folder (each worker would fail)."""
     from lmlab.data.sources import check_files
 
-    for r in runs:
+    for r in {r.variant.slug: r for r in runs}.values():  # seeds of a variant read the same data
         try:
             check_files(r.cfg.data)
         except UserError as err:
