@@ -94,3 +94,28 @@ def test_bad_input_is_one_line_and_exit_2(run, lstm_run, argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("lmlab: error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_out_never_overwrites_a_users_folder(run, tmp_path, capsys):
+    """Issue 26 §3.7: `analyze --out DIR` replaced the user's DIR/attention.json; probe and sample
+    used the same check. A folder lmlab did not write is refused before any work; one it made is
+    reused, and a failed first write leaves no folder behind."""
+    from tree import snapshot
+
+    mine = tmp_path / "useranalysis"
+    mine.mkdir()
+    (mine / "attention.json").write_text("{}\n")
+    before = snapshot(mine)
+    for argv in (["analyze", str(run), "--windows", "2"], ["probe", str(run), "--neighbours", "e"],
+                 ["sample", str(run), "--prompt", "A", "--max-new-tokens", "2"]):
+        assert main([*argv, "--out", str(mine)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "lmlab did not write" in err
+    assert snapshot(mine) == before
+    ours = tmp_path / "ours"
+    for _ in range(2):
+        assert main(["analyze", str(run), "--windows", "2", "--out", str(ours)]) == 0
+    assert (ours / "attention.json").is_file() and (ours / ".lmlab-out").is_file()
+    failed = tmp_path / "new" / "probe"
+    assert main(["probe", str(run), "--neighbours", "not-a-char", "--out", str(failed)]) == 2
+    assert not (tmp_path / "new").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -73,23 +74,67 @@ def test_force_never_deletes_a_folder_lmlab_did_not_make(tmp_path, monkeypatch, 
     assert tree(tmp_path) == before
 
 
-def test_force_empties_an_lmlab_run_and_legacy_runs_are_recognised(run, tmp_path, capsys):
-    legacy = tmp_path / "legacy"
-    legacy.mkdir()
-    for name in ("config.toml", "metrics.jsonl"):
-        (legacy / name).write_text("")
-    (legacy / "checkpoints").mkdir()
-    assert RunDir(legacy).owned() and RunDir(run).owned()
-    (legacy / "old-report.md").write_text("x")
-    assert main(["train", "tiny", "--run-dir", str(legacy), "--force", *TINY]) == 0
-    assert not (legacy / "old-report.md").exists() and (legacy / MARKER).is_file()
-    half = tmp_path / "half"  # config.toml + metrics.jsonl but no checkpoints/: not recognisably lmlab's
-    half.mkdir()
-    (half / "config.toml").write_text("")
-    (half / "metrics.jsonl").write_text("")
+def test_another_tools_run_folder_is_never_emptied(tmp_path, capsys):
+    """Issue 26 §3.1: a folder shaped like a run (config.toml, checkpoints/, metrics.jsonl) but
+    without lmlab's marker was read as 'a run from before markers' and emptied, even without
+    --force. Now: refused with one line, by train (with and without --force) and by import."""
+    proj = tmp_path / "proj"
+    (proj / "checkpoints").mkdir(parents=True)
+    (proj / "config.toml").write_text("lr=1\n")
+    (proj / "metrics.jsonl").write_text('{"loss":1}\n')
+    (proj / "checkpoints" / "epoch3.pt").write_text("w")
+    (proj / "thesis.txt").write_text("thesis")
+    before = tree(proj)
+    assert not RunDir(proj).owned()
+    for extra in ([], ["--force"]):
+        assert main(["train", "tiny", "--run-dir", str(proj), *extra, *TINY]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "not made by lmlab" in err
+    assert tree(proj) == before
+
+
+def test_force_empties_only_what_lmlab_wrote(tmp_path, capsys):
+    """--force replaces an lmlab run, and refuses (deleting nothing) when the folder also holds a
+    file lmlab did not write, naming it."""
+    run = tmp_path / "run"
+    assert main(["train", "tiny", "--run-dir", str(run), *TINY]) == 0
+    (run / "notes.txt").write_text("mine")
+    before = tree(run)
+    assert main(["train", "tiny", "--run-dir", str(run), "--force", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "notes.txt" in err and "did not write" in err
+    assert tree(run) == before
+    (run / "notes.txt").unlink()
+    (run / "eval").mkdir()
+    (run / "eval" / "tasks.json").write_text("{}")  # results of the old run, which lmlab wrote
+    assert main(["train", "tiny", "--run-dir", str(run), "--force", *TINY]) == 0
+    assert not (run / "eval").exists() and (run / MARKER).is_file()
+
+
+def test_a_run_whose_checkpoints_were_deleted_is_not_a_failed_start(tmp_path, capsys):
+    """Issue 26 §3.2: 'no checkpoint now' was read as 'never had one', so a plain retrain wiped a
+    finished run's metrics, analysis and pages. The marker records the first checkpoint."""
+    run = tmp_path / "run"
+    assert main(["train", "tiny", "--run-dir", str(run), *TINY]) == 0
+    shutil.rmtree(run / "checkpoints")
+    before = tree(run)
+    assert main(["train", "tiny", "--run-dir", str(run), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "checkpoints are gone" in err and "--force" in err
+    assert tree(run) == before
+
+
+def test_user_files_in_a_run_that_failed_before_its_first_checkpoint_survive(tmp_path, capsys):
+    """Issue 26 §3.3: a diverged run (no checkpoint) plus the user's notes: a plain retrain deleted
+    the notes. Now it refuses, naming them; without them the failed start is reused as before."""
+    fo2 = tmp_path / "fo2"
+    assert main(["train", "tiny", "--run-dir", str(fo2), *TINY, "--train.lr=1e6", "--train.grad_clip=0"]) == 1
+    (fo2 / "notes.txt").write_text("why")
     capsys.readouterr()
-    assert main(["train", "tiny", "--run-dir", str(half), "--force", *TINY]) == 2
-    assert sorted(p.name for p in half.iterdir()) == ["config.toml", "metrics.jsonl"]
+    assert main(["train", "tiny", "--run-dir", str(fo2), *TINY]) == 2
+    assert "notes.txt" in capsys.readouterr().err and (fo2 / "notes.txt").read_text() == "why"
+    (fo2 / "notes.txt").unlink()
+    assert main(["train", "tiny", "--run-dir", str(fo2), *TINY]) == 0
 
 
 def test_no_dead_end_after_a_failure_before_the_first_checkpoint(tmp_path, capsys):
@@ -195,9 +240,14 @@ def test_export_refuses_a_users_folder_and_a_file_and_replaces_only_its_own(run,
     assert main(["export", str(run), "--out", str(out)]) == 0
     assert main(["export", str(run), "--out", str(out)]) == 2
     assert "use --force" in capsys.readouterr().err
-    (out / "stale.bin").write_text("left from before")
+    (out / "notes.txt").write_text("the user's, not the export's")
+    before = tree(out)
+    assert main(["export", str(run), "--out", str(out), "--force"]) == 2  # lmlab deletes only its own files
+    assert "notes.txt" in capsys.readouterr().err and tree(out) == before
+    (out / "notes.txt").unlink()
+    (out / "config.json").write_text("{}")  # an export file lmlab wrote: replaced
     assert main(["export", str(run), "--out", str(out), "--force"]) == 0
-    assert not (out / "stale.bin").exists() and (out / "config.json").is_file()
+    assert json.loads((out / "config.json").read_text()) != {}
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -331,10 +333,111 @@ def test_a_run_stopped_by_a_signal_is_interrupted_not_failed(tmp_path, monkeypat
     from lmlab.errors import Interrupted
     from lmlab.study.worker import run_one
 
-    def stopped(cfg, run_dir):
+    def stopped(cfg, run_dir, **kwargs):
         raise Interrupted("SIGINT at step 3: saved last")
 
     monkeypatch.setattr(train_pkg, "train", stopped)
     (tmp_path / "c.toml").write_text('name = "x"\n')
     status = run_one(str(tmp_path / "r"), str(tmp_path / "c.toml"), str(tmp_path / "s.json"))
     assert status["status"] == "interrupted" and "SIGINT" in status["error"]
+
+
+def _holder(path: Path) -> subprocess.Popen:
+    """Another process holding `path`'s lock (as a study or a trainer does) until killed."""
+    code = (f"import time; from lmlab.io import DirLock; DirLock({str(path)!r}).acquire(); "
+            f"print('locked', flush=True); time.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_one_study_process_per_study_folder(tmp_path, inproc):
+    """Issue 26 §3.4: a second sweep on the same folder deleted a run the first was training."""
+    out = tmp_path / "s"
+    out.mkdir()
+    proc = _holder(out)
+    try:
+        with pytest.raises(UserError, match=r"study directory .* is in use by pid \d+"):
+            run_study(_study(seeds=1), out, 1, inproc)
+        assert sorted(p.name for p in out.iterdir()) == [".lmlab-lock"]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_run_lock_survives_the_removal_of_its_folder(tmp_path):
+    """Issue 26 §3.5: removing a run folder took its lock file along, so a second trainer started on
+    a run the first was still training. The lock outside the folder still refuses it."""
+    import shutil
+
+    from lmlab.runs import RunDir
+
+    run = tmp_path / "r"
+    run.mkdir()
+    proc = _holder(run)
+    try:
+        shutil.rmtree(run)
+        with pytest.raises(UserError, match=r"in use by pid \d+"):
+            RunDir.create(run)
+    finally:
+        proc.kill()
+        proc.wait()
+    RunDir.create(run).unlock()  # the killed holder's locks are gone
+
+
+def test_a_deleted_run_folder_is_lost_not_done_and_is_trained_again(tmp_path, inproc, capsys):
+    """Issue 26 §3.6: `rm -rf runs/X` and the table still said done (means over fewer seeds)."""
+    import shutil
+
+    from lmlab.study.runner import tabulate
+
+    out = tmp_path / "s"
+    study = _study(seeds=1)
+    first = run_study(study, out, 1, inproc)
+    gone = first.rows[1]["run"]
+    shutil.rmtree(out / "runs" / gone)
+    table = tabulate(study, out, plan(study))
+    assert [r["status"] for r in table.rows] == ["done", "lost"]
+    assert "1 of 2 runs did not finish" in table.text and table.aggregate[1]["n"] == 0
+    again = run_study(study, out, 1, inproc, stream=sys.stderr)
+    assert [r["status"] for r in again.rows] == ["done", "done"]
+    assert "lost their folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_workers_stop_when_their_study_is_killed(tmp_path):
+    """Issue 26 §3.5: SIGKILL of `lmlab sweep` left its workers training as orphans."""
+    import signal
+    import time
+
+    out = tmp_path / "s"
+    proc = subprocess.Popen([sys.executable, "-m", "lmlab", "sweep", "tiny", "--grid", "model.n_layer=1,2",
+                             "--out", str(out), "--workers", "2", "--train.max_steps=100000",
+                             "--eval.every=50", "--eval.max_tokens=256"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    locks = [out / "runs" / name / ".lmlab-lock" for name in ("n_layer1-s0", "n_layer2-s0")]
+    deadline = time.time() + 120
+    while time.time() < deadline and not all(p.is_file() and p.read_text().strip() for p in locks):
+        time.sleep(0.5)
+    workers = [int(p.read_text()) for p in locks]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 60
+    alive = workers
+    while alive and time.time() < deadline:
+        time.sleep(0.5)
+        alive = [pid for pid in alive if _alive(pid)]
+    assert not alive, f"workers {alive} outlived their study"
+    for name in ("n_layer1-s0", "n_layer2-s0"):  # each saved on the way out: the next run resumes it
+        assert json.loads((out / "status" / f"{name}.json").read_text())["status"] == "interrupted"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is not alive (it waits for a parent that is gone)
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False

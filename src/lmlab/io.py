@@ -4,7 +4,7 @@ Four promises live here, so every writer keeps them the same way:
 - a file is replaced whole or not at all (temporary file + fsync + rename), with the
   permissions the user's umask asks for (a colleague can read a shared run);
 - a JSONL log with one damaged line keeps every other line (the damaged one is named);
-- lmlab only ever deletes a folder it made itself, recognised by a marker file;
+- lmlab only ever deletes what it wrote itself, in a folder its marker file lists it in;
 - one process at a time writes into a run directory (an flock the kernel drops when the
   process dies, so a crash never leaves it stuck).
 """
@@ -12,6 +12,7 @@ Four promises live here, so every writer keeps them the same way:
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -140,54 +141,146 @@ class MetricsLog:
 
 
 # ----------------------------------------------------------------------------- ownership markers
+#
+# A folder lmlab made holds a marker: a JSON record of its kind and the top-level names lmlab
+# writes there ("owns"). lmlab removes exactly those names and nothing else, and refuses, naming
+# them, when anything else is in the folder: a user's notes beside a run are never deleted.
 
-def write_marker(directory: Path, marker: str, kind: str) -> None:
-    """Mark `directory` as made by lmlab (`kind`: run, export, study), so --force may empty it later."""
-    atomic_write_text(Path(directory) / marker, json.dumps({"format": 1, "kind": kind}) + "\n")
-
-
-def is_owned(directory: Path, marker: str, legacy: tuple[str, ...] = ()) -> bool:
-    """True when lmlab made `directory`: it holds `marker`, or every name in `legacy` (the
-    shape of folders written before markers existed)."""
-    directory = Path(directory)
-    if (directory / marker).is_file():
-        return True
-    return bool(legacy) and all((directory / name).exists() for name in legacy)
+def write_marker(directory: Path, marker: str, kind: str, owns=(), **fields: Any) -> None:
+    """Mark `directory` as made by lmlab (`kind`: run, export, study, analysis), owning `owns`."""
+    record = {"format": 2, "kind": kind, "owns": sorted(set(owns)), **fields}
+    atomic_write_text(Path(directory) / marker, json.dumps(record) + "\n")
 
 
-def remove_owned(directory: Path, marker: str, legacy: tuple[str, ...] = (), what: str = "folder") -> None:
-    """Empty a folder lmlab made (keeping the folder and its lock file); refuse anything else.
+def read_marker(directory: Path, marker: str) -> dict | None:
+    """The marker's record; None without a marker. A damaged marker reads as an empty record
+    (owning nothing), so a damaged one can never widen what lmlab deletes."""
+    path = Path(directory) / marker
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
-    This is the only way lmlab deletes a user-named folder: `--force` on a directory without
-    lmlab's marker refuses with one line and deletes nothing."""
+
+def update_marker(directory: Path, marker: str, **fields: Any) -> None:
+    """Set `fields` in an existing marker (atomically); nothing happens without one."""
+    record = read_marker(directory, marker)
+    if record is not None and any(record.get(k) != v for k, v in fields.items()):
+        atomic_write_text(Path(directory) / marker, json.dumps({**record, **fields}) + "\n")
+
+
+def is_owned(directory: Path, marker: str) -> bool:
+    """True when lmlab made `directory` (it holds `marker`)."""
+    return (Path(directory) / marker).is_file()
+
+
+def owned_names(directory: Path, marker: str, layout=()) -> set[str]:
+    """The top-level names lmlab owns in `directory`: the marker's list (markers written before
+    the list existed own `layout`, the folder kind's fixed names), the marker and the lock."""
+    record = read_marker(directory, marker) or {}
+    owns = record.get("owns") if record.get("format", 1) >= 2 else layout
+    return {*(owns if isinstance(owns, (list, tuple)) else ()), marker, LOCK_NAME}
+
+
+def foreign_entries(directory: Path, marker: str, layout=()) -> list[str]:
+    """Names in `directory` that lmlab did not write (sorted): what it must never delete."""
+    owned = owned_names(directory, marker, layout)
+    return sorted(p.name for p in Path(directory).iterdir() if p.name not in owned)
+
+
+def listed(names: list[str], most: int = 5) -> str:
+    """'a, b, c' — at most `most` names, then how many more."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def remove_owned(directory: Path, marker: str, layout=(), what: str = "folder") -> None:
+    """Remove what lmlab wrote in a folder it made (keeping the folder and its lock file).
+
+    This is the only way lmlab deletes inside a user-named folder. It refuses with one line and
+    deletes nothing when the folder has no marker, or holds anything lmlab did not write."""
     directory = Path(directory)
     if not directory.exists():
         return
     if not directory.is_dir():
         raise UserError(f"{directory} is a file, not a {what}; choose another path")
-    if not is_owned(directory, marker, legacy):
-        raise UserError(f"{directory} was not made by lmlab (no {marker} marker), so --force will not delete "
+    if not is_owned(directory, marker):
+        raise UserError(f"{directory} was not made by lmlab (no {marker} marker), so lmlab will not delete "
                         f"anything in it; choose an empty or new folder")
+    foreign = foreign_entries(directory, marker, layout)
+    if foreign:
+        raise UserError(f"{what} {directory} holds files lmlab did not write ({listed(foreign)}); lmlab deletes "
+                        f"only its own: move them out, or choose another folder")
     for entry in directory.iterdir():
-        if entry.name == LOCK_NAME:
+        if entry.name in (LOCK_NAME, marker):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink()
+    (directory / marker).unlink()  # last: a removal that fails half-way leaves a folder still marked lmlab's
+
+
+def check_out_folder(directory: Path, marker: str, flag: str = "--out") -> Path:
+    """A folder a verb will write its results into (`--out DIR`) must be new, empty, or marked by
+    lmlab before: one holding anything else is refused before any work, so a user's files are never
+    overwritten. Checks only; `claim_out_folder` makes and marks it when the results are ready."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{flag} {directory} is a file; give a folder (it is created if missing)")
+    if directory.is_dir() and any(directory.iterdir()) and not is_owned(directory, marker):
+        raise UserError(f"{flag} {directory} already holds files that lmlab did not write; lmlab will not "
+                        f"overwrite them: choose an empty or new folder")
+    return directory
+
+
+def claim_out_folder(directory: Path, marker: str, kind: str, flag: str = "--out") -> Path:
+    """`check_out_folder`, then create the folder and mark it as lmlab's (kind: analysis, probe...)."""
+    directory = check_out_folder(directory, marker, flag)
+    if not is_owned(directory, marker):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            write_marker(directory, marker, kind)
+        except OSError as err:
+            raise UserError(f"{flag} {directory}: cannot write there ({err.strerror})") from None
+    return directory
 
 
 # ----------------------------------------------------------------------------- locks
 
+def path_lock_file(directory: Path, create: bool = True) -> Path:
+    """The lock file for `directory` that lives outside it (in a per-user folder under the temp
+    directory, named by the folder's real path): deleting the folder cannot take this lock with it,
+    so a second trainer can never start on a run whose folder was removed under the first."""
+    base = Path(tempfile.gettempdir()) / f"lmlab-locks-{os.getuid()}"
+    if create:
+        base.mkdir(mode=0o700, exist_ok=True)
+    key = hashlib.sha256(os.path.realpath(directory).encode()).hexdigest()[:32]
+    return base / f"{key}.lock"
+
+
 class DirLock:
-    """An exclusive flock on DIR/.lmlab-lock, held while the file stays open. The kernel drops it
-    when the process exits in any way (even SIGKILL), so a crash never leaves it stuck."""
+    """Exclusive flocks on DIR/.lmlab-lock (it names the holder's pid beside the run) and on the
+    folder's lock outside it (`path_lock_file`), held while the files stay open. The kernel drops
+    them when the process exits in any way (even SIGKILL), so a crash never leaves one stuck."""
 
     def __init__(self, directory: Path, what: str = "run directory"):
-        self.directory, self.what, self._fd = Path(directory), what, None
+        self.directory, self.what, self._fd, self._outside = Path(directory), what, None, -1
 
     def acquire(self) -> "DirLock":
-        path = self.directory / LOCK_NAME
+        outside = self._take(path_lock_file(self.directory))  # first: it survives the folder's removal
+        try:
+            inside = self._take(self.directory / LOCK_NAME)
+        except BaseException:
+            os.close(outside)
+            raise
+        self._fd, self._outside = inside, outside
+        return self
+
+    def _take(self, path: Path) -> int:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -195,21 +288,21 @@ class DirLock:
             self._refuse(fd)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._fd = fd
-        return self
+        return fd
 
     def check(self) -> None:
         """Refuse as acquire() would when another process holds the lock; creates and changes nothing
-        (a shared probe on the existing lock file, dropped at once)."""
-        try:
-            fd = os.open(self.directory / LOCK_NAME, os.O_RDONLY)
-        except FileNotFoundError:
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._refuse(fd)
-        os.close(fd)
+        (a shared probe on the existing lock files, dropped at once)."""
+        for path in (path_lock_file(self.directory, create=False), self.directory / LOCK_NAME):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._refuse(fd)
+            os.close(fd)
 
     def _refuse(self, fd: int) -> None:
         holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
@@ -224,6 +317,7 @@ class DirLock:
                 os.ftruncate(fd, 0)
             finally:
                 os.close(fd)  # closing drops the flock
+                os.close(self._outside)
 
     @property
     def held(self) -> bool:

@@ -10,8 +10,13 @@
                 samples/         generated text
                 analysis/        analysis outputs
                 report.md, loss.png
-                .lmlab-run       the marker: lmlab made this folder, so --force may empty it
-                .lmlab-lock      flocked by the process training into it
+                .lmlab-run       the marker: lmlab made this folder; the names it owns (RUN_LAYOUT);
+                                 whether it ever saved a checkpoint
+                .lmlab-lock      flocked by the process training into it (with a twin outside the folder)
+
+lmlab deletes in a run directory only the names its marker lists, and only when asked (--force),
+or when the run never saved a checkpoint (a failed start is not a dead end); anything else in the
+folder (a user's notes) makes it refuse, naming those files.
 """
 
 from __future__ import annotations
@@ -28,16 +33,23 @@ from lmlab.io import (  # noqa: F401  (atomic_write_*, iter_jsonl, MetricsLog: r
     MetricsLog,
     atomic_write_bytes,
     atomic_write_text,
+    foreign_entries,
     is_owned,
     iter_jsonl,
+    listed,
+    read_marker,
     remove_owned,
     topmost_missing,
+    update_marker,
     write_marker,
 )
 
 MARKER = ".lmlab-run"
-# Runs written before the marker existed are recognised by their shape: all three present.
-LEGACY = ("config.toml", "checkpoints", "metrics.jsonl")
+# Every top-level name lmlab writes into a run directory (train, eval, analyze, sample, report,
+# the loggers). Written into the marker, so a later lmlab knows what an older one owned.
+RUN_LAYOUT = ("config.toml", "model.json", "manifest.json", "metrics.jsonl", "tokenizer", "checkpoints", "data",
+              "samples", "analysis", "eval", "report.md", "report.html", "loss.png", "figures",
+              "tensorboard", "wandb")
 STEP_DIR = re.compile(r"^step-(\d+)$")  # checkpoints/step-XXXXXX, kept by train.keep_checkpoints
 
 
@@ -51,6 +63,7 @@ class RunDir:
         self.root = Path(root)
         self._lock: DirLock | None = None
         self._made: Path | None = None  # the topmost folder create() made (so discard() may remove it)
+        self._noted = False  # note_checkpoint() has marked the run as checkpointed
 
     config = property(lambda self: self.root / "config.toml")
     metrics = property(lambda self: self.root / "metrics.jsonl")
@@ -88,8 +101,24 @@ class RunDir:
         raise UserError(f"--checkpoint {which!r} is not valid; expected best, last or a kept step number")
 
     def owned(self) -> bool:
-        """lmlab made this folder (its marker, or the shape of a run from before markers)."""
-        return is_owned(self.root, MARKER, LEGACY)
+        """lmlab made this folder (its marker)."""
+        return is_owned(self.root, MARKER)
+
+    def ever_checkpointed(self) -> bool:
+        """The run saved a checkpoint at some time (its marker says so, or one is here now): a
+        folder whose checkpoints/ were deleted afterwards still holds a run, not a failed start."""
+        record = read_marker(self.root, MARKER) or {}
+        if self.has_checkpoint("last") or self.has_checkpoint("best") or record.get("checkpointed"):
+            return True
+        # markers written before the flag existed: an evaluation logged means a checkpoint followed it
+        return "checkpointed" not in record and any(r.get("kind") == "eval"
+                                                    for r in iter_jsonl(self.metrics, quiet=True))
+
+    def note_checkpoint(self) -> None:
+        """Record in the marker that this run has saved a checkpoint (once)."""
+        if not self._noted:
+            update_marker(self.root, MARKER, checkpointed=True)
+            self._noted = True
 
     def lock(self) -> "RunDir":
         """Hold this run's lock until `unlock()` or the process ends; refuse if another holds it."""
@@ -104,23 +133,16 @@ class RunDir:
     @classmethod
     def create(cls, root: str | Path, overwrite: bool = False) -> "RunDir":
         """A fresh, locked run directory. An existing folder is emptied only when lmlab made it
-        (marker) and either `overwrite` is set or it never got a checkpoint (a run that failed
-        or was stopped before its first save is not a dead end); anything else is refused."""
+        (marker), holds nothing lmlab did not write, and either `overwrite` is set or it never saved
+        a checkpoint (a run that failed or was stopped before its first save is not a dead end)."""
         run = cls(root)
         if run.root.exists() and not run.root.is_dir():
             raise UserError(f"run directory {run.root} is a file; choose a folder path for --run-dir")
         held = [p for p in run.root.iterdir() if p.name != LOCK_NAME] if run.root.is_dir() else []
         if held:
-            owned = run.owned()
-            if not owned:
-                raise UserError(f"{run.root} already holds files and was not made by lmlab (no {MARKER} marker); "
-                                f"lmlab will not delete them, even with --force: choose an empty or new --run-dir")
-            started = run.has_checkpoint("last") or run.has_checkpoint("best")
-            if started and not overwrite:
-                raise UserError(f"run directory {run.root} already holds files; use --resume {run.root} "
-                                f"to continue it, --force to overwrite it, or another --run-dir")
+            run._check_reusable(overwrite)
             run.lock()
-            remove_owned(run.root, MARKER, LEGACY, what="run directory")
+            remove_owned(run.root, MARKER, RUN_LAYOUT, what="run directory")
         made = topmost_missing(run.root)  # the topmost folder this call creates (discard() removes it again)
         try:
             run.root.mkdir(parents=True, exist_ok=True)
@@ -128,15 +150,34 @@ class RunDir:
             raise UserError(f"cannot create run directory {run.root}: {err.strerror}") from None
         run._made = made
         try:
-            write_marker(run.root, MARKER, "run")
+            write_marker(run.root, MARKER, "run", RUN_LAYOUT, checkpointed=False)
         except OSError as err:
             raise UserError(f"cannot write into run directory {run.root}: {err.strerror}") from None
         return run.lock()
 
+    def _check_reusable(self, overwrite: bool) -> None:
+        """Refuse, in one line naming what to do, to empty a folder that is not lmlab's alone to empty."""
+        if not self.owned():
+            raise UserError(f"{self.root} already holds files and was not made by lmlab (no {MARKER} marker); "
+                            f"lmlab will not delete them, even with --force: choose an empty or new --run-dir")
+        foreign = foreign_entries(self.root, MARKER, RUN_LAYOUT)
+        if foreign:
+            raise UserError(f"run directory {self.root} holds files lmlab did not write ({listed(foreign)}); "
+                            f"lmlab deletes only its own, even with --force: move them out, or choose another "
+                            f"--run-dir")
+        if overwrite or not self.ever_checkpointed():
+            return
+        if self.has_checkpoint("last"):
+            raise UserError(f"run directory {self.root} already holds files; use --resume {self.root} "
+                            f"to continue it, --force to overwrite it, or another --run-dir")
+        raise UserError(f"run directory {self.root} holds a run whose checkpoints are gone (its metrics, "
+                        f"analysis and pages remain); use --force to train it again from scratch, or another "
+                        f"--run-dir")
+
     def discard(self) -> None:
         """Undo `create` after a failure before anything worth keeping was written."""
         try:
-            remove_owned(self.root, MARKER, LEGACY)
+            remove_owned(self.root, MARKER, RUN_LAYOUT)
             self.unlock()
             (self.root / LOCK_NAME).unlink(missing_ok=True)
             if self._made is not None:

@@ -3,10 +3,12 @@ functions they call (cli.py registers them with one line: `add_parsers(verbs)`).
 
 from __future__ import annotations
 
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from lmlab.errors import UserError
-from lmlab.io import read_text
+from lmlab.io import check_out_folder, claim_out_folder, read_text, topmost_missing
 
 
 def add_parsers(verbs) -> None:
@@ -72,10 +74,29 @@ def _sample(verbs) -> None:
     p.set_defaults(fn=cmd_sample)
 
 
+OUT_MARKER = ".lmlab-out"  # marks an --out folder as lmlab's: later analyses may overwrite their files there
+
+
 def _check_out(out: str | None) -> None:
-    """--out must be a folder (or not exist yet): refused before any work, not after it."""
-    if out is not None and Path(out).exists() and not Path(out).is_dir():
-        raise UserError(f"--out {out} is a file; give a folder (it is created if missing)")
+    """--out must be new, empty or lmlab's own: refused before any work, not after it."""
+    if out is not None:
+        check_out_folder(Path(out), OUT_MARKER)
+
+
+@contextmanager
+def _writing_to(out: str | None):
+    """Make and mark the --out folder for the writes inside; a failure removes a folder it made."""
+    if out is None:
+        yield
+        return
+    made = topmost_missing(Path(out))
+    claim_out_folder(Path(out), OUT_MARKER, "analysis")
+    try:
+        yield
+    except BaseException:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
 
 
 def _check_positive(value: int, flag: str) -> None:
@@ -84,7 +105,7 @@ def _check_positive(value: int, flag: str) -> None:
 
 
 def cmd_analyze(args, overrides) -> int:
-    from lmlab.analysis import ablation, attention, heads, maps, pipeline, trajectory
+    from lmlab.analysis import ablation, attention, maps, trajectory
     from lmlab.analysis.source import open_run, validation_windows
 
     _check_positive(args.windows, "--windows")
@@ -103,6 +124,16 @@ def cmd_analyze(args, overrides) -> int:
         trajectory.check_kept(loaded.run.root)
     out = Path(args.out) if args.out else loaded.run.analysis
     windows = validation_windows(loaded, args.windows, args.seed)
+    with _writing_to(args.out):
+        files = _analyze_all(args, loaded, windows, out)
+    _wrote(files)
+    return 0
+
+
+def _analyze_all(args, loaded, windows, out: Path) -> list[Path]:
+    """Every analysis the flags ask for, printed and written under `out`; the files written."""
+    from lmlab.analysis import ablation, attention, heads, pipeline, trajectory
+
     stats, files = pipeline.attention_report(loaded, windows, out, args.threshold)
     print(f"{loaded.run.root} at step {loaded.meta.get('step')}: attention over {len(windows)} validation windows")
     print(attention.format_table(stats))
@@ -123,8 +154,7 @@ def cmd_analyze(args, overrides) -> int:
         result, more = pipeline.checkpoints_report(loaded.run.root, windows, out, args.threshold, args.device)
         files += more
         print(trajectory.format_trajectory(result))
-    _wrote(files)
-    return 0
+    return files
 
 
 def cmd_probe(args, overrides) -> int:
@@ -134,8 +164,9 @@ def cmd_probe(args, overrides) -> int:
         raise UserError("lmlab probe needs --neighbours W1,W2, --analogy 'a - b + c' or --pca W1,W2,...")
     _check_positive(args.k, "--k")
     _check_out(args.out)
-    result = pipeline.probe_run(args.run_dir, args.checkpoint, _words(args.neighbours), args.analogy,
-                                _words(args.pca), args.k, args.out)
+    with _writing_to(args.out):
+        result = pipeline.probe_run(args.run_dir, args.checkpoint, _words(args.neighbours), args.analogy,
+                                    _words(args.pca), args.k, args.out)
     if "neighbours" in result:
         print(probe.format_neighbours(result["neighbours"]))
     if "analogy" in result:
@@ -159,7 +190,7 @@ def _words(text: str | None) -> list[str] | None:
 
 
 def cmd_sample(args, overrides) -> int:
-    from lmlab.analysis import pipeline, sampling
+    from lmlab.analysis import sampling
 
     temps = sampling.parse_floats(args.temperature, "--temperature", 0.0, 100.0)
     top_ps = sampling.parse_floats(args.top_p, "--top-p", 0.0, 1.0, low_open=True)
@@ -172,6 +203,16 @@ def cmd_sample(args, overrides) -> int:
     if not prompts and not args.prompt_variants:
         raise UserError("lmlab sample needs --prompt TEXT, --prompts FILE or --prompt-variants FILE")
     files = []
+    with _writing_to(args.out):
+        files += _sample_files(args, prompts, temps, top_ps, top_ks)
+    _wrote(files)
+    return 0
+
+
+def _sample_files(args, prompts, temps, top_ps, top_ks) -> list:
+    from lmlab.analysis import pipeline, sampling
+
+    files = []
     if prompts:
         study = pipeline.sample_run(args.run_dir, prompts, args.checkpoint, temps, top_ps, top_ks, args.seeds,
                                     args.max_new_tokens, args.device, args.out)
@@ -183,8 +224,7 @@ def cmd_sample(args, overrides) -> int:
                                           0, min(args.max_new_tokens, 50), args.device, args.out)
         print(sampling.format_sensitivity(result))
         files += result["files"]
-    _wrote(files)
-    return 0
+    return files
 
 
 def _prompts(args) -> list[str]:

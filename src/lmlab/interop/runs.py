@@ -17,9 +17,12 @@ from pathlib import Path
 
 from lmlab.config import RunConfig
 from lmlab.errors import UserError
-from lmlab.io import topmost_missing
+from lmlab.io import foreign_entries, listed, topmost_missing
 
 EXPORT_MARKER = ".lmlab-export"
+# What exports written before markers listed their files hold (transformers' save_pretrained names).
+EXPORT_LAYOUT = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+                 "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
 
 def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last", fmt: str = "hf",
@@ -45,10 +48,10 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last", f
         out.parent.mkdir(parents=True, exist_ok=True)
         hf_model.save_pretrained(tmp)
         to_hf_tokenizer(loaded.tokenizer).save_pretrained(tmp)
-        write_marker(tmp, EXPORT_MARKER, "export")
+        write_marker(tmp, EXPORT_MARKER, "export", [p.name for p in tmp.iterdir()])
         honour_umask(tmp)
         if out.exists():
-            remove_owned(out, EXPORT_MARKER, what="export folder")
+            remove_owned(out, EXPORT_MARKER, EXPORT_LAYOUT, what="export folder")
             out.rmdir()
         os.replace(tmp, out)
     except BaseException:
@@ -64,6 +67,10 @@ def check_export_target(out: Path, force: bool) -> None:
         if not (out / EXPORT_MARKER).is_file():
             raise UserError(f"--out {out} already holds files that are not an lmlab export; lmlab will not "
                             f"overwrite or mix into them: choose an empty or new folder")
+        foreign = foreign_entries(out, EXPORT_MARKER, EXPORT_LAYOUT)
+        if foreign:
+            raise UserError(f"--out {out} holds files the export did not write ({listed(foreign)}); lmlab "
+                            f"deletes only its own, even with --force: move them out, or choose another folder")
         if not force:
             raise UserError(f"--out {out} already holds an lmlab export; use --force to replace it, "
                             f"or another folder")
@@ -148,6 +155,7 @@ def import_run(hf_dir: str | Path, run_dir: str | Path, overwrite: bool = False)
             "tokenizer": "hf", "imported_from": str(hf_dir.resolve())}
     try:
         save_checkpoint(run.checkpoint("last"), model, None, meta)
+        run.note_checkpoint()
     except BaseException:
         run.discard()
         raise

@@ -8,17 +8,33 @@ import time
 from pathlib import Path
 
 from lmlab.progress import Progress
-from lmlab.io import atomic_write_text
+from lmlab.io import atomic_write_text, iter_jsonl
+from lmlab.runs import RunDir
 from lmlab.study import executors
 from lmlab.study.expand import RunPlan, model_stats
 
 
 def status_of(out: Path, name: str) -> dict:
+    """The run's status record. 'done' holds only while the run's folder proves it (a checkpoint
+    and an evaluation in its metrics): a deleted or emptied run folder is 'lost', trained again on
+    the next run of the study, and never counted in a table."""
     path = out / "status" / f"{name}.json"
     try:
-        return json.loads(path.read_text())
+        status = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    if not isinstance(status, dict):
+        return {}
+    if status.get("status") == "done" and not proves_done(out / "runs" / name):
+        status = {**status, "status": "lost",
+                  "error": "(its run folder no longer holds a checkpoint and evaluation; the next run of the "
+                           "study trains it again)"}
+    return status
+
+
+def proves_done(run_dir: Path) -> bool:
+    run = RunDir(run_dir)
+    return run.has_checkpoint("last") and any(r.get("kind") == "eval" for r in iter_jsonl(run.metrics, quiet=True))
 
 
 def shape(pending: list[RunPlan], workers: int | str) -> tuple[int, int]:
@@ -34,6 +50,10 @@ def execute(runs: list[RunPlan], out: Path, workers: int | str, executor: str, a
     skipped = len(runs) - len(pending)
     if skipped:
         print(f"lmlab: {skipped} of {len(runs)} runs already finished; skipping them", file=stream)
+    lost = [r.name for r in pending if status_of(out, r.name).get("status") == "lost"]
+    if lost:
+        print(f"lmlab: {len(lost)} finished runs lost their folder's checkpoint or metrics "
+              f"({', '.join(lost[:5])}{'...' if len(lost) > 5 else ''}); training them again", file=stream)
     if not pending:
         return
     n_workers, threads = shape(pending, workers)

@@ -76,7 +76,8 @@ def _read_status(job: Job, proc: subprocess.CompletedProcess | None = None) -> d
 def run_local(jobs: list[Job], workers: int, address: str, started: Started, finished: Finished) -> None:
     """Separate processes on this machine (`--workers N`, CPU threads divided between them)."""
     def one(job: Job) -> dict:
-        env = {**os.environ, "OMP_NUM_THREADS": str(job.threads), "MKL_NUM_THREADS": str(job.threads)}
+        env = {**os.environ, "OMP_NUM_THREADS": str(job.threads), "MKL_NUM_THREADS": str(job.threads),
+               "LMLAB_STUDY_PARENT": str(os.getpid())}  # the worker stops when this process dies
         cmd = [sys.executable, "-m", "lmlab.study.worker", str(job.run_dir), str(job.config_path),
                str(job.status_path), str(job.threads)]
         job.status_path.unlink(missing_ok=True)

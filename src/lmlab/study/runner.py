@@ -6,12 +6,13 @@ resumes interrupted ones; a failed run is recorded with its one-line error and t
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmlab.errors import UserError
-from lmlab.io import atomic_write_text, remove_owned
+from lmlab.io import LOCK_NAME, DirLock, atomic_write_text, remove_owned, topmost_missing, write_marker
 from lmlab.study.execution import execute, status_of
 from lmlab.study.expand import RunPlan, plan
 from lmlab.study.results import (aggregate, aggregate_text, epoch_aggregate, epoch_rows, epoch_text, markdown,
@@ -19,6 +20,10 @@ from lmlab.study.results import (aggregate, aggregate_text, epoch_aggregate, epo
 from lmlab.study.spec import Study
 
 MARKER = ".lmlab-study"
+# The top-level names a study writes into its folder (tables in several formats, plots, pages).
+_TABLES = ("results", "aggregate", "epochs", "epochs_aggregate")
+STUDY_LAYOUT = ("runs", "status", "retrain", "plots", "figures", "study.toml", "selected.json", "scaling.json",
+                "report.html", "report.md", *(f"{t}.{ext}" for t in _TABLES for ext in ("csv", "md", "json", "parquet")))
 SUMMARY_COLUMNS = ["run", "seed", "params", "tokens", "steps", "wall_s", "best_val_loss", "best_val_accuracy",
                    "best_val_bits_per_byte", "train_val_gap", "status"]
 
@@ -32,24 +37,41 @@ class Outcome:
     text: str = ""
 
 
-def prepare_dir(study: Study, out: Path, runs: list[RunPlan], force: bool) -> None:
-    """Refuse a directory holding something else (or a different study); --force starts over,
-    deleting only a directory lmlab marked as a study."""
+def prepare_dir(study: Study, out: Path, runs: list[RunPlan], force: bool) -> DirLock:
+    """Lock the study folder for this process (one study process per folder: a second one would
+    retrain or delete runs the first is training), then refuse a folder holding something else or
+    a different study; --force starts over, deleting only what lmlab wrote there. The caller keeps
+    the returned lock until the study ends."""
     marker = out / MARKER
-    if out.exists() and any(out.iterdir()):
-        if not marker.is_file():
-            raise UserError(f"{out} exists and is not an lmlab study directory; choose another --out")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; choose a folder for the study")
+    if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()) and not marker.is_file():
+        raise UserError(f"{out} exists and is not an lmlab study directory; choose another --out")
+    made = topmost_missing(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create study directory {out}: {err.strerror}") from None
+    try:
+        lock = DirLock(out, what="study directory").acquire()
+    except BaseException:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
+    if marker.is_file():
         if force:
-            remove_owned(out, MARKER, what="study directory")
+            remove_owned(out, MARKER, STUDY_LAYOUT, what="study directory")
         else:
             held = read_marker(marker)
             if held.get("plan") != plan_identity(study, runs):
+                lock.release()
                 raise UserError(f"{out} holds a different study ({held.get('name')}); "
                                 f"use another --out, or --force to delete it and start over")
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "status").mkdir(exist_ok=True)
-    atomic_write_text(marker, json.dumps({"name": study.name, "plan": plan_identity(study, runs)}))
+    write_marker(out, MARKER, "study", STUDY_LAYOUT, name=study.name, plan=plan_identity(study, runs))
     atomic_write_text(out / "study.toml", plan_toml(study, runs))
+    return lock
 
 
 def read_marker(marker: Path) -> dict:
@@ -97,13 +119,16 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
         from lmlab.study.executors import check_ray_address
 
         check_ray_address(address)
-    prepare_dir(study, out, runs, force)
-    execute(runs, out, workers, executor, address, stream)
-    outcome = tabulate(study, out, runs)
-    if study.select:
-        from lmlab.study.select import select_retrain_test
+    lock = prepare_dir(study, out, runs, force)
+    try:
+        execute(runs, out, workers, executor, address, stream)
+        outcome = tabulate(study, out, runs)
+        if study.select:
+            from lmlab.study.select import select_retrain_test
 
-        outcome.text += select_retrain_test(study, out, outcome, workers, executor, address, stream)
+            outcome.text += select_retrain_test(study, out, outcome, workers, executor, address, stream)
+    finally:
+        lock.release()
     return outcome
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import signal
 import sys
 import time
 import traceback
@@ -36,9 +36,9 @@ def run_one(run_dir: str, config_path: str, status_path: str, threads: int = 0) 
     status: dict = {"run": Path(run_dir).name, "pid": os.getpid()}
     try:
         resumed = Path(run_dir, "config.toml").is_file() and RunDir(run_dir).has_checkpoint("last")
-        if not resumed and Path(run_dir).exists():
-            shutil.rmtree(run_dir)  # killed before its first checkpoint: start it again (runs/ is the study's)
-        result = resume(run_dir) if resumed else train(load_config(config_path), run_dir)
+        # a run killed before its first checkpoint starts again: train() empties the folder only while
+        # holding its lock, and only of lmlab's own files (--force: a deleted checkpoint is retrained too)
+        result = resume(run_dir) if resumed else train(load_config(config_path), run_dir, overwrite=True)
         status.update(status="done", resumed=resumed, steps=result.steps, best_val_loss=result.best_val_loss)
     except BaseException as err:  # noqa: BLE001 — a failed variant must not stop the study
         status.update(status="failed", error=one_line(err))
@@ -51,7 +51,29 @@ def run_one(run_dir: str, config_path: str, status_path: str, threads: int = 0) 
     return status
 
 
+def die_with_parent() -> None:
+    """Stop (SIGTERM: save and record 'interrupted') when the study process that started this
+    worker dies, however it dies, even by SIGKILL: an orphaned worker would train on unseen and
+    hold its run. Linux's parent-death signal; elsewhere the study's own Ctrl-C reaches it."""
+    parent = int(os.environ.get("LMLAB_STUDY_PARENT", "0"))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    # until training installs its own handler (save, then stop), SIGTERM stops like Ctrl-C: the
+    # run is recorded as interrupted instead of leaving no status at all
+    signal.signal(signal.SIGTERM, _interrupt)
+    if parent and os.getppid() != parent:  # the parent died before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
+    die_with_parent()
     run_dir, config_path, status_path = argv[:3]
     threads = int(argv[3]) if len(argv) > 3 else 0
     return 0 if run_one(run_dir, config_path, status_path, threads)["status"] == "done" else 1

@@ -253,6 +253,7 @@ def save(job: Job, which: str, metrics: dict) -> None:
     meta["world_size"] = job.dist.world
     if job.dist.is_main:
         save_checkpoint(job.run.checkpoint(which), model, optimizer, meta, rng)
+        job.run.note_checkpoint()  # from now on a missing checkpoints/ is a deleted one, not a failed start
     job.dist.barrier()
 
 
