@@ -103,25 +103,71 @@ def char_run(tmp_path_factory):
 TIKTOKEN_FILES = {"gpt2": "tokenizers/gpt2/gpt2.tiktoken", "cl100k_base": "tokenizers/cl100k_base/cl100k_base.tiktoken"}
 
 
-@pytest.mark.parametrize("tokenizer", ["char", "byte", "gpt2", "cl100k_base"])
-def test_exported_run_loads_offline_in_transformers_with_equal_ids_and_logits(tmp_path, tokenizer, shakespeare):
+@pytest.fixture(scope="module", params=["char", "byte", "bpe", "gpt2", "cl100k_base"])
+def exported(request, tmp_path_factory, shared_data):
+    """A 5-step GPT-2-shaped run of each exportable tokenizer kind, trained on WikiText-2 valid (so a
+    char run knows '<', 'u', 'n', 'k', '>' but not '|' or CJK), its lmlab load and its export loaded
+    offline by transformers: (kind, lmlab run, HF tokenizer, HF model, export folder)."""
     from lmlab.cli import main
     from lmlab.load import load_run
 
-    run_dir, out = tmp_path / "run", tmp_path / "hf"
-    path = [f"--tokenizer.path={TIKTOKEN_FILES[tokenizer]}"] if tokenizer in TIKTOKEN_FILES else []
+    kind = request.param
+    root = tmp_path_factory.mktemp(f"hf_{kind}")
+    run_dir, out = root / "run", root / "hf"
+    path = [f"--tokenizer.path={TIKTOKEN_FILES[kind]}"] if kind in TIKTOKEN_FILES else []
     assert main(["train", "tiny", "--run-dir", str(run_dir), "--train.max_steps=5", "--eval.every=5",
-                 f"--tokenizer.kind={tokenizer}", "--model.position=learned", *path]) == 0
+                 "--data", str(shared_data / "wikitext-2" / "valid.txt"), f"--tokenizer.kind={kind}",
+                 "--model.position=learned", *path]) == 0
     assert main(["export", str(run_dir), "--format", "hf", "--out", str(out)]) == 0
     hf_model = transformers.AutoModelForCausalLM.from_pretrained(out, local_files_only=True).eval()
     hf_tok = transformers.AutoTokenizer.from_pretrained(out, local_files_only=True)
-    ours = load_run(run_dir, device="cpu")
-    text = shakespeare.read_text()[:300] if tokenizer in ("char", "byte") else \
+    return kind, load_run(run_dir, device="cpu"), hf_tok, hf_model, out
+
+
+def test_exported_run_loads_offline_in_transformers_with_equal_ids_and_logits(exported, shakespeare):
+    kind, ours, hf_tok, hf_model, _ = exported
+    text = shakespeare.read_text()[:300] if kind in ("char", "byte") else \
         shakespeare.read_text()[:20000] + " in 2000, 12345 ÄÖü 你好\r\n\t x  "  # digit groups, bytes, spaces
     ids = ours.tokenizer.encode(text)
     assert hf_tok(text)["input_ids"] == ids
     x = torch.tensor([ids[:32]])
     torch.testing.assert_close(hf_model(input_ids=x).logits, ours.model(x)[0], atol=1e-5, rtol=1e-5)
+
+
+def hf_mean_loss(hf_model, ids: list[int], T: int) -> float:
+    """Mean next-token loss through transformers over the windows lmlab's evaluation scores
+    (Stream.eval_batches: non-overlapping, T targets each)."""
+    T = min(T, len(ids) - 1)
+    windows = torch.tensor([ids[k * T:k * T + T + 1] for k in range((len(ids) - 1) // T)])
+    with torch.no_grad():  # inputs are T long: the model has T positions, so `labels=` (T + 1) cannot be used
+        logits = hf_model(input_ids=windows[:, :-1]).logits
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten()).item()
+
+
+def test_export_encodes_any_text_as_lmlab_does(exported, shared_data):
+    """Special-token spellings, <unk> (WikiText's placeholder word), Unicode a char run has not seen:
+    transformers must see lmlab's ids (special tokens are inserted by id, never read from text), and
+    the exported model must score the text as lmlab's evaluation does."""
+    import json
+
+    from lmlab.eval.metrics import evaluate
+
+    kind, ours, hf_tok, hf_model, out = exported
+    tok = ours.tokenizer
+    added = [t["content"] for t in json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))["added_tokens"]]
+    specials = " ".join(dict.fromkeys(["<|endoftext|>", "<unk>", *added]))
+    wiki = (shared_data / "wikitext-2" / "test.txt").read_text(encoding="utf-8")[:1500]
+    texts = {"specials": f"a <unk> b <|endoftext|> c {specials} {specials.replace(' ', '')}",
+             "unicode": "naïve café — 日本語 🙂", "wikitext": wiki}
+    assert "<unk>" in wiki
+    if kind == "char":  # the texts hold known characters spelling <unk> and unknown ones
+        assert tok.encode("<unk>") == [tok.stoi[c] for c in "<unk>"] and tok.unk_id in tok.encode(texts["unicode"])
+    T = ours.cfg.model.context_len
+    for name, text in texts.items():
+        ids, hf_ids = tok.encode(text), hf_tok(text)["input_ids"]
+        assert hf_ids == ids and hf_tok.encode(text, add_special_tokens=False) == ids, name
+        ours_loss = evaluate(ours.model, ids, tok, T, batch_size=8)["loss"]
+        assert hf_mean_loss(hf_model, hf_ids, T) == pytest.approx(ours_loss, abs=1e-4), name
 
 
 def test_import_makes_a_working_run(char_run, tmp_path, capsys):

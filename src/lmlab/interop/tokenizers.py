@@ -3,6 +3,11 @@
 One exporter per tokenizer kind in TOKENIZER_EXPORTS: it builds the `tokenizers` model and names
 the end-of-text token, extra special tokens and the unknown token; `to_hf_tokenizer` wraps the
 result. A tokenizer kind without an exporter cannot be exported (the error names those that can).
+
+Special tokens are ids, not text: lmlab's char, byte, bpe and tiktoken kinds encode a literal
+"<|endoftext|>" or "<unk>" in the data (WikiText writes <unk> for rare words) as the characters
+or bytes it is made of, so the export sets `split_special_tokens`, which tokenizer_config.json keeps
+and AutoTokenizer reads back. Kind `hf` keeps whatever its tokenizer.json does, as lmlab does.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class Exported:
     eos: str = EOS
     specials: list[str] = field(default_factory=list)  # added after eos, in id order
     unk: str | None = None
+    split_specials: bool = True  # special-token text in user text is plain text (lmlab's encode)
 
 
 def exporter(*kinds: str) -> Callable:
@@ -42,12 +48,14 @@ def from_json_text(tok) -> Exported:
     from tokenizers import Tokenizer
 
     eos = tok.decode([tok.eos_id]) if tok.eos_id is not None else EOS
-    return Exported(Tokenizer.from_str(tok.json_text), eos)
+    # bpe sets encode_special_tokens (it is not saved in the JSON); a loaded tokenizer.json does not
+    return Exported(Tokenizer.from_str(tok.json_text), eos, split_specials=tok.tk.encode_special_tokens)
 
 
 @exporter("char")
 def from_chars(tok) -> Exported:
     """a word-level vocabulary of single characters, <unk> and <|endoftext|>"""
+    # Each character is looked up alone, so an unseen one becomes unk_id, as in CharTokenizer.
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
     vocab = {c: i for i, c in enumerate(tok.chars)} | {"<unk>": tok.unk_id, EOS: tok.eos_id}
@@ -124,4 +132,5 @@ def to_hf_tokenizer(tok):
     if out.specials:
         out.tk.add_special_tokens(out.specials)
     unk = {"unk_token": out.unk} if out.unk else {}
-    return PreTrainedTokenizerFast(tokenizer_object=out.tk, eos_token=out.eos if has_eos else None, **unk)
+    return PreTrainedTokenizerFast(tokenizer_object=out.tk, eos_token=out.eos if has_eos else None,
+                                   split_special_tokens=out.split_specials, **unk)
