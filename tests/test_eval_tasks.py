@@ -1,5 +1,6 @@
 """Zero-shot tasks in-process: scoring on a hand-built model, acc vs acc_norm, standard errors,
-truncation, continuations longer than the context (windows), every task's loader (local files and the Hugging Face schema), and bad input."""
+truncation, continuations longer than the context (windows), every task's loader (local files and the
+Hugging Face schema), and bad input."""
 
 from __future__ import annotations
 
@@ -175,7 +176,8 @@ def test_acc_norm_divides_the_whole_windowed_continuation():
     table[s, y] = math.log(0.5)
     model = Bigram(table.log_softmax(-1), context_len=8)
     item = Item("a", ["x" * 20, "y"], gold=1)
-    lls = [hand_ll(tok, model.table, "a", " " + c) for c in item.choices]  # a bigram: every window sees the previous token
+    # a bigram only looks one token back, and every window is fed the token before its first target
+    lls = [hand_ll(tok, model.table, "a", " " + c) for c in item.choices]
     out = score_task(model, tok, [item], "multiple_choice", 8)
     assert out["acc"] == float(max(range(2), key=lambda i: lls[i]) == 1) == 1.0
     assert out["acc_norm"] == float(max(range(2), key=lambda i: lls[i] / len(item.choices[i])) == 1) == 1.0

@@ -61,11 +61,13 @@ def format_table(out: dict) -> str:
     def pm(v, se):
         return "-" if v is None else f"{v:.3f} ± {se:.3f}" if se is not None else f"{v:.3f}"
 
-    head = f"{'task':<14}{'items':>6}{'chance':>8}  {'acc':<15}{'acc_norm':<15}{'ppl':>9}{'trunc':>7}{'windowed':>9}{'skip':>6}"
+    head = (f"{'task':<14}{'items':>6}{'chance':>8}  {'acc':<15}{'acc_norm':<15}{'ppl':>9}{'trunc':>7}{'windowed':>9}"
+            f"{'skip':>6}")
     lines = [head, "-" * len(head)]
     for name, r in out["tasks"].items():
         if not r["items"]:
-            lines.append(f"{name:<14}{0:>6}{'-':>8}  {'-':<15}{'-':<15}{'-':>9}{0:>7}{0:>9}{r['skipped_unencodable']:>6}")
+            lines.append(f"{name:<14}{0:>6}{'-':>8}  {'-':<15}{'-':<15}{'-':>9}{0:>7}{0:>9}"
+                         f"{r['skipped_unencodable']:>6}")
             continue
         ppl = "-" if r.get("perplexity") is None else \
             f"{r['perplexity']:.1f}" if r["perplexity"] < 1e6 else f"{r['perplexity']:.2e}"  # fits the column
