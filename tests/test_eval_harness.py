@@ -1,9 +1,11 @@
 """The lm-evaluation-harness adapter, offline: a task in a local YAML over a local jsonl, scored (a) by the
 harness through the `lmlab` model and (b) by the harness's own `hf` model on an HF export of the same run,
-against lmlab's in-process scorer on the same items."""
+against lmlab's in-process scorer on the same items; continuations longer than the context and unknown
+characters, scored and counted by the adapter as by the in-process path."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -14,10 +16,9 @@ from lmlab.eval.tasks import Item, score_task
 from lmlab.eval.tasks.harness_yaml import local_task_yaml
 from lmlab.eval.tasks.scoring import encode_pair, score_requests
 from lmlab.load import load_run
+from lmlab.tokenizer.char import CharTokenizer
 
 N_ITEMS = 12
-
-
 
 @pytest.fixture(scope="module")
 def offline():
@@ -119,3 +120,56 @@ def test_lm_eval_command_and_the_other_request_types(setup, tmp_path, capsys):
     new = ref[0, 6:].tolist()
     new = new[:new.index(lm.eot_token_id)] if lm.eot_token_id in new else new  # end of text stops generation
     assert gen == lm.tok_decode(new).split("\n\n")[0]
+
+
+@pytest.fixture
+def short_lm(tiny_cfg):
+    """The adapter around an in-memory transformer with an 8-token context and a 6-character vocabulary."""
+    from lmlab.eval.harness import LmlabLM
+    from lmlab.model import build_model
+
+    tok = CharTokenizer("ab xyz")
+    model = build_model(dataclasses.replace(tiny_cfg.model, context_len=8), tok.vocab_size).eval()
+    return LmlabLM(model=model, tokenizer=tok, context_len=8)
+
+
+def rolling_reference(model, ctx: list[int], cont: list[int], C: int) -> float:
+    """The continuation scored by lm-eval's own rolling windows (`loglikelihood_rolling`'s), the context's
+    last token standing in for its prefix token, each window one plain forward pass."""
+    from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+
+    total = 0.0
+    for inp, targets in map(make_disjoint_window, get_rolling_token_windows(cont, ctx[-1], C, 1)):
+        with torch.no_grad():
+            logp = model(torch.tensor([inp + targets[:-1]]))[0][0].log_softmax(-1)  # (T, V)
+        total += float(logp[-len(targets):].gather(1, torch.tensor(targets)[:, None]).sum())
+    return total
+
+
+def test_adapter_scores_a_long_continuation_as_the_in_process_path(short_lm, capsys):
+    from lm_eval.api.instance import Instance
+
+    lm, tok = short_lm, short_lm.tokenizer_lmlab
+    reqs = [("ab ba", " xyzzy abba xyzab ba"),  # 20 continuation tokens > 8: windows
+            ("ab" * 10, " x"),  # the context cut from the left
+            ("ab", " xQ"),  # Q is not in the vocabulary: scored as <unk>
+            ("ab", " y")]
+    got = lm.loglikelihood([Instance("loglikelihood", {}, r, i) for i, r in enumerate(reqs)], disable_tqdm=True)
+    pairs = [encode_pair(tok, c, t) for c, t in reqs]
+    in_process = score_requests(lm.model, pairs, 8)
+    assert [lp for lp, _ in got] == pytest.approx([s.logprob for s in in_process], abs=1e-5)
+    assert got[0][0] == pytest.approx(rolling_reference(lm.model, *pairs[0], 8), abs=1e-4)
+    # the adapter counts what lm-eval's results cannot show, and says so on stderr
+    assert lm.counts == {"requests": 4, "continuation_windowed": 1, "truncated": 1, "unknown_ids": 1}
+    err = capsys.readouterr().err
+    assert "4 loglikelihood requests: 1 continuations longer than the 8-token context scored whole in windows, " \
+           "1 contexts cut from the left, 1 hold <unk> ids" in err
+
+
+def test_rolling_loglikelihood_uses_the_same_windows(short_lm):
+    from lm_eval.api.instance import Instance
+
+    lm = short_lm
+    text = "ab xyz ba zyx abba xx yy zz"  # 27 tokens: four windows of 8 targets at most
+    (rolling,) = lm.loglikelihood_rolling([Instance("loglikelihood_rolling", {}, (text,), 0)], disable_tqdm=True)
+    assert rolling == pytest.approx(rolling_reference(lm.model, [lm.eot_token_id], lm.tok_encode(text), 8), abs=1e-4)

@@ -1,8 +1,10 @@
 """Zero-shot tasks in-process: scoring on a hand-built model, acc vs acc_norm, standard errors,
-truncation, every task's loader (local files and the Hugging Face schema), and bad input."""
+truncation, continuations longer than the context (windows), every task's loader (local files and the
+Hugging Face schema), and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from types import SimpleNamespace
@@ -16,6 +18,7 @@ from lmlab.errors import UserError
 from lmlab.eval.tasks import TASKS, Item, score_task
 from lmlab.eval.tasks.loading import load_hf_items, load_items, parse_task_names, read_hellaswag_text
 from lmlab.eval.tasks.run import binomial_stderr
+from lmlab.eval.tasks.commands import format_table, to_csv
 from lmlab.eval.tasks.scoring import encode_pair, score_requests
 from lmlab.tokenizer.char import CharTokenizer
 
@@ -125,6 +128,76 @@ def test_contexts_are_left_truncated_and_counted(toy):
     # a bigram only looks one token back, so truncation keeps the score: compare with the hand sum
     s = score_requests(model, [encode_pair(tok, long_ctx, " yz")], 8)[0]
     assert s.truncated and s.logprob == pytest.approx(hand_ll(tok, model.table, long_ctx, " yz"), abs=1e-5)
+
+
+def windowed_reference(model, ctx: list[int], cont: list[int], C: int) -> float:
+    """The rule for a continuation longer than the context, written out: its tokens in consecutive windows
+    of C targets (the last one shorter), each window fed the C tokens before its last target (context, then
+    earlier continuation tokens); every continuation token counts once."""
+    whole = ctx + cont
+    total, start = 0.0, len(ctx)
+    while start < len(whole):
+        end = min(start + C, len(whole))
+        first = max(0, end - 1 - C)
+        with torch.no_grad():
+            logp = model(torch.tensor([whole[first:end - 1]]))[0][0].log_softmax(-1)  # row i predicts whole[first+i+1]
+        total += sum(float(logp[p - first - 1, whole[p]]) for p in range(start, end))
+        start = end
+    return total
+
+
+def test_a_continuation_longer_than_the_context_is_scored_in_windows(tiny_cfg):
+    from lmlab.model import build_model
+
+    tok, C = CharTokenizer("ab xyz"), 8
+    model = build_model(dataclasses.replace(tiny_cfg.model, context_len=C), tok.vocab_size).eval()
+    cases = [("ab ba", " xyzzy abba xyzab ba"),  # 20 continuation tokens: windows of 8, 8 and 4
+             ("ab ba", " xyzzy a"),  # 8 tokens: one window, the context cut to its last token
+             ("a", " xyzzy abb")]  # 10 tokens after a 1-token context: 8 and 2
+    pairs = [encode_pair(tok, c, t) for c, t in cases]
+    assert [len(t) for _, t in pairs] == [20, 8, 10]
+    scored = score_requests(model, pairs, C)
+    for (ctx, cont), s in zip(pairs, scored):
+        assert s.logprob == pytest.approx(windowed_reference(model, ctx, cont, C), abs=1e-4)
+    assert [s.windowed for s in scored] == [True, False, True]
+    assert [s.truncated for s in scored] == [False, True, False]  # a windowed continuation is not "truncated"
+
+
+def test_acc_norm_divides_the_whole_windowed_continuation():
+    """A long choice whose first token is very unlikely: scoring only its last context_len tokens (and still
+    dividing by its full length) would pick it; the whole continuation loses to the short gold choice."""
+    tok = CharTokenizer("ab xyz")
+    V = tok.vocab_size
+    s, a, x, y = (tok.encode(c)[0] for c in " axy")
+    table = torch.full((V, V), math.log(1e-3))
+    table[a, s] = math.log(0.5)
+    table[s, x] = math.log(1e-18)  # " x...": the first token costs ~41 nats
+    table[x, x] = math.log(0.9)
+    table[s, y] = math.log(0.5)
+    model = Bigram(table.log_softmax(-1), context_len=8)
+    item = Item("a", ["x" * 20, "y"], gold=1)
+    # a bigram only looks one token back, and every window is fed the token before its first target
+    lls = [hand_ll(tok, model.table, "a", " " + c) for c in item.choices]
+    out = score_task(model, tok, [item], "multiple_choice", 8)
+    assert out["acc"] == float(max(range(2), key=lambda i: lls[i]) == 1) == 1.0
+    assert out["acc_norm"] == float(max(range(2), key=lambda i: lls[i] / len(item.choices[i])) == 1) == 1.0
+    assert out["continuation_windowed"] == 1 and out["truncated"] == 0
+
+
+def test_windowed_continuations_are_counted_apart_from_cut_contexts(toy):
+    tok, _ = toy
+    model = Bigram(toy[1].table, context_len=8)
+    items = [Item("ab" * 20, ["x", "yz"], 0),  # the context is cut from the left
+             Item("a", ["xyzxyzxyz", "y"], 0),  # " xyzxyzxyz": 10 tokens > 8, scored in two windows
+             Item("ab" * 20, ["xyzxyzxyz", "y"], 0),  # both, in different choices
+             Item("a", ["x", "y"], 0)]
+    out = score_task(model, tok, items, "multiple_choice", 8)
+    assert (out["truncated"], out["continuation_windowed"]) == (2, 2)
+    assert max(model.seen_lengths) <= 8
+    assert "continuation_windowed" in to_csv({"t": out}).splitlines()[0].split(",")
+    table = format_table({"tasks": {"t": out}, "checkpoint": "last", "step": 1, "stderr": "", "context_len": 8})
+    assert "windowed" in table.splitlines()[0]
+    assert score_task(model, tok, [Item("ABC", ["x"], 0)], "multiple_choice", 8)["continuation_windowed"] == 0
 
 
 def test_one_token_continuations_share_a_row(toy):

@@ -10,7 +10,11 @@ registry (no entry-point plugins), so its stock `lm_eval` command cannot see thi
 which register `lmlab` and then hand every argument to lm-eval's own CLI. From Python, importing this
 module registers it: `lm_eval.simple_evaluate(model="lmlab", model_args="run=RUN_DIR", ...)`.
 model_args: run (required), checkpoint (last|best|a kept step), device (auto|cpu|cuda|mps), batch_tokens,
-max_gen_toks. Scores come from `lmlab.eval.tasks.scoring`, the same code as `lmlab eval --tasks`.
+max_gen_toks. Scores come from `lmlab.eval.tasks.scoring`, the same code as `lmlab eval --tasks`, so a
+continuation longer than the context is scored whole, in windows, on both paths. Unlike `lmlab eval --tasks`,
+which skips items with characters a char tokenizer does not know, the adapter scores them with the <unk> id
+(lm-eval has no way to drop an item); after each loglikelihood call it warns on stderr how many requests
+held <unk> ids, were windowed or had their context cut (totals in `LmlabLM.counts`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ except ImportError:  # the adapter is only imported by the commands that need it
     raise UserError("the lm-evaluation-harness adapter needs lm-eval: pip install 'lmlab[eval]'") from None
 
 from lmlab.eval.tasks.scoring import score_requests
+from lmlab.io import warn
 
 
 @register_model("lmlab")
@@ -58,6 +63,7 @@ class LmlabLM(TemplateLM):
         self.model, self.tokenizer_lmlab = model.eval(), tokenizer
         self.context_len = int(context_len or model.config.context_len)
         self.batch_tokens, self.max_gen_toks = int(batch_tokens), int(max_gen_toks)
+        self.counts = {"requests": 0, "continuation_windowed": 0, "truncated": 0, "unknown_ids": 0}
 
     # --------------------------------------------------------------- tokens
     @property
@@ -80,30 +86,42 @@ class LmlabLM(TemplateLM):
         return self.tokenizer_lmlab.decode(list(tokens))
 
     # --------------------------------------------------------------- scoring
-    def _score(self, pairs, disable_tqdm: bool = True) -> list[tuple[float, bool]]:
-        scored = score_requests(self.model, pairs, self.context_len, self.batch_tokens, self._device,
-                                self._autocast, progress=not disable_tqdm, desc="lmlab")
-        return [(s.logprob, s.greedy) for s in scored]
+    def _score(self, pairs, disable_tqdm: bool = True):
+        return score_requests(self.model, pairs, self.context_len, self.batch_tokens, self._device, self._autocast,
+                              progress=not disable_tqdm, desc="lmlab")
 
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
         """requests: ((context, continuation), context ids, continuation ids) from TemplateLM.loglikelihood."""
-        results = self._score([(ctx, cont) for _, ctx, cont in requests], disable_tqdm)
+        pairs = [(ctx, cont) for _, ctx, cont in requests]
+        scored = self._score(pairs, disable_tqdm)
+        self._count(pairs, scored)
+        results = [(s.logprob, s.greedy) for s in scored]
         for (key, _, _), res in zip(requests, results):
             if key is not None:
                 self.cache_hook.add_partial("loglikelihood", key, res)
         return results
 
-    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
-        """Whole-document log-likelihood in disjoint windows of the context length (lm-eval's rolling windows)."""
-        from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+    def _count(self, pairs, scored) -> None:
+        """lm-eval's results have no column for these, so they are counted here and said on stderr."""
+        unk = getattr(self.tokenizer_lmlab, "unk_id", None)
+        new = {"requests": len(pairs), "continuation_windowed": sum(s.windowed for s in scored),
+               "truncated": sum(s.truncated for s in scored),
+               "unknown_ids": 0 if unk is None else sum(unk in ctx or unk in cont for ctx, cont in pairs)}
+        for key, value in new.items():
+            self.counts[key] += value
+        if any(new[k] for k in ("continuation_windowed", "truncated", "unknown_ids")):
+            warn(f"lmlab model, {new['requests']} loglikelihood requests: {new['continuation_windowed']} "
+                 f"continuations longer than the {self.context_len}-token context scored whole in windows, "
+                 f"{new['truncated']} contexts cut from the left, {new['unknown_ids']} hold <unk> ids (characters "
+                 f"the run's tokenizer does not know, scored as <unk>)")
 
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
+        """Whole-document log-likelihood in disjoint windows of the context length: a continuation after the
+        end-of-text token, which score_requests splits into lm-eval's own rolling windows."""
         out = []
         for req in requests:
             (text,) = req.args[:1]
-            windows = [make_disjoint_window(w) for w in get_rolling_token_windows(
-                token_list=self.tok_encode(text), prefix_token=self.prefix_token_id,
-                max_seq_len=self.context_len, context_len=1)]
-            total = sum(lp for lp, _ in self._score(windows, disable_tqdm=True))
+            total = self._score([([self.prefix_token_id], self.tok_encode(text))])[0].logprob
             self.cache_hook.add_partial("loglikelihood_rolling", (text,), total)
             out.append(total)
         return out

@@ -4,7 +4,9 @@ loss         mean next-token cross-entropy (nats per token) over scored tokens
 perplexity   exp(loss)
 accuracy     fraction of tokens whose arg-max prediction is the target
 bits_per_byte  total nats / ln 2 / total UTF-8 bytes of the scored targets: comparable
-             across vocabularies (special tokens count 0 bytes)
+             across vocabularies (special tokens count 0 bytes). The bytes come from the token ids
+             (the text is not kept), so a char tokenizer's <unk> counts 1 byte whatever character it
+             replaced: exact only for tokenizers without unknown input
 bits_per_char  the same per character, for character-level tokenizers
 """
 

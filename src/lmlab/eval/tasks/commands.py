@@ -10,7 +10,7 @@ from pathlib import Path
 from lmlab.eval.tasks.loading import parse_task_names
 
 COLUMNS = ("task", "items", "chance", "acc", "acc_stderr", "acc_norm", "acc_norm_stderr", "perplexity",
-           "truncated", "skipped_unencodable", "seconds", "items_per_s")
+           "truncated", "continuation_windowed", "skipped_unencodable", "seconds", "items_per_s")
 
 
 def add_task_args(p) -> None:
@@ -56,24 +56,28 @@ def to_csv(results: dict) -> str:
 
 
 def format_table(out: dict) -> str:
-    """One row per task: items, chance, acc ± stderr, acc_norm ± stderr, perplexity (LAMBADA), truncated, skipped."""
+    """One row per task: items, chance, acc ± stderr, acc_norm ± stderr, perplexity (LAMBADA), truncated,
+    windowed, skipped."""
     def pm(v, se):
         return "-" if v is None else f"{v:.3f} ± {se:.3f}" if se is not None else f"{v:.3f}"
 
-    head = f"{'task':<14}{'items':>6}{'chance':>8}  {'acc':<15}{'acc_norm':<15}{'ppl':>9}{'trunc':>7}{'skip':>6}"
+    head = (f"{'task':<14}{'items':>6}{'chance':>8}  {'acc':<15}{'acc_norm':<15}{'ppl':>9}{'trunc':>7}{'windowed':>9}"
+            f"{'skip':>6}")
     lines = [head, "-" * len(head)]
     for name, r in out["tasks"].items():
         if not r["items"]:
-            lines.append(f"{name:<14}{0:>6}{'-':>8}  {'-':<15}{'-':<15}{'-':>9}{0:>7}{r['skipped_unencodable']:>6}")
+            lines.append(f"{name:<14}{0:>6}{'-':>8}  {'-':<15}{'-':<15}{'-':>9}{0:>7}{0:>9}"
+                         f"{r['skipped_unencodable']:>6}")
             continue
         ppl = "-" if r.get("perplexity") is None else \
             f"{r['perplexity']:.1f}" if r["perplexity"] < 1e6 else f"{r['perplexity']:.2e}"  # fits the column
         lines.append(f"{name:<14}{r['items']:>6}{r['chance']:>8.3f}  {pm(r['acc'], r['acc_stderr']):<15}"
                      f"{pm(r['acc_norm'], r['acc_norm_stderr']):<15}{ppl:>9}{r['truncated']:>7}"
-                     f"{r['skipped_unencodable']:>6}")
+                     f"{r.get('continuation_windowed', 0):>9}{r['skipped_unencodable']:>6}")
     lines.append(f"checkpoint {out['checkpoint']} (step {out['step']}); ± = standard error ({out['stderr']}); "
-                 f"trunc = items left-truncated to {out['context_len']} tokens; skip = items with characters the "
-                 f"tokenizer cannot encode")
+                 f"trunc = items whose context was cut from the left to fit {out['context_len']} tokens; windowed = "
+                 f"items with a choice longer than {out['context_len']} tokens, scored whole in windows; skip = items "
+                 f"with characters the tokenizer cannot encode")
     return "\n".join(lines)
 
 

@@ -7,7 +7,10 @@ partial    WinoGrande: each option fills the blank; the shared continuation is s
            context (acc_norm = acc, since every option scores the same continuation)
 last_word  LAMBADA: acc = the last word is the greedy continuation; perplexity = exp(-mean log-prob)
 Standard errors are binomial, sqrt(p (1 - p) / (n - 1)) (lm-eval's mean_stderr of 0/1 scores).
-Items whose text the tokenizer cannot encode (a character tokenizer's <unk>) are skipped and counted.
+Items whose text the tokenizer cannot encode (a character tokenizer's <unk>) are skipped and counted
+(`skipped_unencodable`). Counted per item as well: `truncated`, a choice's context was cut from the left;
+`continuation_windowed`, a choice longer than the context was scored in windows (scoring.py); an item
+can be in both.
 """
 
 from __future__ import annotations
@@ -60,18 +63,20 @@ def score_task(model, tokenizer, items: list[Item], kind: str, context_len: int,
     t0 = time.perf_counter()
     kept, reqs, skipped = encoded or encode_items(tokenizer, items, kind)
     if not kept:
-        return {"kind": kind, "items": 0, "skipped_unencodable": skipped, "truncated": 0, "acc": None,
+        return {"kind": kind, "items": 0, "skipped_unencodable": skipped, "truncated": 0,
+                "continuation_windowed": 0, "acc": None,
                 "acc_stderr": None, "acc_norm": None, "acc_norm_stderr": None, "chance": None, "stderr": STDERR,
                 "note": "the tokenizer cannot encode any item (characters outside its vocabulary)"}
     flat = [p for pairs in reqs for p in pairs]
     scored = score_requests(model, flat, context_len, batch_tokens, device, autocast, progress, name)
     out = {"kind": kind, "items": len(kept), "skipped_unencodable": skipped}
-    k, truncated, lls_all = 0, 0, []
+    k, truncated, windowed, lls_all = 0, 0, 0, []
     acc, acc_norm, acc_bytes, greedy = [], [], [], []
     for item, pairs in zip(kept, reqs):
         s = scored[k:k + len(pairs)]
         k += len(pairs)
         truncated += any(x.truncated for x in s)
+        windowed += any(x.windowed for x in s)
         lls = np.array([x.logprob for x in s])
         lls_all.append(lls)
         if kind == "last_word":
@@ -86,7 +91,7 @@ def score_task(model, tokenizer, items: list[Item], kind: str, context_len: int,
             nbytes = np.array([float(len(c.encode("utf-8"))) for c in item.choices])
             acc_norm.append(float(np.argmax(lls / chars) == item.gold))
             acc_bytes.append(float(np.argmax(lls / nbytes) == item.gold))
-    out["truncated"] = truncated
+    out["truncated"], out["continuation_windowed"] = truncated, windowed
     if kind == "last_word":
         mean_ll = float(np.mean([v[0] for v in lls_all]))
         out.update(acc=float(np.mean(greedy)), acc_stderr=binomial_stderr(greedy), acc_norm=None,

@@ -3,9 +3,18 @@
 A request is (context ids, continuation ids). Its sequence is context + continuation, left-truncated
 to the model's context length + 1 (the harness's `[-(max_length + 1):][:-1]`), fed without its last
 token; the continuation's log-probability is the sum over its tokens, and it is greedy when every
-token is the arg-max. Requests whose model inputs are identical (the choices of a question whose
-continuations are one token each: BoolQ's " no"/" yes", SIQa's letters) share one forward row.
-Rows are sorted by length and right-padded (causal models never see the padding).
+token is the arg-max. A request whose context was cut this way is `truncated`.
+
+A continuation longer than the context length cannot be scored in one pass (lm-eval's `hf` model
+refuses it; scoring only its last tokens while acc_norm divides by its whole length would be
+dishonest). It is scored in windows, as a rolling log-likelihood is: consecutive windows of at most
+context_len targets from the continuation's start, each fed the context_len tokens before its last
+target (context, then earlier continuation tokens), so every continuation token counts exactly once.
+These are lm-eval's `loglikelihood_rolling` windows of the continuation with the context's last token
+as the prefix token. Such a request is `windowed` (not `truncated`). Requests whose model inputs are
+identical (the choices of a question whose continuations are one token each: BoolQ's " no"/" yes",
+SIQa's letters) share one forward row. Rows are sorted by length and right-padded (causal models never
+see the padding).
 """
 
 from __future__ import annotations
@@ -20,7 +29,12 @@ import torch
 class Scored:
     logprob: float
     greedy: bool
-    truncated: bool
+    truncated: bool  # the context was cut from the left (the continuation fit in one window)
+    windows: int = 1  # forward windows the continuation was scored in; more than 1: longer than the context
+
+    @property
+    def windowed(self) -> bool:
+        return self.windows > 1
 
 
 def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
@@ -44,35 +58,54 @@ def default_batch_tokens(vocab_size: int) -> int:
     return int(min(16384, max(1024, 2 ** 27 // max(vocab_size, 1))))
 
 
+def windows(ctx: list[int], cont: list[int], context_len: int) -> list[tuple[list[int], list[int]]]:
+    """(model input, scored targets) of each window of one request (see the module docstring); one window
+    when the continuation fits, none when it is empty."""
+    whole = list(ctx) + list(cont)
+    out, start = [], len(ctx)
+    while start < len(whole):
+        end = min(start + context_len, len(whole))
+        out.append((whole[max(0, end - 1 - context_len):end - 1], whole[start:end]))
+        start = end
+    return out
+
+
 @torch.no_grad()
 def score_requests(model, requests: list[tuple[list[int], list[int]]], context_len: int,
                    batch_tokens: int = 0, device="cpu", autocast=None, progress: bool = False,
                    desc: str = "scoring") -> list[Scored]:
-    """Sum of log-probabilities of each continuation given its context (see the module docstring)."""
+    """Sum of log-probabilities of each continuation given its context (see the module docstring). Both
+    `lmlab eval --tasks` and the lm-eval adapter score through here, so their rules cannot drift apart."""
     rows: dict[tuple[int, ...], int] = {}  # model input -> row index
     row_inputs: list[list[int]] = []
-    row_requests: list[list[tuple[int, list[int]]]] = []  # per row: (request index, target ids)
-    truncated = []
+    row_requests: list[list[tuple[int, list[int]]]] = []  # per row: (window index, target ids)
+    owner: list[int] = []  # window index -> request index
     for k, (ctx, cont) in enumerate(requests):
-        whole = list(ctx) + list(cont)
-        truncated.append(len(whole) > context_len + 1)
-        whole = whole[-(context_len + 1):]
-        inp, n = whole[:-1], min(len(cont), len(whole) - 1)
-        key = tuple(inp)
-        if key not in rows:
-            rows[key] = len(row_inputs)
-            row_inputs.append(inp)
-            row_requests.append([])
-        row_requests[rows[key]].append((k, whole[len(whole) - n:]))
+        if not ctx:  # the first continuation token would have nothing to condition on
+            raise ValueError(f"request {k} has an empty context; give the end-of-text token as context")
+        for inp, targets in windows(ctx, cont, context_len):
+            key = tuple(inp)
+            if key not in rows:
+                rows[key] = len(row_inputs)
+                row_inputs.append(inp)
+                row_requests.append([])
+            row_requests[rows[key]].append((len(owner), targets))
+            owner.append(k)
     vocab = getattr(getattr(model, "config", None), "vocab_size", 0) or 50257
-    scores = _score_rows(model, row_inputs, row_requests, len(requests), batch_tokens or default_batch_tokens(vocab),
+    scores = _score_rows(model, row_inputs, row_requests, len(owner), batch_tokens or default_batch_tokens(vocab),
                          device, autocast, progress, desc)
-    return [Scored(lp, greedy, trunc) for (lp, greedy), trunc in zip(scores, truncated)]
+    out = [Scored(0.0, True, len(ctx) + len(cont) > context_len + 1, 0) for ctx, cont in requests]
+    for k, (lp, greedy) in zip(owner, scores):
+        s = out[k]
+        s.logprob, s.greedy, s.windows = s.logprob + lp, s.greedy and greedy, s.windows + 1
+    for s in out:
+        s.truncated = s.truncated and s.windows <= 1  # a windowed continuation is counted apart
+    return out
 
 
-def _score_rows(model, inputs: list[list[int]], row_requests, n_requests: int, batch_tokens: int, device,
+def _score_rows(model, inputs: list[list[int]], row_requests, n_windows: int, batch_tokens: int, device,
                 autocast, progress: bool, desc: str) -> list[tuple[float, bool]]:
-    """(log-prob, greedy) of every request, from length-sorted batches of rows."""
+    """(log-prob, greedy) of every window, from length-sorted batches of rows."""
     from lmlab.progress import track
 
     order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
@@ -82,7 +115,7 @@ def _score_rows(model, inputs: list[list[int]], row_requests, n_requests: int, b
         size = max(1, batch_tokens // max(longest, 1))
         batches.append(order[start:start + size])
         start += size
-    out: list[tuple[float, bool]] = [(0.0, True)] * n_requests
+    out: list[tuple[float, bool]] = [(0.0, True)] * n_windows
     was_training = model.training
     model.eval()
     try:
