@@ -46,7 +46,7 @@ def nanogpt_style(text_file: Path, ranks_file: Path, out: Path) -> int:
 
 
 def lmlab_prepare(preset: str, data: Path, cache: Path, **data_changes) -> dict:
-    from lmlab.data import prepare
+    from lmlab.data.prepare import prepare
     from lmlab.presets import get_preset
 
     cfg = get_preset(preset)

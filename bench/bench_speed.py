@@ -95,7 +95,7 @@ def machine() -> dict:
 
 def preset_batches(preset: str, batch: int, accum: int, context_len: int):
     """The batches `lmlab train <preset>` would draw (its data, prepared or read from the cache)."""
-    from lmlab.data import prepare
+    from lmlab.data.prepare import prepare
     from lmlab.presets import get_preset
     from lmlab.train import distributed
     from lmlab.train.job import train_batches

@@ -8,7 +8,7 @@ import battery
 import pytest
 import torch
 
-from lmlab.data import prepare
+from lmlab.data.prepare import prepare
 from lmlab.eval import evaluate
 from lmlab.model import ModelConfig, build_model, run_with_cache
 from lmlab.presets import get_preset

@@ -13,7 +13,8 @@ import torch
 
 from lmlab.cli import main
 from lmlab.config import RunConfig, apply_overrides, load_config
-from lmlab.data import Rows, Stream, prepare
+from lmlab.data import Rows, Stream
+from lmlab.data.prepare import prepare
 from lmlab.data.config import DataConfig, SourceConfig
 from lmlab.data.layout import pack, rows_layout
 from lmlab.data.mixture import mixture_probs

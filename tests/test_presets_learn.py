@@ -135,7 +135,7 @@ def unigram_entropy(tokens: np.ndarray) -> float:
 def test_seed_preset_beats_unigram(name, tmp_path, shared_data):
     steps, extra = SEED_PRESETS[name]
     result = train(small_budget(name, steps, extra), tmp_path / name)
-    from lmlab.data import prepare
+    from lmlab.data.prepare import prepare
 
     cfg = RunConfig.from_dict(__import__("tomllib").loads((tmp_path / name / "config.toml").read_text()))
     h = unigram_entropy(prepare(cfg, progress=False).train_tokens().numpy())

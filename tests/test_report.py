@@ -203,7 +203,7 @@ def test_only_the_figures_module_imports_matplotlib():
     src = Path(__file__).resolve().parents[1] / "src" / "lmlab"
     users = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
                    if re.search(r"^\s*(import|from)\s+matplotlib", p.read_text(), re.M))
-    assert users and all(u.startswith("report/figures/") for u in users), users
+    assert users and all(u.startswith("figures/") for u in users), users
 
 
 def test_templates_are_package_data():

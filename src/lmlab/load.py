@@ -11,7 +11,7 @@ from lmlab.checkpoint import load_weights, read_meta
 from lmlab.config import RunConfig, load_config
 from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
-from lmlab.runs import RunDir
+from lmlab.runs import RunDir, check_same_model
 from lmlab.tokenizer import load_tokenizer
 from lmlab.train.precision import Precision, resolve_device, resolve_precision
 
@@ -69,8 +69,6 @@ def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "auto"
     meta = read_meta(run.checkpoint(checkpoint))
     tokenizer = load_tokenizer(run.tokenizer)
     check_tokenizer(run, cfg, tokenizer, meta)
-    from lmlab.train.job import check_same_model
-
     check_same_model(run, cfg, meta)
     model = build_model(cfg.model, tokenizer.vocab_size)
     load_weights(run.checkpoint(checkpoint), model)

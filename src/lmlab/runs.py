@@ -21,8 +21,11 @@ folder (a user's notes) makes it refuse, naming those files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +214,38 @@ class RunDir:
         line is dropped with a warning; every good line before and after it is kept."""
         keep = [r for r in iter_jsonl(self.metrics) if r.get("step", 0) <= step]
         atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in keep))
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint must restore besides tensors. `step` = optimizer steps completed,
+    which is also the position in the (pure-function) batch stream."""
+
+    step: int = 0
+    tokens: int = 0
+    best_val: float = math.inf
+    best_step: int = -1
+    bad_evals: int = 0
+    train_time: float = 0.0  # seconds spent in training steps, summed across resumes
+    elapsed: float = 0.0  # wall seconds including evaluation, summed across resumes
+    stopped_early: bool = False
+    skipped: int = 0  # steps skipped for a non-finite loss or gradient (train.skip_nonfinite)
+    stopped_by_time: bool = False  # train.max_time ran out (the run evaluated and saved first)
+    epoch_loss_sum: float = 0.0  # train losses summed over the current epoch's steps (train.epochs)
+    epoch_loss_steps: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def check_same_model(run: RunDir, cfg, meta: dict) -> None:
+    """config.toml edited after the checkpoint was saved: the model section must still match."""
+    saved = (meta.get("config") or {}).get("model")
+    if not isinstance(saved, dict):
+        return  # a checkpoint without its config (older or imported): the shapes are checked on load
+    now = cfg.to_dict()["model"]
+    changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+    if changed:
+        k = changed[0]
+        raise UserError(f"{run.config} was edited after the checkpoint was saved: model.{k} is {now.get(k)!r} but "
+                        f"the checkpoint was trained with {saved.get(k)!r}; restore it, or train a new run")

@@ -6,20 +6,19 @@ studies, and all of it across checkpoints. Built on the model's hook points
     from lmlab.analysis import open_run, validation_windows, attention_stats, head_roles
     loaded = open_run("runs/shakespeare_char", "best")
     stats = attention_stats(loaded.model, validation_windows(loaded, 64))
+
+Names load on first use (lmlab.lazy), so the CLI's parser does not import torch.
 """
 
-from lmlab.analysis.ablation import ablate_each, ablate_heads, ablation_loss, head_means, windows_loss
-from lmlab.analysis.attention import attention_stats, format_table
-from lmlab.analysis.heads import head_roles, repeated_tokens
-from lmlab.analysis.maps import attention_map
-from lmlab.analysis.pipeline import analyze_run, probe_run, sample_run, sensitivity_run
-from lmlab.analysis.probe import analogy, embedding_matrix, neighbours, pca
-from lmlab.analysis.sampling import bleu_matrix, prompt_sensitivity, sampling_study
-from lmlab.analysis.source import Windows, kept_steps, open_run, sample_windows, validation_windows
-from lmlab.analysis.trajectory import across_checkpoints
+from lmlab.lazy import lazy
 
-__all__ = ["ablate_each", "ablate_heads", "ablation_loss", "head_means", "windows_loss", "attention_stats",
-           "format_table", "head_roles", "repeated_tokens", "attention_map", "analyze_run", "probe_run",
-           "sample_run", "sensitivity_run", "analogy", "embedding_matrix", "neighbours", "pca", "bleu_matrix",
-           "prompt_sensitivity", "sampling_study", "Windows", "kept_steps", "open_run", "sample_windows",
-           "validation_windows", "across_checkpoints"]
+__getattr__, __all__ = lazy(__name__, {
+    "ablate_each": "ablation", "ablate_heads": "ablation", "ablation_loss": "ablation", "head_means":
+    "ablation", "windows_loss": "ablation", "attention_stats": "attention", "format_table": "attention",
+    "head_roles": "heads", "repeated_tokens": "heads", "attention_map": "maps", "analyze_run": "pipeline",
+    "probe_run": "pipeline", "sample_run": "pipeline", "sensitivity_run": "pipeline", "analogy": "probe",
+    "embedding_matrix": "probe", "neighbours": "probe", "pca": "probe", "bleu_matrix": "sampling",
+    "prompt_sensitivity": "sampling", "sampling_study": "sampling", "Windows": "source", "kept_steps":
+    "source", "open_run": "source", "sample_windows": "source", "validation_windows": "source",
+    "across_checkpoints": "trajectory"
+})

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from lmlab.analysis import ablation, attention, heads, maps, output, probe, sampling, trajectory
-from lmlab.report.figures import analysis as plots
+from lmlab.figures import analysis as plots
 from lmlab.analysis.source import open_run, validation_windows
 
 

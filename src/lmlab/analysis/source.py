@@ -90,7 +90,7 @@ def sample_windows(parts: dict, n: int, context_len: int, seed: int = 0) -> Wind
 
 def validation_windows(loaded, n: int, seed: int = 0) -> Windows:
     """The run's own validation split (prepared as in training), n seeded windows of context_len."""
-    from lmlab.data import prepare
+    from lmlab.data.prepare import prepare
 
     parts = prepare(loaded.cfg, loaded.tokenizer, progress=False).splits["val"]
     return sample_windows(parts, n, loaded.cfg.model.context_len, seed)

@@ -11,15 +11,17 @@ How a verb is built (and how a package contributes its own, e.g. `lmlab/study/co
 
 then ONE line in `lmlab/cli.py`'s VERBS list names the builder. Command functions import what
 they need inside (so `lmlab --help` stays fast), print what the user asked for with formatting
-that lives beside the data's owner, and raise UserError for bad input. `resolve_config` turns
-PRESET|CONFIG.toml, --data and the overrides into a RunConfig.
+that lives beside the data's owner, and raise UserError for bad input. `resolve_config` (from
+lmlab.presets, shared with studies and the launcher) turns PRESET|CONFIG.toml, --data and the
+overrides into a RunConfig.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lmlab.errors import UserError
+from lmlab.errors import UserError  # noqa: F401
+from lmlab.presets.resolve import resolve_config  # noqa: F401  (the verbs' one way to a RunConfig)
 
 EPILOG = ("Any config field can be set as --SECTION.FIELD=VALUE (sections: data, tokenizer, model, train, eval), "
           "e.g. --model.n_layer=6 --train.lr=3e-4. `lmlab presets --fields` lists every field.")
@@ -31,23 +33,3 @@ def add_config_args(p, what: str = "train on") -> None:
                    "or a TOML config file; default: demo")
     p.add_argument("--data", metavar="PATH", help=f"{what} this text file or directory instead of the config's "
                    "sources (sets data.source=text, data.path)")
-
-
-def resolve_config(spec: str | None, data: str | None, overrides: dict[str, str]):
-    """PRESET name or CONFIG.toml, then --data, then dotted overrides."""
-    from lmlab.config import apply_overrides, load_config
-    from lmlab.presets import get_preset
-
-    if spec and (spec.endswith(".toml") or Path(spec).is_file()):
-        cfg = load_config(spec)
-    else:
-        cfg = get_preset(spec or "demo")
-    if data:
-        path = Path(data).expanduser()
-        if not path.exists():  # a path relative to the current directory first, else under the data root
-            path = apply_overrides(cfg, overrides).data.resolve(data)  # (--data.root among the overrides counts)
-        if not path.exists():
-            where = "" if Path(data).is_absolute() or path == Path(data) else f" (nor {path})"
-            raise UserError(f"--data {data}: no such file or directory{where}")
-        cfg = cfg.replace(data={"sources": [], "source": "text", "path": str(path.resolve())})
-    return apply_overrides(cfg, overrides)

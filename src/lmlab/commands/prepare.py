@@ -19,7 +19,7 @@ def add_parser(verbs) -> None:
 
 
 def cmd_prepare(args, overrides) -> int:
-    from lmlab.data import prepare
+    from lmlab.data.prepare import prepare
     from lmlab.data.stats import format_table, write_stats
 
     cfg = resolve_config(args.config, args.data, overrides)

@@ -34,17 +34,19 @@ def add_train_parser(verbs) -> None:
 
 
 def cmd_train(args, overrides) -> int:
+    if args.dry_run:
+        return dry_run(args, overrides)
+    if args.nproc is not None:
+        from lmlab.commands.launch import launch
+
+        return launch(args, overrides)
+    # the config is resolved (and a mistake in it refused) before the trainer and torch load
+    cfg = None if args.resume else resolve_config(args.config, args.data, overrides)
     from lmlab.report import write_report
     from lmlab.train import resume, train
     from lmlab.train.distributed import EXECUTION_FIELDS, is_main_process
     from lmlab.train.summary import format_result
 
-    if args.dry_run:
-        return dry_run(args, overrides)
-    if args.nproc is not None:
-        from lmlab.train.launch import launch
-
-        return launch(args, overrides)
     if args.resume:
         other = sorted(set(overrides) - set(EXECUTION_FIELDS))
         if args.config or args.data or other:
@@ -52,9 +54,7 @@ def cmd_train(args, overrides) -> int:
                             f"(only {', '.join(EXECUTION_FIELDS)} may change on resume)")
         result = resume(args.resume, overrides)
     else:
-        cfg = resolve_config(args.config, args.data, overrides)
-        run_dir = args.run_dir or f"runs/{cfg.name}"
-        result = train(cfg, run_dir, overwrite=args.force)
+        result = train(cfg, args.run_dir or f"runs/{cfg.name}", overwrite=args.force)
     if is_main_process():  # under torchrun, rank 0 speaks for the run
         write_report(result.run_dir)
         print(format_result(result))

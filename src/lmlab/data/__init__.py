@@ -1,10 +1,13 @@
-"""Data: sources -> documents -> splits -> tokenizer -> token arrays (cached) -> layout -> batches."""
+"""Data: sources -> documents -> splits -> tokenizer -> token arrays (cached) -> layout -> batches.
 
-from lmlab.data.batches import MixtureBatches, eval_windows, random_windows
-from lmlab.data.config import DataConfig, SourceConfig
-from lmlab.data.layout import Rows, Stream
-from lmlab.data.prepare import Prepared, prepare
-from lmlab.data.sources import SOURCES
+Names load on first use (lmlab.lazy): `lmlab.data.config`, which every config reads, pulls in
+neither torch nor the batch machinery. The function `prepare` is imported from its module
+(`from lmlab.data.prepare import prepare`): a lazy name cannot share a submodule's name."""
 
-__all__ = ["MixtureBatches", "random_windows", "eval_windows", "DataConfig", "SourceConfig", "Rows", "Stream",
-           "Prepared", "prepare", "SOURCES"]
+from lmlab.lazy import lazy
+
+__getattr__, __all__ = lazy(__name__, {
+    "MixtureBatches": "batches", "eval_windows": "batches", "random_windows": "batches", "DataConfig":
+    "config", "SourceConfig": "config", "Rows": "layout", "Stream": "layout", "Prepared": "prepare",
+    "SOURCES": "sources"
+})

@@ -114,7 +114,7 @@ def write_stats(prepared, directory: Path, plot: bool = True) -> list[Path]:
     atomic_write_text(written[1], to_csv(prepared.stats))
     png = None
     if plot:
-        from lmlab.report.figures import length_histogram  # matplotlib lives in the report package only
+        from lmlab.figures.run import length_histogram
 
         png = length_histogram(prepared.lengths, prepared.stats["layout"]["context_len"], directory / "lengths.png")
     return written + ([png] if png else [])

@@ -1,15 +1,7 @@
 """Evaluation: held-out loss, perplexity, accuracy, bits per byte (and per char); zero-shot tasks in
 `lmlab.eval.tasks`; the lm-evaluation-harness adapter in `lmlab.eval.harness`.
+Names load on first use (lmlab.lazy), so the CLI builds its parser without importing torch."""
 
-Names are imported on first use, so that the CLI can build its parser without importing torch."""
+from lmlab.lazy import lazy
 
-
-def __getattr__(name):
-    if name in ("evaluate", "summarize"):
-        from lmlab.eval import metrics
-
-        return getattr(metrics, name)
-    raise AttributeError(name)
-
-
-__all__ = ["evaluate", "summarize"]
+__getattr__, __all__ = lazy(__name__, {"evaluate": "metrics", "summarize": "metrics"})

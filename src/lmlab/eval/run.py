@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from lmlab.data import prepare
+from lmlab.data.prepare import prepare
 from lmlab.errors import UserError
 from lmlab.eval.metrics import evaluate
 from lmlab.load import load_run

@@ -120,9 +120,8 @@ def read_hf_folder(hf_dir: Path):
 def import_run(hf_dir: str | Path, run_dir: str | Path, overwrite: bool = False) -> Path:
     from lmlab.checkpoint import save_checkpoint
     from lmlab.interop.models import from_hf_model
-    from lmlab.runs import RunDir
+    from lmlab.runs import RunDir, TrainState
     from lmlab.tokenizer import build_tokenizer, save_tokenizer
-    from lmlab.train.job import TrainState
 
     hf_dir = Path(hf_dir)
     if not hf_dir.is_dir():

@@ -1,19 +1,12 @@
 """Models: one LanguageModel contract, architectures and components behind registries.
 
-`build_model` and `ARCHS` load the architectures and components on first use, so importing
-`lmlab.model.config` (as `lmlab.config` does) does not build the whole model zoo.
-"""
+Names load on first use (lmlab.lazy): importing `lmlab.model.config` (as `lmlab.config` does)
+neither builds the model zoo nor imports torch. `hooks` is imported from its module
+(`from lmlab.model.hooks import hooks`): a lazy name cannot share a submodule's name."""
 
-from lmlab.model.base import LanguageModel, lm_loss
-from lmlab.model.config import ModelConfig
-from lmlab.model.hooks import hooks, run_with_cache
+from lmlab.lazy import lazy
 
-__all__ = ["LanguageModel", "lm_loss", "ARCHS", "build_model", "ModelConfig", "hooks", "run_with_cache"]
-
-
-def __getattr__(name: str):
-    if name in ("ARCHS", "build_model"):
-        from lmlab.model import build
-
-        return getattr(build, name)
-    raise AttributeError(f"module 'lmlab.model' has no attribute {name!r}")
+__getattr__, __all__ = lazy(__name__, {
+    "LanguageModel": "base", "lm_loss": "base", "ARCHS": "build", "build_model": "build", "ModelConfig":
+    "config", "run_with_cache": "hooks"
+})

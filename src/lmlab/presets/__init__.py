@@ -2,6 +2,7 @@
 `lmlab train NAME --section.field=value` runs one with changes.
 
     registry   PRESETS, @preset, get_preset, describe_presets
+    resolve    resolve_config(preset|file, --data, overrides) -> RunConfig (CLI, studies, launcher)
     basic      demo, tiny, the tinyshakespeare recipes
     corpora    the seed studies' corpora and vocabularies as [[data.sources]] lists
     llmini, minigpt, ladder, llm_lite, pico   one module per seed study (shared/seeds/*.md)
@@ -19,7 +20,8 @@ parameter, tied weights once, sinusoidal tables (buffers) not at all.
 
 from lmlab.presets import basic, corpora, ladder, llm_lite, llmini, minigpt, pico, scale  # noqa: F401  (register)
 from lmlab.presets.registry import PRESETS, describe_presets, get_preset, preset
+from lmlab.presets.resolve import resolve_config
 
 SEED_MODULES = (llmini, minigpt, ladder, llm_lite, pico)  # the five seed studies, one module each
 
-__all__ = ["PRESETS", "SEED_MODULES", "describe_presets", "get_preset", "preset"]
+__all__ = ["PRESETS", "SEED_MODULES", "describe_presets", "get_preset", "preset", "resolve_config"]

@@ -1,5 +1,5 @@
 """Reports: a run directory or a study directory -> one self-contained report.html and its
-plain-text twin report.md. `figures` is the only module in lmlab that imports matplotlib;
+plain-text twin report.md, assembled from lmlab.figures (the one module that imports matplotlib);
 pages come from the Jinja2 templates in `templates/`. Imports are deferred so that the CLI's
 parser can register `lmlab report` without loading numpy or jinja2."""
 

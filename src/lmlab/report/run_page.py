@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmlab.report import figures as F
+from lmlab.figures import run as F
 from lmlab.report import tables as T
 from lmlab.report.load import RunData, load_run
 from lmlab.report.page import Block, Figure, Section, existing_figure, figures, table, write_page

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lmlab.errors import UserError
-from lmlab.report import figures as F
+from lmlab.figures import run as F
 from lmlab.report import tables as T
 from lmlab.report.load import StudyData, load_study
 from lmlab.report.page import Block, Figure, Section, existing_figure, figures, table, write_page

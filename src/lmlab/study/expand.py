@@ -109,7 +109,7 @@ def with_settings(study: Study, settings: dict[str, Any]) -> Study:
 
 
 def base_config(study: Study) -> RunConfig:
-    from lmlab.commands import resolve_config
+    from lmlab.presets.resolve import resolve_config
 
     return resolve_config(study.base, None, {k: text(v) for k, v in study.overrides.items()})
 
@@ -121,7 +121,7 @@ def variant_config(study: Study, variant: Variant, seed: int, base: RunConfig | 
     own_base = settings.pop("base", None)  # a variant may start from its own preset (ladder stages)
     try:
         if own_base:
-            from lmlab.commands import resolve_config
+            from lmlab.presets.resolve import resolve_config
 
             base = resolve_config(str(own_base), None, {k: text(v) for k, v in study.overrides.items()})
         base = base or base_config(study)

@@ -163,12 +163,13 @@ def tabulate(study: Study, out: Path, runs: list[RunPlan]) -> Outcome:
         from lmlab.study.scaling import fit_power_law
 
         text += scaling(out, rows, fit_power_law)
-    try:
-        from lmlab.report.figures import study as plots
+    from lmlab.figures import INSTALL_HINT, available, study as plots
+    from lmlab.study.scaling import power_law
 
-        plots.study_plots(out, rows, agg, study.metric)
-    except ImportError as err:
-        text += f"(no plots: {err})\n"
+    if available():
+        plots.study_plots(out, rows, agg, study.metric, power_law if study.scaling else None)
+    else:
+        text += f"(no plots: {INSTALL_HINT})\n"
     failed = [r for r in rows if r["status"] != "done"]
     if failed:
         text += f"\n{len(failed)} of {len(rows)} runs did not finish:\n"

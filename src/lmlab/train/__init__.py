@@ -1,5 +1,7 @@
-"""Training: optimizer, schedules, precision, the loop, and exact resume."""
+"""Training: optimizer, schedules, precision, the loop, and exact resume. Names load on first use."""
 
-from lmlab.train.loop import TrainResult, resume, train
+from lmlab.lazy import lazy
 
-__all__ = ["TrainResult", "resume", "train"]
+__getattr__, __all__ = lazy(__name__, {
+    "TrainResult": "loop", "resume": "loop", "train": "loop"
+})

@@ -22,12 +22,13 @@ from lmlab.checkpoint import (
     restore_optimizer,
 )
 from lmlab.config import RunConfig, load_config
-from lmlab.data import MixtureBatches, Prepared, prepare
+from lmlab.data.batches import MixtureBatches
+from lmlab.data.prepare import Prepared, prepare
 from lmlab.data.epochs import EpochBatches
 from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
 from lmlab.io import DirLock, atomic_write_text
-from lmlab.runs import RunDir
+from lmlab.runs import RunDir, TrainState, check_same_model  # noqa: F401  (re-exported)
 from lmlab.tokenizer import load_tokenizer, save_tokenizer
 from lmlab.train import distributed
 from lmlab.train.distributed import Dist
@@ -35,28 +36,6 @@ from lmlab.train.memory import check_fits, predict_run
 from lmlab.train.mfu import MfuMeter, meter_for
 from lmlab.train.optim import make_optimizer
 from lmlab.train.precision import Precision, configure_matmul, resolve_device, resolve_precision
-
-
-@dataclass
-class TrainState:
-    """What a checkpoint must restore besides tensors. `step` = optimizer steps completed,
-    which is also the position in the (pure-function) batch stream."""
-
-    step: int = 0
-    tokens: int = 0
-    best_val: float = math.inf
-    best_step: int = -1
-    bad_evals: int = 0
-    train_time: float = 0.0  # seconds spent in training steps, summed across resumes
-    elapsed: float = 0.0  # wall seconds including evaluation, summed across resumes
-    stopped_early: bool = False
-    skipped: int = 0  # steps skipped for a non-finite loss or gradient (train.skip_nonfinite)
-    stopped_by_time: bool = False  # train.max_time ran out (the run evaluated and saved first)
-    epoch_loss_sum: float = 0.0  # train losses summed over the current epoch's steps (train.epochs)
-    epoch_loss_steps: int = 0
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -209,19 +188,6 @@ def _resume_job(run: RunDir, overrides: dict[str, str] | None) -> Job:
                   f"order and dropout streams differ", flush=True)
     d.barrier()  # rank 0 has truncated the log before anyone trains
     return job
-
-
-def check_same_model(run: RunDir, cfg: RunConfig, meta: dict) -> None:
-    """config.toml edited after the checkpoint was saved: the model section must still match."""
-    saved = (meta.get("config") or {}).get("model")
-    if not isinstance(saved, dict):
-        return  # a checkpoint without its config (older or imported): the shapes are checked on load
-    now = cfg.to_dict()["model"]
-    changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
-    if changed:
-        k = changed[0]
-        raise UserError(f"{run.config} was edited after the checkpoint was saved: model.{k} is {now.get(k)!r} but "
-                        f"the checkpoint was trained with {saved.get(k)!r}; restore it, or train a new run")
 
 
 def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared, d: Dist,

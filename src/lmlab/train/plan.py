@@ -72,7 +72,7 @@ def format_seconds(s: float) -> str:
 
 def estimate_run(cfg: RunConfig, threads: int | None = None, measure_steps: int = MEASURE_STEPS) -> RunEstimate:
     """Build the run in memory (no run directory), predict its memory and time its steps."""
-    from lmlab.data import prepare
+    from lmlab.data.prepare import prepare
     from lmlab.train.job import _assemble
     t0 = time.perf_counter()
     before = torch.get_num_threads()

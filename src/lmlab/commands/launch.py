@@ -77,7 +77,7 @@ def _config(args, overrides: dict[str, str]):
         if args.config or args.data:
             raise UserError("--resume continues a run with its saved config; drop the preset and --data")
         return execution_overrides(load_config(RunDir.open(args.resume).config, saved_run=True), overrides)
-    from lmlab.commands import resolve_config
+    from lmlab.presets.resolve import resolve_config
 
     return resolve_config(args.config, args.data, overrides)
 

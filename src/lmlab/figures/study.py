@@ -1,4 +1,4 @@
-"""Study figures (PNG), matplotlib imported lazily: val loss of every run against steps, tokens,
+"""Study figures (PNG), drawn with the set-up of lmlab.figures: val loss of every run against steps, tokens,
 FLOPs and wall time, per-variant bars with confidence intervals, and the scaling fit."""
 
 from __future__ import annotations
@@ -6,38 +6,18 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from lmlab.figures import colour, figure, save
 from lmlab.runs import RunDir
 
 X_AXES = {"steps": "step", "tokens": "tokens", "flops": "flops", "wall": "elapsed_s"}
 
 
-def _plt():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("matplotlib is not installed: pip install 'lmlab[report]'") from None
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    tmp.replace(path)
-    _plt().close(fig)
-    return path
-
-
 def curves(out: Path, rows: list[dict]) -> Path:
     """Validation loss of every run against steps, tokens, FLOPs and wall time (a panel each);
     a variant's seeds share a colour."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.2))
+    fig, axes = figure(18, 4.2, 1, 4, grid=False)
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    colours = {v: plt.cm.tab10(i % 10) for i, v in enumerate(variants)}
+    colours = {v: colour(i) for i, v in enumerate(variants)}
     for r in rows:
         run = RunDir(out / "runs" / r["run"])
         if not run.metrics.is_file():
@@ -59,13 +39,12 @@ def curves(out: Path, rows: list[dict]) -> Path:
     axes[2].set_xscale("log")
     axes[0].legend(fontsize=7)
     fig.suptitle("validation loss of every run")
-    return _save(fig, out / "plots" / "curves.png")
+    return save(fig, out / "plots" / "curves.png")
 
 
 def bars(out: Path, agg: list[dict], metric: str) -> Path:
     """Mean of the metric per variant with its 95% interval; the baseline's noise floor shaded."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(agg) + 2), 4))
+    fig, ax = figure(max(5, 0.7 * len(agg) + 2), 4, grid=False)
     names = [a["variant"] for a in agg]
     means = [a.get(f"{metric}_mean", math.nan) for a in agg]
     err = [[m - a["ci_low"] if _finite(a.get("ci_low")) else 0 for m, a in zip(means, agg)],
@@ -84,17 +63,15 @@ def bars(out: Path, agg: list[dict], metric: str) -> Path:
     ax.set_xticks(range(len(agg)), names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(f"best {metric} (mean, 95% CI)")
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, out / "plots" / "bars.png")
+    return save(fig, out / "plots" / "bars.png")
 
 
-def scaling_fit(out: Path, rows: list[dict], fits: dict) -> Path:
-    """Loss against non-embedding parameters and against FLOPs, log axes, with the fitted law."""
+def scaling_fit(out: Path, rows: list[dict], fits: dict, law) -> Path:
+    """Loss against non-embedding parameters and against FLOPs, log axes, with the fitted law
+    (`law(x, a, alpha, c)`, passed by the study: figures import nothing above the ground floor)."""
     import numpy as np
 
-    from lmlab.study.scaling import power_law
-
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = figure(11, 4.2, 1, 2, grid=False)
     done = [r for r in rows if r["status"] == "done" and r.get("best_val_loss") is not None]
     for ax, key in zip(axes, ["params_non_embedding", "flops"]):
         xs = np.array([r[key] for r in done], float)
@@ -103,20 +80,20 @@ def scaling_fit(out: Path, rows: list[dict], fits: dict) -> Path:
         f = fits.get(key, {})
         if "alpha" in f and len(xs):
             grid = np.geomspace(xs.min(), xs.max(), 100)
-            ax.plot(grid, power_law(grid, f["a"], f["alpha"], f["c"]), color="tab:red",
+            ax.plot(grid, law(grid, f["a"], f["alpha"], f["c"]), color="tab:red",
                     label=f"{f['a']:.3g} N^-{f['alpha']:.3f} + {f['c']:.3f}")
         ax.set_xscale("log"), ax.set_yscale("log")
         ax.set_xlabel(key.replace("_", " ")), ax.set_ylabel("best val loss"), ax.legend(fontsize=8)
         ax.grid(alpha=0.3, which="both")
-    return _save(fig, out / "plots" / "scaling.png")
+    return save(fig, out / "plots" / "scaling.png")
 
 
-def study_plots(out: Path, rows: list[dict], agg: list[dict], metric: str) -> list[Path]:
+def study_plots(out: Path, rows: list[dict], agg: list[dict], metric: str, law=None) -> list[Path]:
     import json
 
     paths = [curves(out, rows), bars(out, agg, metric)]
-    if (out / "scaling.json").is_file():
-        paths.append(scaling_fit(out, rows, json.loads((out / "scaling.json").read_text())))
+    if law is not None and (out / "scaling.json").is_file():
+        paths.append(scaling_fit(out, rows, json.loads((out / "scaling.json").read_text()), law))
     return paths
 
 

@@ -1,48 +1,14 @@
-"""Every figure lmlab draws: this package is the only place in lmlab that imports matplotlib.
-Run and data figures live here; `analysis` and `study` hold the look-inside and study figures.
-
-Each function takes plain numbers and returns PNG bytes (or writes a PNG file), so the pages
-embed them as data: URIs and the markdown twin links them as files. matplotlib is imported
-lazily through `_figure()`; `available()` lets callers leave figures out when it is missing.
-"""
+"""Run and data figures: loss curves, per-source and gap plots, heatmaps, overlays, the scaling
+fit of a series, the data's length histogram. Each takes plain numbers and returns PNG bytes (the
+pages embed them as data: URIs) or writes a PNG file."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from lmlab.errors import UserError
-
-COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-          "#17becf"]
-
-
-def available() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _figure(width: float = 6.0, height: float = 3.6):
-    """A pyplot-free Figure (no global state) with one Axes."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise UserError("figures need matplotlib: pip install 'lmlab[plot]'") from None
-    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
-    ax = fig.add_subplot()
-    ax.grid(alpha=0.3)
-    return fig, ax
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+from lmlab.figures import COLORS, available, figure as _figure, png_bytes as _png, save  # noqa: F401
 
 
 def _log_y(ax) -> None:
@@ -188,8 +154,6 @@ def length_histogram(lengths: dict[str, np.ndarray], context_len: int, path: Pat
     """Document lengths per source (log bins) with the context window marked; None without matplotlib."""
     if not available():
         return None
-    from lmlab.io import atomic_write_bytes
-
     fig, ax = _figure(7.0, 4.0)
     top = max((int(v.max()) for v in lengths.values() if len(v)), default=1)
     bins = np.unique(np.geomspace(1, max(top, 2), 50).round())
@@ -202,5 +166,4 @@ def length_histogram(lengths: dict[str, np.ndarray], context_len: int, path: Pat
     ax.set_ylabel("documents")
     ax.legend(fontsize=8)
     ax.set_title("Document lengths per source")
-    atomic_write_bytes(Path(path), _png(fig))
-    return Path(path)
+    return save(fig, path)
