@@ -4,6 +4,8 @@ so a failure names the modules and lines to look at."""
 
 import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,37 @@ def test_the_graph_reader_sees_known_edges():
     assert "lmlab.checkpoint" not in imports("lmlab.runs", module_level=True)
     assert "lmlab.checkpoint" in imports("lmlab.runs", module_level=False)
     assert len(MODULES) > 60
+
+
+def _under(module: str, *packages: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+# DESIGN.md's one-way rules: (who, never imports), counting imports inside functions too.
+STAGES = ("lmlab.data", "lmlab.tokenizer", "lmlab.model", "lmlab.train", "lmlab.eval", "lmlab.analysis",
+          "lmlab.generate", "lmlab.interop", "lmlab.study", "lmlab.load", "lmlab.runs", "lmlab.checkpoint",
+          "lmlab.manifest", "lmlab.config", "lmlab.presets", "lmlab.io", "lmlab.registry", "lmlab.figures")
+READERS = ("lmlab.load", "lmlab.interop", "lmlab.eval", "lmlab.analysis", "lmlab.generate", "lmlab.runs",
+           "lmlab.checkpoint", "lmlab.manifest", "lmlab.figures")
+ONE_WAY = [(STAGES, ("lmlab.report", "lmlab.commands", "lmlab.cli")),
+           (READERS, ("lmlab.train",)),
+           (("lmlab.model", "lmlab.tokenizer"), ("lmlab.data", "lmlab.train"))]
+
+
+@pytest.mark.parametrize("who, never", ONE_WAY, ids=["stages-not-report-or-cli", "readers-not-train",
+                                                       "model-tokenizer-not-data-or-train"])
+def test_one_way_rules(who, never):
+    broken = {m: bad for m in MODULES if _under(m, *who)
+              if (bad := {t: line for t, line in imports(m, module_level=False).items() if _under(t, *never)})}
+    assert broken == {}, f"modules importing against the flow: {broken}"
+
+
+def test_import_lmlab_and_the_cli_parser_leave_torch_unloaded():
+    """`lmlab --help`, `lmlab presets`, `lmlab studies` and the refusal of a plain mistake answer
+    before torch loads (torch alone takes seconds to import on a busy laptop)."""
+    code = ("import sys; import lmlab; from lmlab.cli import build_parser, main; build_parser(); "
+            "rc = [main(a) for a in (['presets'], ['studies'], ['train', 'no-such-preset'], ['no-such-verb'])]; "
+            "print(rc, sorted(m for m in ('torch', 'transformers', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[0, 0, 2, 2] []"

@@ -34,6 +34,9 @@ PROVIDERS = [
     "lmlab.train.keep",
     "lmlab.interop",
     "lmlab.presets",
+    "lmlab.eval.tasks.specs",
+    "lmlab.eval.tasks.kinds",
+    "lmlab.study.library",
 ]
 
 
@@ -42,12 +45,15 @@ class Registry(Mapping):
 
     _all: dict[str, "Registry"] = {}
 
-    def __init__(self, name: str, *, config_field: bool = True):
+    def __init__(self, name: str, *, config_field: bool = True, noun: str = "", plural: str = "", hint: str = ""):
+        """`noun` names an entry in errors of a table no config field selects from ("unknown task
+        'x'; valid tasks: ..."); `hint` follows the list (e.g. "or a STUDY.toml")."""
         if name in Registry._all:
             raise ValueError(f"a registry named {name} exists already")
         Registry._all[name] = self
         self.name = name
         self.field = name if config_field else None  # the config field it validates, if any
+        self.noun, self.plural, self.hint = noun, plural or f"{noun}s", hint
         self._items: dict[str, T] = {}
         self._docs: dict[str, str] = {}
 
@@ -64,7 +70,10 @@ class Registry(Mapping):
     def get(self, name: str) -> T:
         """The entry called `name`, or a UserError naming the valid ones."""
         if name not in self._items:
-            raise UserError(f"{self.name}={name!r} is not known; valid: {', '.join(self.names())}")
+            hint = f" ({self.hint})" if self.hint else ""
+            if self.noun:
+                raise UserError(f"unknown {self.noun} {name!r}; valid {self.plural}: {', '.join(self.names())}{hint}")
+            raise UserError(f"{self.name}={name!r} is not known; valid: {', '.join(self.names())}{hint}")
         return self._items[name]
 
     def names(self) -> list[str]:

@@ -170,8 +170,10 @@ def add_parsers(verbs) -> None:
 
     p = verbs.add_parser("study", help="run a named study (see `lmlab studies`) or a STUDY.toml", epilog=EPILOG)
     p.add_argument("study", metavar="NAME|STUDY.toml")
-    p.add_argument("--size", default="cpu", choices=("cpu", "full"), help="cpu (minutes on 2 cores; default) or "
-                   "full (the seed's own dimensions and budget)")
+    from lmlab.study.library import SIZES
+
+    p.add_argument("--size", default="cpu", choices=list(SIZES), help="; ".join(
+        f"{name}: {doc}" for name, doc in SIZES.describe().items()) + " (default cpu)")
     _common(p)
     p.set_defaults(fn=cmd_study)
 

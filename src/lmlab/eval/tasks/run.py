@@ -1,12 +1,6 @@
-"""Zero-shot evaluation of a model on named tasks: requests -> scores -> per-task metrics.
+"""Zero-shot evaluation of a model on named tasks: requests -> scores -> per-task metrics, each task
+kind scored by its registered scorer (kinds.py says what acc, acc_norm and perplexity mean there).
 
-acc        the choice with the highest summed log-probability of " " + choice is the gold one
-acc_norm   the same after dividing by the choice's length in characters (lm-eval's acc_norm; equal to
-           bytes for ASCII text; `acc_bytes` divides by UTF-8 bytes)
-partial    WinoGrande: each option fills the blank; the shared continuation is scored after each filled
-           context (acc_norm = acc, since every option scores the same continuation)
-last_word  LAMBADA: acc = the last word is the greedy continuation; perplexity = exp(-mean log-prob)
-Standard errors are binomial, sqrt(p (1 - p) / (n - 1)) (lm-eval's mean_stderr of 0/1 scores).
 Items whose text the tokenizer cannot encode (a character tokenizer's <unk>) are skipped and counted
 (`skipped_unencodable`). Counted per item as well: `truncated`, a choice's context was cut from the left;
 `continuation_windowed`, a choice longer than the context was scored in windows (scoring.py); an item
@@ -15,31 +9,19 @@ can be in both.
 
 from __future__ import annotations
 
-import math
 import time
 
-import numpy as np
-
 from lmlab.errors import UserError
+from lmlab.eval.tasks.kinds import TASK_KINDS, binomial_stderr  # noqa: F401  (binomial_stderr: re-exported)
 from lmlab.eval.tasks.scoring import encode_pair, score_requests
-from lmlab.eval.tasks.specs import DELIMITER, TASKS, Item
+from lmlab.eval.tasks.specs import TASKS, Item
 
 STDERR = "binomial: sqrt(p(1-p)/(n-1)), as lm-eval's mean_stderr"
 
 
 def requests_of(item: Item, kind: str) -> list[tuple[str, str]]:
     """(context, continuation) strings scored for one item."""
-    if kind == "partial":
-        return [(c, DELIMITER + item.choices[0]) for c in item.contexts]
-    return [(item.context, DELIMITER + c) for c in item.choices]
-
-
-def binomial_stderr(hits) -> float | None:
-    n = len(hits)
-    if n < 2:
-        return None
-    p = float(np.mean(hits))
-    return math.sqrt(p * (1 - p) / (n - 1))
+    return TASK_KINDS.get(kind)().requests(item)
 
 
 def encode_items(tokenizer, items: list[Item], kind: str):
@@ -58,9 +40,10 @@ def encode_items(tokenizer, items: list[Item], kind: str):
 
 def score_task(model, tokenizer, items: list[Item], kind: str, context_len: int, batch_tokens: int = 0,
                device="cpu", autocast=None, progress: bool = False, name: str = "task", encoded=None) -> dict:
-    """Metrics of one task's items (see the module docstring). A task none of whose items the tokenizer
-    can encode gets items = 0 and no scores."""
+    """Metrics of one task's items (see kinds.py). A task none of whose items the tokenizer can encode
+    gets items = 0 and no scores."""
     t0 = time.perf_counter()
+    scorer = TASK_KINDS.get(kind)()
     kept, reqs, skipped = encoded or encode_items(tokenizer, items, kind)
     if not kept:
         return {"kind": kind, "items": 0, "skipped_unencodable": skipped, "truncated": 0,
@@ -69,38 +52,15 @@ def score_task(model, tokenizer, items: list[Item], kind: str, context_len: int,
                 "note": "the tokenizer cannot encode any item (characters outside its vocabulary)"}
     flat = [p for pairs in reqs for p in pairs]
     scored = score_requests(model, flat, context_len, batch_tokens, device, autocast, progress, name)
-    out = {"kind": kind, "items": len(kept), "skipped_unencodable": skipped}
-    k, truncated, windowed, lls_all = 0, 0, 0, []
-    acc, acc_norm, acc_bytes, greedy = [], [], [], []
+    k, truncated, windowed, scores = 0, 0, 0, []
     for item, pairs in zip(kept, reqs):
         s = scored[k:k + len(pairs)]
         k += len(pairs)
         truncated += any(x.truncated for x in s)
         windowed += any(x.windowed for x in s)
-        lls = np.array([x.logprob for x in s])
-        lls_all.append(lls)
-        if kind == "last_word":
-            greedy.append(float(s[0].greedy))
-            continue
-        acc.append(float(np.argmax(lls) == item.gold))
-        if kind == "partial":
-            acc_norm.append(acc[-1])
-            acc_bytes.append(acc[-1])
-        else:
-            chars = np.array([float(len(c)) for c in item.choices])
-            nbytes = np.array([float(len(c.encode("utf-8"))) for c in item.choices])
-            acc_norm.append(float(np.argmax(lls / chars) == item.gold))
-            acc_bytes.append(float(np.argmax(lls / nbytes) == item.gold))
-    out["truncated"], out["continuation_windowed"] = truncated, windowed
-    if kind == "last_word":
-        mean_ll = float(np.mean([v[0] for v in lls_all]))
-        out.update(acc=float(np.mean(greedy)), acc_stderr=binomial_stderr(greedy), acc_norm=None,
-                   acc_norm_stderr=None, perplexity=math.exp(min(-mean_ll, 700.0)), chance=0.0)
-    else:
-        out.update(acc=float(np.mean(acc)), acc_stderr=binomial_stderr(acc), acc_norm=float(np.mean(acc_norm)),
-                   acc_norm_stderr=binomial_stderr(acc_norm), acc_bytes=float(np.mean(acc_bytes)),
-                   chance=float(np.mean([1.0 / it.n_options for it in kept])))
-    out["stderr"] = STDERR
+        scores.append(scorer.item_scores(item, s))
+    out = {"kind": kind, "items": len(kept), "skipped_unencodable": skipped, "truncated": truncated,
+           "continuation_windowed": windowed, **scorer.summarize(kept, scores, scored), "stderr": STDERR}
     out["seconds"] = time.perf_counter() - t0
     out["items_per_s"] = len(kept) / max(out["seconds"], 1e-9)
     return out

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from lmlab.errors import UserError
+from lmlab.registry import Registry
 
 DELIMITER = " "  # lm-eval's target_delimiter between context and choice
 
@@ -54,36 +54,11 @@ class TaskSpec:
     extra: dict = field(default_factory=dict)
 
 
-class TaskRegistry:
-    """Task name -> TaskSpec. Not a config-field registry (lmlab.registry's are checked against the
-    run config), but the same interface: an unknown name fails with the valid ones."""
-
-    def __init__(self):
-        self._items: dict[str, TaskSpec] = {}
-
-    def register(self, spec: TaskSpec) -> TaskSpec:
-        if spec.name in self._items:
-            raise ValueError(f"task {spec.name!r} is registered twice")
-        self._items[spec.name] = spec
-        return spec
-
-    def get(self, name: str) -> TaskSpec:
-        if name not in self._items:
-            raise UserError(f"unknown task {name!r}; valid tasks: {', '.join(self.names())}")
-        return self._items[name]
-
-    def names(self) -> list[str]:
-        return sorted(self._items)
-
-    def describe(self) -> dict[str, str]:
-        return {n: self._items[n].doc for n in self.names()}
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._items
+TASKS = Registry("eval.tasks", config_field=False, noun="task")  # task name -> TaskSpec
 
 
-TASKS = TaskRegistry()
-task = TASKS.register
+def task(spec: TaskSpec) -> TaskSpec:
+    return TASKS.register(spec.name, spec.doc)(spec)
 
 
 def text(value, name: str) -> str:
