@@ -54,8 +54,23 @@ def test_train_eval_generate_end_to_end(trained, capsys):
 
 
 def test_resume_of_a_finished_run_trains_further(trained, tmp_path, capsys):
-    assert main(["eval", str(trained), "--checkpoint", "best"]) == 0
-    assert "perplexity" in capsys.readouterr().out
+    """A finished run resumed with a higher train.max_steps continues from its last checkpoint: the
+    steps after it are trained and logged, the checkpoint moves on, and eval reads the new one."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    config = (run / "config.toml").read_text()
+    assert "max_steps = 30" in config
+    (run / "config.toml").write_text(config.replace("max_steps = 30", "max_steps = 40"))
+    assert main(["train", "--resume", str(run)]) == 0
+    steps = [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+             if r.get("kind") == "train"]
+    assert steps[-1] == 40 and steps.count(30) == 1 and 31 in steps
+    assert json.loads((run / "checkpoints/last/meta.json").read_text())["step"] == 40
+    capsys.readouterr()
+    assert main(["eval", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["step"] == 40
 
 
 @pytest.mark.parametrize("argv, message", [

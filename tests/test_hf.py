@@ -1,6 +1,7 @@
 """Reference equivalence with Hugging Face transformers: same weights, same logits."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -184,7 +185,21 @@ def test_import_makes_a_working_run(char_run, tmp_path, capsys):
     assert main(["generate", str(tmp_path / "imported"), "--prompt", "The", "--temperature", "0",
                  "--max-new-tokens", "20"]) == 0
     assert capsys.readouterr().out.startswith("The")
-    assert main(["train", "--resume", str(tmp_path / "imported")]) == 0  # fine-tunes from the imported weights
+    # fine-tuning from the imported weights: the weights move and the held-out loss falls
+    imported = tmp_path / "imported"
+    config = (imported / "config.toml").read_text()
+    config = config.replace("max_steps = 1000", "max_steps = 20").replace("lr = 0.0001", "lr = 0.001")
+    (imported / "config.toml").write_text(config)
+    capsys.readouterr()
+    assert main(["eval", str(imported), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)["loss"]
+    assert main(["train", "--resume", str(imported)]) == 0
+    tuned = load_run(imported, device="cpu")
+    assert tuned.meta["step"] == 20
+    assert not torch.equal(tuned.model(x)[0], b.model(x)[0])
+    capsys.readouterr()
+    assert main(["eval", str(imported), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["loss"] < before
 
 
 def test_export_refuses_shapes_without_counterpart(tmp_path, capsys):

@@ -15,7 +15,7 @@ import pytest
 
 import browser
 from lmlab.cli import main
-from lmlab.report.load import load_run
+from lmlab.report.load import read_run_page
 
 RUN_SECTIONS = ["overview", "config", "model", "data", "training", "evaluation", "samples", "analysis", "sampling"]
 STUDY_SECTIONS = ["plan", "results", "curves", "scaling", "runs"]
@@ -160,7 +160,7 @@ def test_markdown_twin_has_the_same_tables_and_figures(run_dir):
 
 
 def test_config_diff_against_the_preset(run_dir, tmp_path):
-    run = load_run(run_dir)
+    run = read_run_page(run_dir)
     assert run.preset == "tiny"
     diff = {k: (a, b) for k, a, b in run.diff}
     assert diff["train.max_steps"] == (40, 24) and diff["eval.every"] == (20, 8)
@@ -169,7 +169,7 @@ def test_config_diff_against_the_preset(run_dir, tmp_path):
     shutil.copytree(run_dir, renamed, ignore=shutil.ignore_patterns("checkpoints"))
     toml = (renamed / "config.toml").read_text().replace('name = "tiny"', 'name = "my_own"')
     (renamed / "config.toml").write_text(toml)
-    other = load_run(renamed)
+    other = read_run_page(renamed)
     assert other.preset == "defaults" and dict((k, b) for k, _, b in other.diff)["model.n_layer"] == 2
 
 

@@ -1,5 +1,5 @@
 """Writing results: a JSON document and a CSV table per result, atomically (readers never see
-half a file), under the run's analysis/ or samples/ folder (see CONTRACTS.md)."""
+half a file), under the run's analysis/ or samples/ folder (lmlab/runs.py describes the run folder)."""
 
 from __future__ import annotations
 

@@ -104,7 +104,7 @@ def numeric(record: dict) -> dict:
     return {k: (math.nan if v is None else v) for k, v in record.items()}
 
 
-def load_run(root: str | Path) -> RunData:
+def read_run_page(root: str | Path) -> RunData:
     from lmlab.config import load_config
 
     root = Path(root)
@@ -201,7 +201,7 @@ def read_samples(folder: Path) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- studies
 
-def load_study(root: str | Path) -> StudyData:
+def read_study_page(root: str | Path) -> StudyData:
     root = Path(root)
     study = StudyData(root=root, name=root.resolve().name)
     notes = study.notes

@@ -30,7 +30,7 @@ class Figure:
 
 
 @dataclass
-class Block:
+class PageBlock:
     kind: str  # table | figures | pre | text | links | notes
     title: str = ""
     table: Table | None = None
@@ -42,19 +42,19 @@ class Block:
 
 
 @dataclass
-class Section:
+class PageSection:
     id: str
     title: str
-    blocks: list[Block] = field(default_factory=list)
+    blocks: list[PageBlock] = field(default_factory=list)
     intro: str = ""
 
 
-def table(t: Table) -> Block:
-    return Block("table", table=t)
+def table(t: Table) -> PageBlock:
+    return PageBlock("table", table=t)
 
 
-def figures(figs: list[Figure]) -> Block:
-    return Block("figures", figures=figs)
+def figures(figs: list[Figure]) -> PageBlock:
+    return PageBlock("figures", figures=figs)
 
 
 def existing_figure(page_dir: Path, path: Path, caption: str = "") -> Figure:
@@ -74,7 +74,7 @@ def _env():
     return env
 
 
-def render(kind: str, title: str, subtitle: str, sections: list[Section], notes: list[str]) -> tuple[str, str]:
+def render(kind: str, title: str, subtitle: str, sections: list[PageSection], notes: list[str]) -> tuple[str, str]:
     """(html, markdown) of one page."""
     env = _env()
     context = {"kind": kind, "title": title, "subtitle": subtitle, "sections": sections, "notes": notes,
@@ -82,7 +82,7 @@ def render(kind: str, title: str, subtitle: str, sections: list[Section], notes:
     return env.get_template("page.html.j2").render(context), env.get_template("page.md.j2").render(context)
 
 
-def write_page(directory: Path, kind: str, title: str, subtitle: str, sections: list[Section],
+def write_page(directory: Path, kind: str, title: str, subtitle: str, sections: list[PageSection],
                notes: list[str]) -> Path:
     """Render in memory first, then write the drawn PNGs, report.md and report.html (each atomically)."""
     html, md = render(kind, title, subtitle, sections, notes)

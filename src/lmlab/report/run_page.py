@@ -8,13 +8,13 @@ import numpy as np
 
 from lmlab.figures import run as F
 from lmlab.report import tables as T
-from lmlab.report.load import RunData, load_run
-from lmlab.report.page import Block, Figure, Section, existing_figure, figures, table, write_page
+from lmlab.report.load import RunData, read_run_page
+from lmlab.report.page import PageBlock, Figure, PageSection, existing_figure, figures, table, write_page
 
 
 def write_report(run_dir: str | Path) -> Path:
     """Write report.html (self-contained), report.md (its twin) and the figures of a run; return the html path."""
-    run = load_run(run_dir)
+    run = read_run_page(run_dir)
     notes = list(run.notes)
     if not F.available():
         notes.append("figures left out: matplotlib is not installed (pip install 'lmlab[plot]')")
@@ -23,10 +23,10 @@ def write_report(run_dir: str | Path) -> Path:
     return write_page(run.root, "run", run.name, subtitle, sections, notes)
 
 
-def run_sections(run: RunData) -> list[Section]:
-    return [Section("overview", "Overview", [table(T.overview_table(run))]),
+def run_sections(run: RunData) -> list[PageSection]:
+    return [PageSection("overview", "Overview", [table(T.overview_table(run))]),
             config_section(run),
-            Section("model", "Model", [table(T.model_table(run))]),
+            PageSection("model", "Model", [table(T.model_table(run))]),
             data_section(run),
             curves_section(run),
             eval_section(run),
@@ -35,13 +35,13 @@ def run_sections(run: RunData) -> list[Section]:
             sampling_section(run)]
 
 
-def config_section(run: RunData) -> Section:
-    return Section("config", "Configuration", [table(T.diff_table(run)),
-                                               Block("pre", "config.toml", text=run.config_toml, collapsed=True)])
+def config_section(run: RunData) -> PageSection:
+    return PageSection("config", "Configuration", [table(T.diff_table(run)),
+                                               PageBlock("pre", "config.toml", text=run.config_toml, collapsed=True)])
 
 
-def data_section(run: RunData) -> Section:
-    s = Section("data", "Data")
+def data_section(run: RunData) -> PageSection:
+    s = PageSection("data", "Data")
     if run.stats:
         s.blocks += [table(t) for t in T.stats_tables(run.stats)]
     imgs = [existing_figure(run.root, p) for p in run.images.get("data", [])]
@@ -50,8 +50,8 @@ def data_section(run: RunData) -> Section:
     return s
 
 
-def curves_section(run: RunData) -> Section:
-    s = Section("training", "Training curves")
+def curves_section(run: RunData) -> PageSection:
+    s = PageSection("training", "Training curves")
     if not F.available() or not (run.train or run.evals):
         return s
     train, evals = run.train, with_tokens(run.evals, run.train)
@@ -91,8 +91,8 @@ def generalization_gap(train: list[dict], evals: list[dict]) -> tuple[list[int],
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
-def eval_section(run: RunData) -> Section:
-    s = Section("evaluation", "Evaluation")
+def eval_section(run: RunData) -> PageSection:
+    s = PageSection("evaluation", "Evaluation")
     if run.evals:
         s.blocks.append(table(T.evals_table(run)))
     if run.tasks:
@@ -100,14 +100,14 @@ def eval_section(run: RunData) -> Section:
     return s
 
 
-def samples_section(run: RunData) -> Section:
+def samples_section(run: RunData) -> PageSection:
     labels = {"before": "Before training", "after": "After training"}
-    return Section("samples", "Samples", [Block("pre", labels.get(name, name), text=text)
+    return PageSection("samples", "Samples", [PageBlock("pre", labels.get(name, name), text=text)
                                           for name, text in run.samples.items()])
 
 
-def analysis_section(run: RunData) -> Section:
-    s = Section("analysis", "Analysis")
+def analysis_section(run: RunData) -> PageSection:
+    s = PageSection("analysis", "Analysis")
     maps = []
     for name, value in run.tables.get("analysis", []):
         rows = value if isinstance(value, list) else []
@@ -152,6 +152,6 @@ def is_index(value) -> bool:
         return False
 
 
-def sampling_section(run: RunData) -> Section:
-    return Section("sampling", "Sampling", [table(t) for name, value in run.tables.get("sampling", [])
+def sampling_section(run: RunData) -> PageSection:
+    return PageSection("sampling", "Sampling", [table(t) for name, value in run.tables.get("sampling", [])
                                             for t in T.object_tables(name, value)])

@@ -12,8 +12,8 @@ from typing import Any
 from lmlab.errors import UserError
 from lmlab.figures import run as F
 from lmlab.report import tables as T
-from lmlab.report.load import StudyData, load_study
-from lmlab.report.page import Block, Figure, Section, existing_figure, figures, table, write_page
+from lmlab.report.load import StudyData, read_study_page
+from lmlab.report.page import PageBlock, Figure, PageSection, existing_figure, figures, table, write_page
 from lmlab.report.run_page import write_report
 
 LOSS_COLUMNS = ("best_val_loss", "val_loss", "loss", "final_val_loss")
@@ -23,7 +23,7 @@ SIZE_COLUMNS = {"params": ("params_non_embedding", "params", "n_params"),  # sca
 
 def write_study_report(study_dir: str | Path) -> Path:
     """Write each run's page, then the study's report.html / report.md; return the study page's path."""
-    study = load_study(study_dir)
+    study = read_study_page(study_dir)
     notes = list(study.notes)
     links = []
     for run in study.runs:
@@ -35,7 +35,7 @@ def write_study_report(study_dir: str | Path) -> Path:
     if not F.available():
         notes.append("figures left out: matplotlib is not installed (pip install 'lmlab[plot]')")
     sections = [plan_section(study), results_section(study), curves_section(study), scaling_section(study),
-                Section("runs", "Runs", [Block("links", links=links)] if links else [])]
+                PageSection("runs", "Runs", [PageBlock("links", links=links)] if links else [])]
     subtitle = f"study {study.root.resolve().name} · {len(study.runs)} runs"
     return write_page(study.root, "study", study.name, subtitle, [s for s in sections if s.blocks], notes)
 
@@ -46,9 +46,9 @@ def run_summary(study: StudyData, name: str) -> str:
     return f"best val loss {min(r['val_loss'] for r in evals):.4f}" if evals else "no evaluation yet"
 
 
-def plan_section(study: StudyData) -> Section:
+def plan_section(study: StudyData) -> PageSection:
     plan = study.plan
-    s = Section("plan", "Plan")
+    s = PageSection("plan", "Plan")
     if plan:  # the study's own fields (axes, seeds, budget, retrain) and its runs; the base config is in the file
         fields = plan.get("study", plan)
         fields = fields if isinstance(fields, dict) else {}
@@ -56,18 +56,18 @@ def plan_section(study: StudyData) -> Section:
         if isinstance(plan.get("plan"), list):
             s.blocks += [table(t) for t in T.object_tables("Runs", plan["plan"])]
         text = (study.root / "study.toml").read_text(encoding="utf-8", errors="replace")
-        s.blocks.append(Block("pre", "study.toml", text=text, collapsed=True))
+        s.blocks.append(PageBlock("pre", "study.toml", text=text, collapsed=True))
     return s
 
 
-def results_section(study: StudyData) -> Section:
-    s = Section("results", "Results")
+def results_section(study: StudyData) -> PageSection:
+    s = PageSection("results", "Results")
     if study.aggregate:
         s.blocks.append(table(T.rows_table("Per variant (mean and 95% interval over seeds; vs the baseline)",
                                            study.aggregate)))
         verdicts = verdict_lines(study.aggregate)
         if verdicts:
-            s.blocks.append(Block("notes", "Noise-floor verdicts", items=verdicts))
+            s.blocks.append(PageBlock("notes", "Noise-floor verdicts", items=verdicts))
     if study.epochs:
         s.blocks.append(table(T.rows_table("Per epoch (mean over seeds and 95% half-width; gap = val - train loss)",
                                            study.epochs)))
@@ -97,8 +97,8 @@ def variant_of(run_name: str) -> str:
     return re.sub(r"-s\d+$", "", run_name)
 
 
-def curves_section(study: StudyData) -> Section:
-    s = Section("curves", "Curves")
+def curves_section(study: StudyData) -> PageSection:
+    s = PageSection("curves", "Curves")
     if F.available():
         curves, curves_tok = {}, {}
         for name, records in study.curves.items():
@@ -121,12 +121,12 @@ def curves_section(study: StudyData) -> Section:
             s.blocks.append(figures(figs))
     plots = [existing_figure(study.root, p) for p in study.plots]
     if plots:
-        s.blocks.append(Block("figures", "Plots written by the study", figures=plots))
+        s.blocks.append(PageBlock("figures", "Plots written by the study", figures=plots))
     return s
 
 
-def scaling_section(study: StudyData) -> Section:
-    s = Section("scaling", "Scaling fit")
+def scaling_section(study: StudyData) -> PageSection:
+    s = PageSection("scaling", "Scaling fit")
     if not study.scaling:
         return s
     s.blocks += [table(t) for t in T.object_tables("scaling.json", study.scaling)]
