@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lmlab.cpu import onednn_allows_bf16
 from lmlab.errors import UserError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -44,6 +45,11 @@ def configure_matmul(device: torch.device) -> None:
 
 
 def cpu_has_bf16() -> bool:
+    """oneDNN runs bf16 natively on this CPU. torch's check honours ONEDNN_MAX_CPU_ISA only as it
+    was when oneDNN first looked (once per process); lmlab reads the cap itself, so the answer
+    agrees with a fresh process's and follows a change made later (a test, a notebook)."""
+    if not onednn_allows_bf16():
+        return False
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
