@@ -25,6 +25,7 @@ from lmlab.train.loggers import FanOut, open_loggers
 from lmlab.train.memory import describe, peak_memory_mb, predict_run
 from lmlab.train.optim import describe as describe_optimizer
 from lmlab.train.mfu import format_mfu
+from lmlab.train.precision import slow_path_note
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
 from lmlab.train.step import set_lr, train_step
@@ -82,6 +83,8 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
                     f"{describe_optimizer(job.optimizer)}); "
                     f"{job.model.summary(cfg.batch_size, job.value_bytes)}; {job.meter.describe()}; "
                     f"{describe(*predict_run(job.model, cfg.batch_size, job.value_bytes, job.optimizer, cfg.grad_accum))}")
+    if job.dist.is_main and (note := slow_path_note(job.precision.name, job.device)):
+        bar.message(note)  # once, whether or not the bar is shown: the setting that avoids the slow path
     # metrics.jsonl + the configured trackers, written by rank 0 alone
     log = open_loggers(job.cfg, job.run) if job.dist.is_main else FanOut([])
     step_model = torch.compile(job.train_model) if cfg.compile else job.train_model
