@@ -1,11 +1,14 @@
 """train.optimizer: Muon on the hidden matrices with AdamW on the rest, against torch's own
 optimizers run separately; one schedule for both; checkpoints and exact resume."""
 
+import re
+
 import pytest
 import torch
 
 from lmlab.checkpoint import optimizer_state_dict, optimizer_tensors
 from lmlab.config import TrainConfig
+from lmlab.cpu import cpu_info
 from lmlab.errors import UserError
 from lmlab.model import ModelConfig, build_model
 from lmlab.runs import RunDir
@@ -146,10 +149,13 @@ def test_the_start_line_names_each_optimizer_and_what_it_updates(tmp_path, tiny_
 
     main(["train", "tiny", "--run-dir", str(tmp_path / "run"), "--train.max_steps=2", "--train.optimizer=muon",
           "--train.progress=true"])
-    line = capsys.readouterr().err.splitlines()[0]
+    err = capsys.readouterr().err
+    line = err.splitlines()[0]
     model = build_model(ModelConfig(**{**tiny_cfg.model.to_dict(), "vocab_size": 0}), 107)
     hidden = sum(p.numel() for n, p in model.named_parameters() if n.startswith("blocks.") and p.dim() == 2)
     assert f"(fp32, Muon: {hidden / 1e6:.3f}M parameters in 8 tensors + AdamW: " in line
+    assert f"fp32 on {cpu_info().describe()}" in line  # the MFU's peak: which CPU, features and precision
+    assert re.search(r"MFU (unknown|[\d.]+%) \(fp32\)", err)  # the progress line
 
 
 def test_muon_on_a_model_without_hidden_matrices_is_adamw():

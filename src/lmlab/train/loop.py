@@ -142,7 +142,7 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
                            "peak_mem_mb": peak_mb, "mfu": mfu, "scored_share": scored_share})
             if finite:
                 bar.update(state.step, loss, step_tokens / dt,
-                           f" MFU {format_mfu(mfu)}" + (f" val {last_eval['loss']:.4f}" if last_eval else "")
+                           f" MFU {format_mfu(mfu)} ({job.precision.name})" + (f" val {last_eval['loss']:.4f}" if last_eval else "")
                            + f" mem {peak_mb / 1024:.2f} GiB")
             epoch_end = job.epoch_mode and state.step % job.batches.steps_per_epoch == 0
             if (state.step % job.cfg.eval.every == 0 or state.step == cfg.max_steps or epoch_end
