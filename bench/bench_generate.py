@@ -25,6 +25,7 @@ import time
 
 import torch
 
+from lmlab.cpu import cpu_info
 from lmlab.generate import generate
 from lmlab.interop import to_hf_model
 from lmlab.model import ModelConfig, build_model
@@ -131,7 +132,8 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=240)
     ap.add_argument("--out", help="write the rows as JSON here")
     args = ap.parse_args()
-    results = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_info().to_dict(),
+               "auto_precision": resolve_precision("auto", torch.device("cpu"))}  # train_tok_s_auto ran in this
     if args.part in ("all", "hf"):
         results["hf"] = part_hf(args.repeats, args.new_tokens)
     if args.part in ("all", "zoo"):

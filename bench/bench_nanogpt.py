@@ -51,8 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: the nanogpt_
 
 from nanogpt_bench.analysis import add_utilization, aggregate, compare_pair, markdown  # noqa: E402
 from nanogpt_bench.config import CONFIGS, DEFAULT_SPEEDRUN_PRESET, NANOGPT_RECIPE  # noqa: E402
-from nanogpt_bench.run import (REPO_ROOT, _git_head, dataset_name, ensure_nanogpt_data, find_data,  # noqa: E402
-                               measure_peak, run_lmlab, run_nanogpt, slim, torch_info)
+from nanogpt_bench.run import (REPO_ROOT, _git_head, cpu_info, dataset_name, ensure_nanogpt_data,  # noqa: E402
+                               find_data, measure_peak, run_lmlab, run_nanogpt, slim, torch_info)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
             "lmlab_args": args.lmlab_args, "data": str(args.data),
             "nanogpt": str(args.nanogpt) if args.nanogpt else None,
             "nanogpt_commit": _git_head(args.nanogpt) if args.nanogpt else None,
-            "warmup_steps_excluded": args.warmup_steps, "cpu_count": os.cpu_count(),
+            "warmup_steps_excluded": args.warmup_steps, "cpu_count": os.cpu_count(), "cpu": cpu_info(),
+            "lmlab_precision": sorted({r["precision"] for r in runs if r.get("precision")}) or None,
             "env_threads": {k: env.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
             "torch": torch_info(args.python, env), "logs": str(workdir),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -76,19 +76,13 @@ PRESET_DATA = {"vocab": "llmini_c"}  # --data preset: the part's batches come fr
 
 
 def machine() -> dict:
+    """The CPU with its vector features and the precision the workers' `auto` resolves to here."""
     import torch
 
-    cpu, flags = "?", ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and cpu == "?":
-                    cpu = line.split(":", 1)[1].strip()
-                if line.startswith("flags") and not flags:
-                    flags = line
-    except OSError:
-        pass
-    return {"cpu": cpu, "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags,
+    from lmlab.cpu import cpu_info
+    from lmlab.train.precision import resolve_precision
+
+    return {"cpu": cpu_info().to_dict(), "precision": resolve_precision("auto", torch.device("cpu")),
             "torch": torch.__version__, "threads": torch.get_num_threads(), "cores": os.cpu_count(),
             "python": platform.python_version(), "load_avg_1min": os.getloadavg()[0]}
 
@@ -223,8 +217,9 @@ def add_ceiling(part: dict, peak: float) -> None:
 
 def markdown(report: dict) -> str:
     m = report["machine"]
-    lines = [f"CPU {m['cpu']}, AMX {'yes' if m['amx_bf16'] else 'no'} (AVX512-BF16 "
-             f"{'yes' if m['avx512_bf16'] else 'no'}), torch {m['torch']}, {m['threads']} threads, "
+    cpu = m["cpu"]
+    lines = [f"CPU {cpu['model']} ({', '.join(cpu['features'] or ['features unknown'])}), precision "
+             f"{m['precision']}, torch {m['torch']}, {m['threads']} threads, "
              f"load average {m['load_avg_1min']:.1f} at start (contended if above the core count {m['cores']})"]
     for part in report["parts"]:
         lines += ["", f"**{part['part']}** ({part['shape_name']}: {part['shape']}; {part['data']}; "

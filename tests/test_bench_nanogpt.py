@@ -88,6 +88,9 @@ def test_useful_flops_are_tokens_per_s_times_flops_per_token_as_a_share_of_the_m
     assert util["lmlab"]["share_of_bf16_peak"] == pytest.approx(0.6)
     assert util["nanogpt"]["share_of_fp32_peak"] == pytest.approx(0.5)
     assert "lmlab 300 GFLOP/s = 150% of fp32 = 60% of bf16" in markdown(results)
+    results["bench"].update(cpu={"model": "AMD EPYC", "features": ["AVX2"], "onednn_max_cpu_isa": "AVX2"},
+                            lmlab_precision=["fp32"])
+    assert "CPU AMD EPYC (AVX2), ONEDNN_MAX_CPU_ISA=AVX2; lmlab precision fp32" in markdown(results)
 
 
 def test_lmlab_flags_are_valid_overrides_and_presets_exist():

@@ -11,9 +11,11 @@ import torch
 
 from lmlab.cli import main
 from lmlab.config import load_config
+from lmlab.cpu import cpu_info
 from lmlab.presets import get_preset
 from lmlab.runs import RunDir
 from lmlab.train import train
+from lmlab.train.precision import cpu_has_bf16
 from lmlab.train.mfu import MfuMeter, bench_peak, cpu_key, cpu_peak, gpu_peak, meter_for, peak_cache
 
 
@@ -70,8 +72,12 @@ def test_bench_peak_measures_and_caches_the_cpu_peak(tmp_path, monkeypatch, caps
     result = json.loads(capsys.readouterr().out)
     # a 128^3 matmul does 2 * 128^3 flops; any real CPU does it at well over 0.1 GFLOP/s
     assert result["fp32"] > 1e8 and result["key"] == cpu_key()
+    assert result["cpu"] == cpu_info().to_dict() and result["cpu"]["model"] in result["key"]
+    assert ("bf16" in result) is cpu_has_bf16()  # an emulated bf16 peak is no run's ceiling
     assert cpu_peak("fp32") == result["fp32"]
     assert json.loads(peak_cache().read_text())[cpu_key()]["size"] == 128
+    assert main(["bench-peak", "--seconds", "0.2", "--size", "128"]) == 0
+    assert f"CPU: {cpu_info().describe()}" in capsys.readouterr().out
     assert main(["bench-peak", "--seconds", "0"]) == 2
 
 
@@ -115,6 +121,7 @@ def test_meter_for_cpu_reads_the_precision_it_trains_in(tmp_path, monkeypatch):
     meter = meter_for(model, torch.device("cpu"), "fp32", devices=2)
     assert meter.peak == 5e10 and meter.devices == 2 and meter.flops_per_token == model.flops_per_token()
     assert meter_for(model, torch.device("cpu"), "bf16").peak is None  # bf16 was not measured
+    assert f"fp32 on {cpu_info().describe()}" in meter.describe()  # the CPU and precision of the number
 
 
 @pytest.mark.slow

@@ -1,15 +1,20 @@
 """train.optimizer: Muon on the hidden matrices with AdamW on the rest, against torch's own
 optimizers run separately; one schedule for both; checkpoints and exact resume."""
 
+import re
+
 import pytest
 import torch
 
 from lmlab.checkpoint import optimizer_state_dict, optimizer_tensors
 from lmlab.config import TrainConfig
+from lmlab.cpu import cpu_info
 from lmlab.errors import UserError
 from lmlab.model import ModelConfig, build_model
 from lmlab.runs import RunDir
 from lmlab.train import resume, train
+from lmlab.train import precision
+from lmlab.train.muon import newton_schulz
 from lmlab.train.optim import OptimizerChain, make_optimizer
 from lmlab.train.step import set_lr
 from interrupt import same_final_weights, train_interrupted
@@ -48,9 +53,10 @@ def test_muon_takes_the_hidden_matrices_and_adamw_the_rest(tie):
     assert muon.param_groups[0]["weight_decay"] == 0.1 and adam.param_groups[0]["weight_decay"] == 0.0
 
 
-def test_the_chain_steps_like_torchs_muon_and_adamw_run_apart_and_follows_the_schedule():
+def test_the_chain_steps_like_torchs_muon_and_adamw_run_apart_and_follows_the_schedule(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)  # torch's Muon orthogonalizes in bf16
     model, ref = _model(False), _model(False)
-    opt = make_optimizer(model, MUON, torch.device("cpu"))
+    opt = make_optimizer(model, TrainConfig(**{**MUON.to_dict(), "precision": "bf16"}), torch.device("cpu"))
     by_name = dict(ref.named_parameters())
     hidden_names = _names(model, opt.optimizers[0].param_groups[0]["params"])
     hidden = [p for n, p in ref.named_parameters() if n in hidden_names]
@@ -143,10 +149,13 @@ def test_the_start_line_names_each_optimizer_and_what_it_updates(tmp_path, tiny_
 
     main(["train", "tiny", "--run-dir", str(tmp_path / "run"), "--train.max_steps=2", "--train.optimizer=muon",
           "--train.progress=true"])
-    line = capsys.readouterr().err.splitlines()[0]
+    err = capsys.readouterr().err
+    line = err.splitlines()[0]
     model = build_model(ModelConfig(**{**tiny_cfg.model.to_dict(), "vocab_size": 0}), 107)
     hidden = sum(p.numel() for n, p in model.named_parameters() if n.startswith("blocks.") and p.dim() == 2)
     assert f"(fp32, Muon: {hidden / 1e6:.3f}M parameters in 8 tensors + AdamW: " in line
+    assert f"fp32 on {cpu_info().describe()}" in line  # the MFU's peak: which CPU, features and precision
+    assert re.search(r"MFU (unknown|[\d.]+%) \(fp32\)", err)  # the progress line
 
 
 def test_muon_on_a_model_without_hidden_matrices_is_adamw():
@@ -154,3 +163,44 @@ def test_muon_on_a_model_without_hidden_matrices_is_adamw():
     assert isinstance(make_optimizer(bigram, MUON, torch.device("cpu")), torch.optim.AdamW)
     counted = build_model(ModelConfig(arch="count_bigram"), 30)  # nothing to train
     assert isinstance(make_optimizer(counted, MUON, torch.device("cpu")), torch.optim.AdamW)
+
+
+@pytest.mark.parametrize("shape", [(48, 160), (160, 48)])
+def test_newton_schulz_in_bf16_is_torchs_and_in_fp32_agrees_with_it(shape):
+    from torch.optim._muon import _zeropower_via_newtonschulz
+
+    g = torch.randn(*shape)
+    bf16 = newton_schulz(g, torch.bfloat16)
+    assert torch.equal(bf16, _zeropower_via_newtonschulz(g, (3.4445, -4.7750, 2.0315), 5, 1e-7))
+    fp32 = newton_schulz(g, torch.float32)
+    assert fp32.dtype == torch.float32 and fp32.shape == g.shape
+    assert (fp32 - bf16.float()).norm() / fp32.norm() < 0.02  # bf16 keeps 8 bits: ~1% after five steps
+    s = torch.linalg.svdvals(fp32)
+    assert s.min() > 0.6 and s.max() < 1.3  # the quintic's band around 1, as in bf16
+    g0 = g.clone()
+    newton_schulz(g, torch.float32)
+    assert torch.equal(g, g0)  # the input (a momentum buffer without Nesterov) is never written
+
+
+@pytest.mark.parametrize("wanted, native, ns_dtype", [
+    ("bf16", True, torch.bfloat16), ("bf16", False, torch.float32), ("fp32", True, torch.float32),
+    ("auto", False, torch.float32), ("auto", True, torch.bfloat16)])
+def test_muon_orthogonalizes_in_bf16_only_in_a_bf16_run_with_native_bf16(monkeypatch, wanted, native, ns_dtype):
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: native)
+    cfg = TrainConfig(**{**MUON.to_dict(), "precision": wanted})
+    muon = make_optimizer(_model(), cfg, torch.device("cpu")).optimizers[0]
+    assert muon.ns_dtype == ns_dtype
+
+
+def test_a_muon_step_in_fp32_is_close_to_one_in_bf16():
+    models = [_model(), _model()]
+    opts = [make_optimizer(m, MUON, torch.device("cpu")) for m in models]
+    for opt, dtype in zip(opts, (torch.float32, torch.bfloat16)):
+        opt.optimizers[0].ns_dtype = dtype
+    for m, opt in zip(models, opts):
+        _loss(m, 0).backward()
+        opt.step()
+    w0 = _model().blocks[0].mlp.fc.weight.detach()
+    steps = [m.blocks[0].mlp.fc.weight.detach() - w0 for m in models]
+    # a gradient's small singular directions are where bf16's rounding, amplified ~480x by five steps, shows
+    assert torch.nn.functional.cosine_similarity(steps[0].flatten(), steps[1].flatten(), dim=0) > 0.99

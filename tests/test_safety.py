@@ -333,6 +333,10 @@ def test_manifest_says_why_two_runs_could_differ(run):
     assert m["device"] == "cpu" and m["threads"] >= 1 and len(m["data_sha256"]) == 64
     assert m["config"]["model"]["d_model"] == 32 and m["config"]["train"]["max_steps"] == 4
     assert m["git_commit"] is None or len(m["git_commit"].split("+")[0]) == 40
+    from lmlab.cpu import cpu_info
+
+    assert m["cpu"]["model"] == cpu_info().model and m["cpu"]["features"] == list(cpu_info().features or [])
+    assert m["precision"] == "fp32"  # tiny's; `auto` would be resolved to what the run used
 
 
 def test_lock_file_and_marker_are_small_and_the_lock_is_released_after_training(run):

@@ -139,6 +139,11 @@ def markdown(results: dict[str, Any]) -> str:
     L.append(f"### lmlab vs nanoGPT — config `{cfg['config']}`, {cfg['steps']} steps, "
              f"{cfg['repeats']} repeat(s), threads={cfg['threads'] or 'default'}"
              + (f", lmlab preset `{cfg['lmlab_preset']}`" if cfg.get("lmlab_preset") else ""))
+    if cfg.get("cpu"):  # a CPU's speed is its vector features as much as its name
+        cpu = cfg["cpu"]
+        L.append(f"\nCPU {cpu['model']} ({', '.join(cpu['features'] or ['features unknown'])})"
+                 + (f", ONEDNN_MAX_CPU_ISA={cpu['onednn_max_cpu_isa']}" if cpu.get("onednn_max_cpu_isa") else "")
+                 + (f"; lmlab precision {', '.join(cfg['lmlab_precision'])}" if cfg.get("lmlab_precision") else ""))
     L.append("")
     L.append("| run | impl | ok | ms/step | tok/s | final step | final val | wall@final eval (s) | process (s) |")
     L.append("|---|---|---|---|---|---|---|---|---|")

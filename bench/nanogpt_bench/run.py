@@ -125,6 +125,14 @@ def torch_info(python: str, env: dict[str, str]) -> dict[str, Any]:
         return {"error": str(err)}
 
 
+def cpu_info() -> dict[str, Any]:
+    """The CPU's model and vector features (lmlab.cpu reads them without torch), for the results."""
+    sys.path.insert(0, str(REPO_ROOT / "src"))
+    from lmlab.cpu import cpu_info as info
+
+    return info().to_dict()
+
+
 def run_nanogpt(args, hp, env, workdir: Path, repeat: int) -> dict[str, Any]:
     out_dir = Path(tempfile.mkdtemp(prefix="nanogpt_out_", dir=args.tmp))
     cmd = nanogpt_command(args.python, hp, out_dir, args.nanogpt_dataset)
@@ -177,6 +185,9 @@ def run_lmlab(args, hp, env, workdir: Path, repeat: int) -> dict[str, Any]:
         res["tokens_per_s"] = p["tokens_per_step"] / p["median_step_s"]
         res["ok"] = rc == 0
         model_json = run_dir / "model.json"  # the same model as nanoGPT's: its FLOPs/token serve both
+        manifest = run_dir / "manifest.json"  # the precision `auto` resolved to on this CPU
+        if manifest.is_file():
+            res["precision"] = json.loads(manifest.read_text()).get("precision")
         if model_json.is_file():
             res["flops_per_token"] = json.loads(model_json.read_text()).get("flops_per_token_train")
         if args.keep_runs:

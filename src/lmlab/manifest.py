@@ -1,7 +1,8 @@
 """manifest.json: enough about a run's making to say why two runs differ.
 
 Versions (lmlab and its git commit when run from a checkout, Python, torch, numpy), the
-device and thread count, a content hash of the prepared data (the token ids of every split
+device, the CPU's model and vector features (lmlab.cpu: they decide CPU speed), the precision the
+run resolved to, the thread count, a content hash of the prepared data (the token ids of every split
 and source, as the model sees them) and the full config.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lmlab.cpu import cpu_info
 from lmlab.io import atomic_write_text
 
 
@@ -46,19 +48,20 @@ def data_hash(data) -> str:
     return digest.hexdigest()
 
 
-def build_manifest(cfg, data, device: torch.device) -> dict:
+def build_manifest(cfg, data, device: torch.device, precision: str) -> dict:
     from lmlab import __version__
 
     return {
         "lmlab": __version__, "git_commit": git_commit(Path(__file__).resolve().parent),
         "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
         "platform": platform.platform(), "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-        "threads": torch.get_num_threads(), "argv": sys.argv, "created_at": time.time(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_info().model,
+        "cpu": cpu_info().to_dict(), "precision": precision, "threads": torch.get_num_threads(), "argv": sys.argv, "created_at": time.time(),
         "data_sha256": data_hash(data), "tokenizer_vocab_size": data.tokenizer.vocab_size,
         "config": cfg.to_dict(),
     }
 
 
-def write_manifest(run, cfg, data, device: torch.device) -> None:
-    atomic_write_text(run.manifest, json.dumps(build_manifest(cfg, data, device), indent=1, default=str) + "\n")
+def write_manifest(run, cfg, data, device: torch.device, precision: str) -> None:
+    atomic_write_text(run.manifest, json.dumps(build_manifest(cfg, data, device, precision), indent=1,
+                                               default=str) + "\n")

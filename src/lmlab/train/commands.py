@@ -24,8 +24,13 @@ def cmd_bench_peak(args, overrides) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
+    from lmlab.cpu import cpu_info
+
+    print(f"CPU: {cpu_info().describe()}")
     for precision in ("fp32", "bf16"):
         if precision in result:
             print(f"{precision}: {result[precision] / TFLOPS * 1000:,.1f} GFLOP/s")
+    if "bf16" not in result:
+        print("bf16: not measured, no native bf16 here (precision auto trains in fp32)")
     print(f"cached in {result['path']} for {result['key']}; training on this CPU now reports MFU against it")
     return 0

@@ -105,7 +105,7 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
                        where=f"run {cfg.name}")
             from lmlab.manifest import write_manifest
 
-            write_manifest(run, cfg, data, job.device)
+            write_manifest(run, cfg, data, job.device, job.precision.name)
             atomic_write_text(run.root / "model.json", json.dumps(job.model.stats(cfg.train.batch_size,
                                                                                   job.value_bytes), indent=1))
         if hasattr(job.model, "fit"):  # count-based models learn by counting the training split

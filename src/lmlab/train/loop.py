@@ -25,6 +25,7 @@ from lmlab.train.loggers import FanOut, open_loggers
 from lmlab.train.memory import describe, peak_memory_mb, predict_run
 from lmlab.train.optim import describe as describe_optimizer
 from lmlab.train.mfu import format_mfu
+from lmlab.train.precision import slow_path_note
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
 from lmlab.train.step import set_lr, train_step
@@ -82,6 +83,8 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
                     f"{describe_optimizer(job.optimizer)}); "
                     f"{job.model.summary(cfg.batch_size, job.value_bytes)}; {job.meter.describe()}; "
                     f"{describe(*predict_run(job.model, cfg.batch_size, job.value_bytes, job.optimizer, cfg.grad_accum))}")
+    if job.dist.is_main and (note := slow_path_note(job.precision.name, job.device)):
+        bar.message(note)  # once, whether or not the bar is shown: the setting that avoids the slow path
     # metrics.jsonl + the configured trackers, written by rank 0 alone
     log = open_loggers(job.cfg, job.run) if job.dist.is_main else FanOut([])
     step_model = torch.compile(job.train_model) if cfg.compile else job.train_model
@@ -139,7 +142,7 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
                            "peak_mem_mb": peak_mb, "mfu": mfu, "scored_share": scored_share})
             if finite:
                 bar.update(state.step, loss, step_tokens / dt,
-                           f" MFU {format_mfu(mfu)}" + (f" val {last_eval['loss']:.4f}" if last_eval else "")
+                           f" MFU {format_mfu(mfu)} ({job.precision.name})" + (f" val {last_eval['loss']:.4f}" if last_eval else "")
                            + f" mem {peak_mb / 1024:.2f} GiB")
             epoch_end = job.epoch_mode and state.step % job.batches.steps_per_epoch == 0
             if (state.step % job.cfg.eval.every == 0 or state.step == cfg.max_steps or epoch_end

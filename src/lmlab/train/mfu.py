@@ -5,19 +5,21 @@ GPU peaks come from the vendors' datasheets, dense (no 2:4 sparsity), per precis
 looked up by the device's name; a device missing from the table gets MFU "unknown", never a
 guess. A CPU has no datasheet number that means anything for PyTorch, so its peak is measured:
 `lmlab bench-peak` times large matmuls and caches the best FLOP/s per (CPU, threads, torch) in
-$LMLAB_CACHE/peak.json; training on a CPU reads that cache.
+$LMLAB_CACHE/peak.json; training on a CPU reads that cache. Both name the CPU with its vector
+features (lmlab.cpu) and the precision, since a CPU's peak depends on them more than on its name.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from lmlab.cpu import cpu_info
 
 TFLOPS = 1e12
 # name pattern (matched in order, case-insensitive, on torch.cuda.get_device_name) ->
@@ -64,18 +66,7 @@ def cuda_matmul_precision(precision: str) -> str:
 
 
 def cpu_key(threads: int | None = None) -> str:
-    name = _cpu_name()
-    return f"{name}|threads={threads or torch.get_num_threads()}|torch={torch.__version__}"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return f"{cpu_info().model}|threads={threads or torch.get_num_threads()}|torch={torch.__version__}"
 
 
 def peak_cache() -> Path:
@@ -95,7 +86,8 @@ def measure_cpu_peak(dtype: torch.dtype = torch.float32, size: int = 1024, secon
 
 
 def bench_peak(seconds: float = 2.0, size: int = 1024) -> dict:
-    """Measure this CPU's matmul peak for fp32 (and bf16 when it has native bf16) and cache it."""
+    """Measure this CPU's matmul peak for fp32 (and bf16 when it has native bf16: an emulated bf16
+    peak is no run's ceiling, since `precision = auto` trains in fp32 there) and cache it."""
     from lmlab.io import atomic_write_text
     from lmlab.train.precision import cpu_has_bf16
 
@@ -104,9 +96,9 @@ def bench_peak(seconds: float = 2.0, size: int = 1024) -> dict:
         result["bf16"] = measure_cpu_peak(torch.bfloat16, size, seconds)
     path = peak_cache()
     table = _read_cache(path)
-    table[cpu_key()] = {**result, "measured_at": time.time(), "size": size}
+    table[cpu_key()] = {**result, "measured_at": time.time(), "size": size, "cpu": cpu_info().to_dict()}
     atomic_write_text(path, json.dumps(table, indent=1))
-    return {"key": cpu_key(), "path": str(path), **result}
+    return {"key": cpu_key(), "path": str(path), "cpu": cpu_info().to_dict(), **result}
 
 
 def _read_cache(path: Path) -> dict:
@@ -138,7 +130,7 @@ class MfuMeter:
     flops_per_token: int
     peak: float | None  # per device; None = unknown
     devices: int = 1
-    source: str = ""  # where the peak came from (device name or the CPU cache)
+    source: str = ""  # where the peak came from (device name or the CPU cache), with the precision
     scored_only: int = 0
 
     def mfu(self, tokens_per_s: float, scored_share: float = 1.0) -> float | None:
@@ -156,12 +148,15 @@ class MfuMeter:
 def meter_for(model, device: torch.device, precision: str, devices: int = 1) -> MfuMeter:
     flops, scored = model.flops_per_token(), model.scored_only_flops()
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        peak = gpu_peak(name, cuda_matmul_precision(precision))
-        return MfuMeter(flops, peak, devices, name if peak else f"{name} is not in lmlab's peak table", scored)
+        name, matmul = torch.cuda.get_device_name(device), cuda_matmul_precision(precision)
+        peak = gpu_peak(name, matmul)
+        return MfuMeter(flops, peak, devices, f"{matmul} on {name}" if peak else
+                        f"{name} is not in lmlab's peak table", scored)
     if device.type == "cpu":
         peak = cpu_peak(precision)
-        source = "measured by `lmlab bench-peak`" if peak else "no measured CPU peak: run `lmlab bench-peak`"
+        cpu = f"{precision} on {cpu_info().describe()}"
+        source = (f"{cpu}, measured by `lmlab bench-peak`" if peak
+                  else f"no measured {cpu} peak: run `lmlab bench-peak`")
         return MfuMeter(flops, peak, devices, source, scored)
     return MfuMeter(flops, None, devices, f"no peak known for {device.type}", scored)
 

@@ -5,7 +5,8 @@ of linear layers only. Biases, norm gains and embedding tables (token and positi
 embeddings that includes the output head) are not decayed: decaying gains and biases fights
 normalization, and decaying embeddings penalizes rare tokens that get few gradient updates.
 
-`muon`: torch's Muon (momentum, then the update orthogonalized by a Newton-Schulz iteration) on
+`muon`: torch's Muon (momentum, then the update orthogonalized by a Newton-Schulz iteration, in
+bf16 only where the run is bf16 and the hardware has it natively: lmlab.train.muon) on
 the 2-D weight matrices inside the network, at peak lr `train.muon_lr`; AdamW as above, at
 `train.lr`, on everything Muon is not meant for: embeddings, the output head (tied or not),
 norm gains and biases. This is the split of Keller Jordan's Muon, modded-nanogpt and nanochat.
@@ -18,6 +19,8 @@ import torch
 from torch import nn
 
 from lmlab.registry import Registry
+from lmlab.train.muon import Muon
+from lmlab.train.precision import low_precision_dtype, resolve_precision
 
 OPTIMIZERS: Registry = Registry("train.optimizer")
 
@@ -75,9 +78,9 @@ def muon(model: nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer |
         return adamw(model, cfg, device)
     adam = _adamw([{"params": _of(kinds, "embedding", "head") + _of(kinds, "vector"), "weight_decay": 0.0}],
                   cfg, device)
-    ortho = torch.optim.Muon([{"params": hidden, "lr_ratio": cfg.muon_lr / cfg.lr}], lr=cfg.muon_lr,
-                             weight_decay=cfg.weight_decay, momentum=cfg.muon_momentum, nesterov=True,
-                             adjust_lr_fn="original")
+    ns_dtype = low_precision_dtype(resolve_precision(cfg.precision, device), device)
+    ortho = Muon([{"params": hidden, "lr_ratio": cfg.muon_lr / cfg.lr}], lr=cfg.muon_lr, ns_dtype=ns_dtype,
+                 weight_decay=cfg.weight_decay, momentum=cfg.muon_momentum, nesterov=True, adjust_lr_fn="original")
     return OptimizerChain(ortho, adam)
 
 

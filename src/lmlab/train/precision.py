@@ -3,6 +3,10 @@
 `precision = auto` picks bf16 autocast where the hardware runs it natively (CUDA with bf16,
 CPUs with AVX512-BF16/AMX through oneDNN), fp16 with a gradient scaler on older CUDA GPUs,
 and fp32 elsewhere. Weights and optimizer state always stay fp32.
+
+lmlab's own low-precision math outside autocast (Muon's Newton-Schulz iteration) follows the same
+rule through `low_precision_dtype`: bf16 only in a bf16 run on hardware that has it natively. A CPU
+without it (AVX2 only) emulates every bf16 matmul, several times slower than fp32.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lmlab.cpu import cpu_info, onednn_allows_bf16
 from lmlab.errors import UserError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -44,10 +49,41 @@ def configure_matmul(device: torch.device) -> None:
 
 
 def cpu_has_bf16() -> bool:
+    """oneDNN runs bf16 natively on this CPU. torch's check honours ONEDNN_MAX_CPU_ISA only as it
+    was when oneDNN first looked (once per process); lmlab reads the cap itself, so the answer
+    agrees with a fresh process's and follows a change made later (a test, a notebook)."""
+    if not onednn_allows_bf16():
+        return False
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def native_bf16(device: torch.device) -> bool:
+    """bf16 matmuls run natively (not emulated) on `device`."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return device.type == "cpu" and cpu_has_bf16()
+
+
+def low_precision_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype of lmlab's own matmuls outside autocast that tolerate rounding (Muon's
+    orthogonalization): bf16 in a bf16 run where bf16 is native, else fp32. An fp32 run stays fp32."""
+    return torch.bfloat16 if precision == "bf16" and native_bf16(device) else torch.float32
+
+
+def slow_path_note(precision: str, device: torch.device) -> str | None:
+    """The start line's warning when the run asked for a precision this hardware only emulates."""
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+        return (f"lmlab: warning: train.precision=bf16 on a CPU without native bf16 ({cpu_info().describe()}"
+                f"{_cap()}): every bf16 matmul is emulated, several times slower than fp32; "
+                f"train.precision=auto (fp32 here) avoids it")
+    return None
+
+
+def _cap() -> str:
+    return "" if onednn_allows_bf16() else ", ONEDNN_MAX_CPU_ISA caps oneDNN below bf16"
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
