@@ -30,7 +30,7 @@ from lmlab.generate import generate
 from lmlab.interop import to_hf_model
 from lmlab.model import ModelConfig, build_model
 from lmlab.quantize import quantize_int8
-from lmlab.train.precision import Precision, resolve_precision
+from lmlab.device import Precision, resolve_precision
 
 GPT2_SHAPE = ModelConfig(n_layer=6, n_head=6, d_model=384, context_len=256, mlp="gelu_tanh", attention="sdpa")
 

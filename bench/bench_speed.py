@@ -80,7 +80,7 @@ def machine() -> dict:
     import torch
 
     from lmlab.cpu import cpu_info
-    from lmlab.train.precision import resolve_precision
+    from lmlab.device import resolve_precision
 
     return {"cpu": cpu_info().to_dict(), "precision": resolve_precision("auto", torch.device("cpu")),
             "torch": torch.__version__, "threads": torch.get_num_threads(), "cores": os.cpu_count(),
@@ -110,7 +110,7 @@ def worker(shape: dict, model_over: dict, steps: int, preset: str | None = None)
     from lmlab.model import ModelConfig, build_model
     from lmlab.train.mfu import executed_flops
     from lmlab.train.optim import make_optimizer
-    from lmlab.train.precision import Precision, resolve_precision
+    from lmlab.device import Precision, resolve_precision
     from lmlab.train.step import train_step
 
     malloc = tune_malloc()  # what the trainer does at start (LMLAB_MALLOC=default: nothing)

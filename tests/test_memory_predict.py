@@ -18,7 +18,7 @@ from lmlab.config import TrainConfig
 from lmlab.model import ModelConfig, build_model
 from lmlab.train.memory import predict_run
 from lmlab.train.optim import make_optimizer
-from lmlab.train.precision import Precision
+from lmlab.device import Precision
 from lmlab.train.step import train_step
 spec = json.loads(sys.argv[1])
 batch, prec = spec.pop("batch"), spec.pop("precision")

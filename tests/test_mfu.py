@@ -15,7 +15,7 @@ from lmlab.cpu import cpu_info
 from lmlab.presets import get_preset
 from lmlab.runs import RunDir
 from lmlab.train import train
-from lmlab.train.precision import cpu_has_bf16
+from lmlab.device import cpu_has_bf16
 from lmlab.train.mfu import MfuMeter, bench_peak, cpu_key, cpu_peak, gpu_peak, meter_for, peak_cache
 
 
@@ -134,7 +134,7 @@ def test_compile_agrees_with_eager():
 
     from lmlab.data import random_windows
     from lmlab.model import ModelConfig, build_model
-    from lmlab.train.precision import Precision
+    from lmlab.device import Precision
     from lmlab.train.step import train_step
 
     torch.manual_seed(0)

@@ -13,7 +13,7 @@ from lmlab.errors import UserError
 from lmlab.model import ModelConfig, build_model
 from lmlab.runs import RunDir
 from lmlab.train import resume, train
-from lmlab.train import precision
+from lmlab import device as precision
 from lmlab.train.muon import newton_schulz
 from lmlab.train.optim import OptimizerChain, make_optimizer
 from lmlab.train.step import set_lr

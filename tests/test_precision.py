@@ -13,7 +13,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from lmlab.presets import get_preset
-from lmlab.train import precision, train
+from lmlab import device as precision
+from lmlab.train import train
 
 HALF = (torch.bfloat16, torch.float16)
 
@@ -59,7 +60,7 @@ def test_the_isa_cap_turns_native_bf16_off_in_this_process(no_native_bf16, monke
 
 @pytest.mark.parametrize("isa", ["AVX2", "avx2_vnni", "AVX512_CORE_BF16"])
 def test_lmlab_and_torch_agree_under_the_isa_cap(isa):
-    code = ("import torch; from lmlab.train.precision import cpu_has_bf16; "
+    code = ("import torch; from lmlab.device import cpu_has_bf16; "
             "print(cpu_has_bf16(), torch.ops.mkldnn._is_mkldnn_bf16_supported())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "ONEDNN_MAX_CPU_ISA": isa}).stdout.split()

@@ -145,7 +145,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
 
 def test_grad_accumulation_equals_one_big_batch():
     from lmlab.data import random_windows
-    from lmlab.train.precision import Precision
+    from lmlab.device import Precision
     from lmlab.train.step import train_step
 
     cfg = ModelConfig(n_layer=1, n_head=2, d_model=16, context_len=8)
@@ -175,7 +175,7 @@ def test_bf16_autocast_trains_on_cpu(tmp_path, tiny_cfg):
 
 def test_fp16_needs_cuda_and_auto_device_resolves():
     from lmlab.errors import UserError
-    from lmlab.train.precision import resolve_device, resolve_precision
+    from lmlab.device import resolve_device, resolve_precision
 
     with pytest.raises(UserError, match="train.precision='fp16' needs a CUDA device"):
         resolve_precision("fp16", torch.device("cpu"))

@@ -55,7 +55,7 @@ def test_cuda_logits_match_cpu_in_fp32():
 def test_compile_agrees_with_eager_on_cuda():
     from lmlab.data import random_windows
     from lmlab.model import ModelConfig, build_model
-    from lmlab.train.precision import Precision
+    from lmlab.device import Precision
     from lmlab.train.step import train_step
 
     torch.manual_seed(0)

@@ -13,7 +13,7 @@ from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
 from lmlab.runs import RunDir, check_same_model
 from lmlab.tokenizer import load_tokenizer
-from lmlab.train.precision import Precision, resolve_device, resolve_precision
+from lmlab.device import Precision, resolve_device, resolve_precision
 
 
 @dataclass

@@ -35,7 +35,7 @@ from lmlab.train.distributed import Dist
 from lmlab.train.memory import check_fits, predict_run
 from lmlab.train.mfu import MfuMeter, meter_for
 from lmlab.train.optim import make_optimizer
-from lmlab.train.precision import Precision, configure_matmul, resolve_device, resolve_precision
+from lmlab.device import Precision, configure_matmul, resolve_device, resolve_precision
 
 
 @dataclass

@@ -25,7 +25,7 @@ from lmlab.train.loggers import FanOut, open_loggers
 from lmlab.train.memory import describe, peak_memory_mb, predict_run
 from lmlab.train.optim import describe as describe_optimizer
 from lmlab.train.mfu import format_mfu
-from lmlab.train.precision import slow_path_note
+from lmlab.device import slow_path_note
 from lmlab.train.progress import Progress
 from lmlab.train.schedule import lr_at
 from lmlab.train.step import set_lr, train_step

@@ -89,7 +89,7 @@ def bench_peak(seconds: float = 2.0, size: int = 1024) -> dict:
     """Measure this CPU's matmul peak for fp32 (and bf16 when it has native bf16: an emulated bf16
     peak is no run's ceiling, since `precision = auto` trains in fp32 there) and cache it."""
     from lmlab.io import atomic_write_text
-    from lmlab.train.precision import cpu_has_bf16
+    from lmlab.device import cpu_has_bf16
 
     result = {"fp32": measure_cpu_peak(torch.float32, size, seconds)}
     if cpu_has_bf16():

@@ -4,7 +4,7 @@ torch.optim.Muon, like Keller Jordan's reference code, always orthogonalizes in 
 GPU or a CPU with AVX512-BF16/AMX, but a CPU without native bf16 emulates each of its matmuls, and
 on an AVX2 laptop that made a Muon step of shakespeare_speedrun several times slower than AdamW's.
 `Muon` is torch's optimizer (same hyperparameters, state and checkpoints) with the iteration in
-`ns_dtype`, which `lmlab.train.precision.low_precision_dtype` picks from the run's precision and
+`ns_dtype`, which `lmlab.device.low_precision_dtype` picks from the run's precision and
 the hardware. In bf16 its steps are bit-identical to torch's.
 """
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from lmlab.registry import Registry
 from lmlab.train.muon import Muon
-from lmlab.train.precision import low_precision_dtype, resolve_precision
+from lmlab.device import low_precision_dtype, resolve_precision
 
 OPTIMIZERS: Registry = Registry("train.optimizer")
 

@@ -1,4 +1,5 @@
-"""Device and numeric precision: where the model runs and how autocast is set up.
+"""Device and numeric precision: where the model runs and how autocast is set up. On the ground
+floor: training and every reader of a run (eval, generate, analysis, export) resolve them here.
 
 `precision = auto` picks bf16 autocast where the hardware runs it natively (CUDA with bf16,
 CPUs with AVX512-BF16/AMX through oneDNN), fp16 with a gradient scaler on older CUDA GPUs,
