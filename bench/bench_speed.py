@@ -135,18 +135,19 @@ def worker(shape: dict, model_over: dict, steps: int, preset: str | None = None)
             x = torch.randint(0, V, (batch, T + 1), generator=g)
             return x[:, :-1], x[:, 1:], None
 
+        def micro_batches(self, step):  # the stream owns grad_accum, as lmlab's do
+            return [self.batch(step, micro) for micro in range(accum)]
+
     batches = preset_batches(preset, batch, accum, T) if preset else Batches()
     times, losses, positions, scored = [], [], 0, 0
     for step in range(steps + 1):
         if step == 1:
             r0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
-        counts: dict = {}
-        loss, _ = train_step(model, optimizer, batches, step, accum, 1.0, precision, torch.device("cpu"),
-                             counts=counts)
+        out = train_step(model, optimizer, batches, step, precision, torch.device("cpu"), grad_clip=1.0)
         times.append(time.perf_counter() - t0)
-        losses.append(loss)
-        positions, scored = positions + counts["positions"], scored + counts["scored"]
+        losses.append(out.loss)
+        positions, scored = positions + out.positions, scored + out.scored
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     step_s = statistics.median(times[1:])
     cpu_s = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)

@@ -44,7 +44,7 @@ def make(variant: str, **extra):
 
 def fitted(model, length: int = 2000):
     """A count model counts a random stream first (untrained, it is uniform and ignores idx)."""
-    if hasattr(model, "fit"):
+    if model.learns_by_counting:
         model.fit(torch.randint(0, V, (length,), generator=torch.Generator().manual_seed(1)))
     return model
 

@@ -28,11 +28,11 @@ opt = make_optimizer(model, TrainConfig(batch_size=batch), torch.device("cpu"))
 parts, runtime = predict_run(model, batch, 2 if prec == "bf16" else 4)
 P, T, V = Precision(prec, torch.device("cpu")), model.config.context_len, model.config.vocab_size
 class Batches:
-    def batch(self, step, micro):
+    def micro_batches(self, step):
         x = torch.randint(0, V, (batch, T + 1))
-        return x[:, :-1], x[:, 1:], None
+        return [(x[:, :-1], x[:, 1:], None)]
 for step in range(2):
-    train_step(model, opt, Batches(), step, 1, 1.0, P, torch.device("cpu"))
+    train_step(model, opt, Batches(), step, P, torch.device("cpu"), grad_clip=1.0)
 from lmlab.train.memory import peak_memory_mb
 peak = peak_memory_mb(torch.device("cpu")) * 2**20  # VmHWM: ru_maxrss would start at the test runner's size
 print(json.dumps({"predicted": parts["total"] + runtime, "measured": peak}))

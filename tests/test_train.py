@@ -155,7 +155,8 @@ def test_grad_accumulation_equals_one_big_batch():
     models[1].load_state_dict(models[0].state_dict())
     opts = [torch.optim.AdamW(m.parameters(), lr=1e-2) for m in models]
     cpu = torch.device("cpu")
-    loss, norm = train_step(models[0], opts[0], batches, 7, 2, 1.0, Precision("fp32", cpu), cpu)
+    out = train_step(models[0], opts[0], batches, 7, Precision("fp32", cpu), cpu, grad_clip=1.0)
+    loss, norm = out.loss, out.grad_norm
     (x0, y0, _), (x1, y1, _) = batches.batch(7, 0), batches.batch(7, 1)
     _, big_loss = models[1](torch.cat([x0, x1]), torch.cat([y0, y1]))
     big_loss.backward()

@@ -70,6 +70,14 @@ class MixtureBatches:
         self._drawn = (step, rows)
         return rows
 
+    def micro_batches(self, step: int) -> list[Batch]:
+        """This rank's micro-batches of optimizer step `step`: the stream owns grad_accum."""
+        return [self.batch(step, micro) for micro in range(self.grad_accum)]
+
+    def step_rows(self, step: int) -> int:
+        """Rows of optimizer step `step` over every rank and micro-step."""
+        return self.batch_size * self.grad_accum
+
     def batch(self, step: int, micro: int = 0) -> Batch:
         """This rank's rows of micro-step `micro` of optimizer step `step`."""
         if not 0 <= micro < self.grad_accum:

@@ -67,6 +67,14 @@ class EpochBatches:
     def epoch_of(self, step: int) -> int:
         return step // self.steps_per_epoch
 
+    def micro_batches(self, step: int) -> list[Batch]:
+        """The micro-batches of optimizer step `step` (an epoch's last step may have fewer)."""
+        return [b for b in (self.batch(step, micro) for micro in range(self.grad_accum)) if b is not None]
+
+    def step_rows(self, step: int) -> int:
+        """Rows of optimizer step `step` (an epoch's last step may be short)."""
+        return sum(len(self.rows(step, micro)) for micro in range(self.grad_accum))
+
     def batch(self, step: int, micro: int = 0) -> Batch | None:
         idx = self.rows(step, micro)
         if len(idx) == 0:

@@ -40,6 +40,12 @@ class LanguageModel(nn.Module):
     """Base class: parameter counts, FLOPs and hook points come from the model itself."""
 
     config = None  # the ModelConfig it was built from (vocab_size filled in)
+    # Count-based models (n-gram tables) learn by counting the training split with `fit(tokens)`
+    # before any step; the trainer takes this one declared path instead of probing for methods.
+    learns_by_counting = False
+
+    def fit(self, tokens: torch.Tensor) -> None:
+        raise NotImplementedError(f"{type(self).__name__} learns by gradient steps, not by counting")
 
     def new_cache(self, batch_size: int, device=None, dtype=None):
         """State carried between generation steps (a KV cache); None when there is none."""

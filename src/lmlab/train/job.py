@@ -69,11 +69,8 @@ class Job:
         return isinstance(self.batches, EpochBatches)
 
     def step_tokens(self, step: int) -> int:
-        """Training tokens (input positions) of step `step`; an epoch's last step may be short."""
-        if not self.epoch_mode:
-            return self.tokens_per_step
-        rows = sum(len(self.batches.rows(step, m)) for m in range(self.cfg.train.grad_accum))
-        return rows * self.cfg.model.context_len
+        """Training tokens (input positions) of step `step`, every rank's; an epoch's last step may be short."""
+        return self.batches.step_rows(step) * self.cfg.model.context_len
 
 
 def seed_everything(seed: int) -> None:
@@ -108,7 +105,7 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
             write_manifest(run, cfg, data, job.device, job.precision.name)
             atomic_write_text(run.root / "model.json", json.dumps(job.model.stats(cfg.train.batch_size,
                                                                                   job.value_bytes), indent=1))
-        if hasattr(job.model, "fit"):  # count-based models learn by counting the training split
+        if job.model.learns_by_counting:  # count-based models learn by counting the training split
             job.model.fit(job.data.train_tokens().to(job.device))
     except BaseException:
         if d.is_main:

@@ -126,15 +126,15 @@ def startup_seconds() -> float:
 def _time_steps(job, n: int) -> float:
     """Seconds per optimizer step, over `n` steps after one warm-up step (kernels, allocator)."""
     t = job.cfg.train
-    if hasattr(job.model, "fit"):  # count-based: fitting is the whole run
+    if job.model.learns_by_counting:  # count-based: fitting is the whole run
         t0 = time.perf_counter()
         job.model.fit(job.data.train_tokens().to(job.device))
         return (time.perf_counter() - t0) / max(t.max_steps, 1)
     times = []
     for step in range(n + 1):
         t0 = time.perf_counter()
-        train_step(job.train_model, job.optimizer, job.batches, step, t.grad_accum, t.grad_clip,
-                   job.precision, job.device)
+        train_step(job.train_model, job.optimizer, job.batches, step, job.precision, job.device,
+                   grad_clip=t.grad_clip)
         times.append(time.perf_counter() - t0)
     return sum(times[1:]) / max(len(times) - 1, 1)
 

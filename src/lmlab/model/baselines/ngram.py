@@ -38,11 +38,13 @@ class CountBigram(Baseline):
 
     Training is counting, not gradient descent: `fit(tokens)` adds the bigram counts of a token
     stream to the buffer `counts`, which checkpoints save like a weight. The model has no
-    trainable parameters, so the trainer must call `fit(train_tokens)` once when a model has
-    it and skip the optimizer when nothing requires grad. Before any fit every prediction is
+    trainable parameters: it declares `learns_by_counting`, so the trainer calls
+    `fit(train_tokens)` once, and the optimizer has nothing to update. Before any fit every prediction is
     uniform (loss = ln V). Logits are log-probabilities: log_softmax leaves them unchanged, so
     lm_loss's cross-entropy is the model's negative log-likelihood.
     """
+
+    learns_by_counting = True
 
     def __init__(self, cfg):
         super().__init__()
