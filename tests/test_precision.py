@@ -91,3 +91,13 @@ def test_a_bf16_run_without_native_bf16_says_once_which_setting_avoids_the_slow_
     err = capsys.readouterr().err
     assert err.count("without native bf16") == 1 and "train.precision=auto (fp32 here) avoids it" in err
     assert precision.slow_path_note("fp32", torch.device("cpu")) is None
+
+
+def test_auto_on_a_gpu_that_only_emulates_bf16_is_fp16(monkeypatch):
+    """torch.cuda.is_bf16_supported() is True on a V100 or T4 (emulation); only native bf16 counts."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert precision.resolve_precision("auto", torch.device("cuda")) == "fp16"
+    assert precision.low_precision_dtype("bf16", torch.device("cuda")) == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)  # Ampere and newer
+    assert precision.resolve_precision("auto", torch.device("cuda")) == "bf16"
+    assert precision.low_precision_dtype("bf16", torch.device("cuda")) == torch.bfloat16

@@ -89,8 +89,8 @@ def _cap() -> str:
 
 def resolve_precision(name: str, device: torch.device) -> str:
     if name == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if device.type == "cuda":  # is_bf16_supported() alone is True on V100/T4 too, which emulate bf16
+            return "bf16" if native_bf16(device) else "fp16"
         return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
     if name == "fp16" and device.type != "cuda":
         raise UserError(f"train.precision='fp16' needs a CUDA device (this run uses {device.type}); "
