@@ -34,6 +34,7 @@ PROVIDERS = [
     "lmlab.train.keep",
     "lmlab.interop",
     "lmlab.presets",
+    "lmlab.study.executors",
 ]
 
 

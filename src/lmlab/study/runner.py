@@ -14,6 +14,8 @@ from pathlib import Path
 from lmlab.errors import UserError
 from lmlab.io import LOCK_NAME, DirLock, atomic_write_text, remove_owned, topmost_missing, write_marker
 from lmlab.study.execution import execute, status_of
+from lmlab.study.executors import Execution, get_executor
+from lmlab.study.shared import draw_deferred
 from lmlab.study.expand import RunPlan, plan
 from lmlab.study.results import (aggregate, aggregate_text, epoch_aggregate, epoch_rows, epoch_text, markdown,
                                  run_row, write_table)
@@ -23,6 +25,7 @@ MARKER = ".lmlab-study"
 # The top-level names a study writes into its folder (tables in several formats, plots, pages).
 _TABLES = ("results", "aggregate", "epochs", "epochs_aggregate")
 STUDY_LAYOUT = ("runs", "status", "retrain", "plots", "figures", "study.toml", "selected.json", "scaling.json",
+                "timing.json",
                 "report.html", "report.md", *(f"{t}.{ext}" for t in _TABLES for ext in ("csv", "md", "json", "parquet")))
 SUMMARY_COLUMNS = ["run", "seed", "params", "tokens", "steps", "wall_s", "best_val_loss", "best_val_accuracy",
                    "best_val_bits_per_byte", "train_val_gap", "status"]
@@ -115,18 +118,19 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
     out = Path(out)
     runs = plan(study)  # validates every variant before anything is written
     check_data(runs)
-    if executor == "ray":
-        from lmlab.study.executors import check_ray_address
-
-        check_ray_address(address)
+    execution = Execution(workers, executor, address, stream)
+    check = get_executor(executor).check
+    if check is not None:
+        check(address)
     lock = prepare_dir(study, out, runs, force)
     try:
-        execute(runs, out, workers, executor, address, stream)
+        execute(runs, out, execution)
         outcome = tabulate(study, out, runs)
+        draw_deferred(out, runs)  # after the study's plots: matplotlib is imported by then
         if study.select:
             from lmlab.study.select import select_retrain_test
 
-            outcome.text += select_retrain_test(study, out, outcome, workers, executor, address, stream)
+            outcome.text += select_retrain_test(study, out, outcome, execution)
     finally:
         lock.release()
     return outcome
