@@ -539,3 +539,20 @@ def test_the_executors_are_a_registry_listed_in_the_help():
     assert set(all_registries()["study.executor"].names()) == {"local", "process", "ray"}
     r = _cli("sweep", "--help")
     assert "{local,process,ray}" in r.stdout.replace("\n", "").replace(" ", "")
+
+
+@pytest.mark.skipif(subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0,
+                    reason="needs user and mount namespaces (unshare -rm) to make a read-only file system")
+def test_a_study_folder_on_a_read_only_file_system_is_one_line_and_keeps_its_runs(tmp_path, inproc):
+    out = tmp_path / "s"
+    first = run_study(_study(seeds=1), out, 1, inproc)
+    (out / "status" / f"{first.rows[1]['run']}.json").unlink()  # one run left to train
+    before = sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*"))
+    fast = " ".join(f"--{k}={v}" for k, v in FAST.items() if k != "train.lr")
+    script = (f"mount --bind {out} {out} && mount -o remount,ro,bind {out} {out} && {sys.executable} -m lmlab "
+              f"sweep tiny --grid train.lr=0.001,0.003 --seeds 1 --out {out} {fast}")
+    r = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "cannot write into the study directory" in r.stderr and "Read-only file system" in r.stderr
+    assert sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*")) == before

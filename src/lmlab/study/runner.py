@@ -57,24 +57,43 @@ def prepare_dir(study: Study, out: Path, runs: list[RunPlan], force: bool) -> Di
         raise UserError(f"cannot create study directory {out}: {err.strerror}") from None
     try:
         lock = DirLock(out, what="study directory").acquire()
+    except OSError as err:  # a read-only file system, a folder without write permission
+        raise not_writable(out, err) from None
     except BaseException:
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
         raise
+    try:
+        _write_plan(study, out, runs, force)
+    except OSError as err:
+        lock.release()
+        raise not_writable(out, err) from None
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def not_writable(out: Path, err: OSError) -> UserError:
+    return UserError(f"cannot write into the study directory {out} ({err.strerror or err}); its finished runs "
+                     f"are untouched: make it writable (or copy it and give the copy as --out) and run again; "
+                     f"`lmlab table {out}` prints what it holds")
+
+
+def _write_plan(study: Study, out: Path, runs: list[RunPlan], force: bool) -> None:
+    marker = out / MARKER
     if marker.is_file():
         if force:
             remove_owned(out, MARKER, STUDY_LAYOUT, what="study directory")
         else:
             held = read_marker(marker)
             if held.get("plan") != plan_identity(study, runs):
-                lock.release()
                 raise UserError(f"{out} holds a different study ({held.get('name')}); "
                                 f"use another --out, or --force to delete it and start over")
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "status").mkdir(exist_ok=True)
     write_marker(out, MARKER, "study", STUDY_LAYOUT, name=study.name, plan=plan_identity(study, runs))
     atomic_write_text(out / "study.toml", plan_toml(study, runs))
-    return lock
 
 
 def read_marker(marker: Path) -> dict:
