@@ -59,7 +59,10 @@ def shape_key(run: RunPlan) -> str:
     return json.dumps(values, sort_keys=True, default=str)
 
 
-def forecast(runs: list[RunPlan], workers: int, threads: int, executor: str = "local") -> Forecast:
+def forecast(runs: list[RunPlan], workers: int, threads: int, executor: str = "local",
+             strict: bool = True) -> Forecast:
+    """The study's forecast; a shape that cannot be built is refused (`strict`, the dry-run) or
+    predicted to fail at once (a study, where that run fails alone with its own error)."""
     import torch._dynamo  # noqa: F401 — a warm worker has it imported; else the first build would count it
     from lmlab.errors import UserError
     from lmlab.train.plan import STARTUP, estimate_run
@@ -73,9 +76,14 @@ def forecast(runs: list[RunPlan], workers: int, threads: int, executor: str = "l
             try:
                 est = estimate_run(r.cfg, threads)
             except UserError as err:
-                raise UserError(f"variant {r.variant.slug}: {err}") from None
-            measured[key] = (est, checkpoint_seconds(est.params))
+                if strict:
+                    raise UserError(f"variant {r.variant.slug}: {err}") from None
+                est = None
+            measured[key] = (est, checkpoint_seconds(est.params) if est else 0.0)
         est, save_s = measured[key]
+        if est is None:
+            seconds[r.name] = per_run_start
+            continue
         overhead = per_run_start + max(est.build_seconds - STARTUP, 0.0) + saves(r, est) * save_s
         seconds[r.name] = overhead + est.steps * est.seconds_per_step + est.evals * est.seconds_per_eval
         row = rows.setdefault(r.variant.slug, variant_row(r, est, overhead, seconds[r.name]))

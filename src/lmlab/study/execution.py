@@ -74,7 +74,7 @@ def execute(runs: list[RunPlan], out: Path, execution: Execution) -> None:
               f"using {len(pending)}", file=stream)
     n_workers, threads = worker_layout(pending, execution.workers)
     warm_data(pending)  # once per distinct data config, before two workers race to tokenize it
-    fc = forecast(pending, n_workers, threads, execution.executor)
+    fc = forecast(pending, n_workers, threads, execution.executor, strict=False)
     tasks = []
     for r in pending:
         cfg = r.cfg.replace(train={"threads": threads})
