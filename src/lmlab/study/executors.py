@@ -6,40 +6,19 @@ runner only sees callbacks."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, TextIO
 
 from lmlab.errors import UserError
 from lmlab.registry import Registry
+from lmlab.study.tasks import DEFER_FIGURES, Finished, RunAll, RunTask, Started, read_status  # noqa: F401 (API)
 
 # The executor is a command-line choice, not part of any run's config.
 EXECUTORS = Registry("study.executor", config_field=False)
-
-
-@dataclass
-class RunTask:
-    """One run handed to an executor: where it trains, its config, where its outcome and log go."""
-    name: str
-    run_dir: Path
-    config_path: Path
-    status_path: Path
-    threads: int
-
-    @property
-    def log_path(self) -> Path:  # the run's stdout and stderr (beside its status; the run folder is train's)
-        return self.status_path.with_suffix(".log")
-
-
-Started = Callable[[RunTask], None]
-Finished = Callable[[RunTask, dict], None]
-DEFER_FIGURES = "LMLAB_DEFER_FIGURES"  # lmlab.train.job's switch (not imported: it imports torch)
-RunAll = Callable[[list[RunTask], int, str, Started, Finished], None]
 
 
 @dataclass(frozen=True)
@@ -77,23 +56,6 @@ def auto_workers(n_runs: int, params: int) -> int:
     if params >= 5_000_000:
         return 1
     return max(1, min(n_runs, cpu_count()))
-
-
-def read_status(task: RunTask, how: str = "") -> dict:
-    """The status the run wrote; none (the process died first) is a failure naming how it ended
-    (`how`) and the last line of its log."""
-    try:
-        return json.loads(task.status_path.read_text())
-    except (OSError, ValueError):
-        return {"run": task.name, "status": "failed", "error": f"{how or 'its worker died'}{log_tail(task)}"}
-
-
-def log_tail(task: RunTask) -> str:
-    try:
-        lines = task.log_path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return f": {lines[-1][:240]}" if lines else ""
 
 
 def run_processes(tasks: list[RunTask], workers: int, address: str, started: Started, finished: Finished) -> None:

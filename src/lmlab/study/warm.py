@@ -18,7 +18,7 @@ import sys
 import threading
 from pathlib import Path
 
-from lmlab.study.executors import DEFER_FIGURES, Finished, RunTask, Started, read_status
+from lmlab.study.tasks import DEFER_FIGURES, Finished, RunTask, Started, read_status
 
 START_TIMEOUT = 300.0  # seconds a worker may take to import torch on a loaded machine
 SERVER = [sys.executable, "-m", "lmlab.study.forkserver"]  # what a worker runs (tests break it on purpose)
