@@ -29,7 +29,7 @@ from lmlab.commands import resolve_config
 from lmlab.train import distributed
 from lmlab.train.job import train_batches
 from lmlab.train.optim import make_optimizer
-from lmlab.train.precision import Precision, resolve_precision
+from lmlab.device import Precision, resolve_precision
 from lmlab.train.step import set_lr, train_step
 
 VARIANTS = {"adamw": ("adamw", None), "muon, bf16 Newton-Schulz": ("muon", torch.bfloat16),

@@ -150,7 +150,7 @@ def inproc(monkeypatch):
             started(job)
             finished(job, run_one(str(job.run_dir), str(job.config_path), str(job.status_path), 1))
 
-    monkeypatch.setitem(executors.EXECUTORS, "inproc", run)
+    monkeypatch.setitem(executors.EXECUTORS._items, "inproc", executors.Executor(run))
     return "inproc"
 
 
@@ -441,3 +441,118 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+# --- warm workers (issue 24) ---------------------------------------------------------------
+
+def _tensors(run: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(run / "checkpoints" / "last" / "model.safetensors"))
+
+
+def _losses(run: Path) -> list:
+    return [(r["kind"], r["step"], r.get("loss", r.get("val_loss")))
+            for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] in ("train", "eval")]
+
+
+@pytest.mark.slow
+def test_a_run_in_a_warm_worker_is_bit_identical_to_the_same_run_from_the_cli(tmp_path):
+    """One architecture per family: a transformer, a neural bigram, an LSTM."""
+    import torch
+
+    study = Study("w", "tiny", overrides={**FAST, "train.log_every": 1}, seeds=1,
+                  variants={"transformer": {}, "bigram": {"model.arch": "bigram"}, "lstm": {"model.arch": "lstm"}})
+    out = run_study(study, tmp_path / "s", 2, "local")
+    assert [r["status"] for r in out.rows] == ["done"] * 3, out.text
+    for row in out.rows:
+        pid = json.loads((tmp_path / "s" / "status" / f"{row['run']}.json").read_text())["pid"]
+        assert pid != os.getpid()  # trained in a forked child, not here
+        alone = tmp_path / "cli" / row["run"]
+        r = _cli("train", str(tmp_path / "s" / "status" / f"{row['run']}.config.toml"), "--run-dir", str(alone))
+        assert r.returncode == 0, r.stderr
+        warm, cli = _tensors(tmp_path / "s" / "runs" / row["run"]), _tensors(alone)
+        assert warm.keys() == cli.keys() and all(torch.equal(warm[k], cli[k]) for k in warm), row["run"]
+        assert _losses(tmp_path / "s" / "runs" / row["run"]) == _losses(alone)
+
+
+@pytest.mark.slow
+def test_a_run_killed_in_a_warm_worker_fails_alone_and_the_study_finishes(tmp_path):
+    """The OOM killer's SIGKILL on one run's child: that run is failed, naming the signal; the
+    worker survives it and the other runs finish."""
+    import signal
+    import time
+
+    out = tmp_path / "s"
+    fast = [f"--{k}={v}" for k, v in FAST.items() if k != "train.max_steps"]
+    proc = subprocess.Popen([sys.executable, "-m", "lmlab", "sweep", "tiny", "--grid", "train.max_steps=100000,6,7,8",
+                             "--out", str(out), "--workers", "2", *fast],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        lock = out / "runs" / "max_steps100000-s0" / ".lmlab-lock"
+        deadline = time.time() + 120
+        while time.time() < deadline and not (lock.is_file() and lock.read_text().strip()):
+            time.sleep(0.2)
+        os.kill(int(lock.read_text()), signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    status = {p.stem: json.loads(p.read_text()) for p in (out / "status").glob("*-s0.json")}
+    assert status["max_steps100000-s0"]["status"] == "failed"
+    assert "killed by SIGKILL" in status["max_steps100000-s0"]["error"]
+    assert all(status[f"max_steps{n}-s0"]["status"] == "done" for n in (6, 7, 8))
+    assert "1 of 4 runs failed" in err
+
+
+def test_a_warm_worker_that_cannot_start_fails_the_pending_runs_with_one_line(tmp_path, inproc, monkeypatch):
+    """A broken environment (the worker dies importing torch): the runs left are failed naming it,
+    never waited on; a finished run is untouched."""
+    from lmlab.study import warm
+
+    out = tmp_path / "s"
+    first = run_study(_study(seeds=1), out, 1, inproc)
+    kept = (out / "status" / f"{first.rows[0]['run']}.json").read_text()
+    (out / "status" / f"{first.rows[1]['run']}.json").unlink()  # as if it never ran
+    monkeypatch.setattr(warm, "SERVER", [sys.executable, "-c", "import sys; sys.exit('ImportError: no torch')"])
+    again = run_study(_study(seeds=1), out, 2, "local")
+    assert [r["status"] for r in again.rows] == ["done", "failed"]
+    error = again.rows[1]["error"]
+    assert "warm worker exited with code 1" in error and "no torch" in error and "--executor process" in error
+    assert (out / "status" / f"{first.rows[0]['run']}.json").read_text() == kept
+
+
+def test_more_workers_than_runs_is_said_and_capped(tmp_path, inproc, capsys):
+    run_study(_study(seeds=1), tmp_path / "s", 8, inproc, stream=sys.stderr)
+    assert "--workers 8 is more than the 2 runs to train; using 2" in capsys.readouterr().err
+
+
+def test_zero_workers_is_refused_in_one_line(tmp_path):
+    r = _cli("sweep", "tiny", "--grid", "train.lr=1e-3,2e-3", "--workers", "0", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "--workers '0': expected a positive integer or auto" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_the_executors_are_a_registry_listed_in_the_help():
+    from lmlab.registry import all_registries
+
+    assert set(all_registries()["study.executor"].names()) == {"local", "process", "ray"}
+    r = _cli("sweep", "--help")
+    assert "{local,process,ray}" in r.stdout.replace("\n", "").replace(" ", "")
+
+
+@pytest.mark.skipif(subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0,
+                    reason="needs user and mount namespaces (unshare -rm) to make a read-only file system")
+def test_a_study_folder_on_a_read_only_file_system_is_one_line_and_keeps_its_runs(tmp_path, inproc):
+    out = tmp_path / "s"
+    first = run_study(_study(seeds=1), out, 1, inproc)
+    (out / "status" / f"{first.rows[1]['run']}.json").unlink()  # one run left to train
+    before = sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*"))
+    fast = " ".join(f"--{k}={v}" for k, v in FAST.items() if k != "train.lr")
+    script = (f"mount --bind {out} {out} && mount -o remount,ro,bind {out} {out} && {sys.executable} -m lmlab "
+              f"sweep tiny --grid train.lr=0.001,0.003 --seeds 1 --out {out} {fast}")
+    r = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "cannot write into the study directory" in r.stderr and "Read-only file system" in r.stderr
+    assert sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*")) == before

@@ -3,6 +3,7 @@
     bar = Progress(total, desc="encoding", unit="char", position=0)
     bar.update(n, note="loss 2.31")   # advance by n; `note` is shown after the bar
     bar.set(done, note=...)           # or move to an absolute count
+    bar.note("2 running")             # replace that text and redraw, between counts
     bar.message("a line")             # print without breaking the bar
     bar.close()
 
@@ -57,6 +58,12 @@ class Progress:
             self.stream.write(self.line() + "\n")
             self.stream.flush()
             self._next_line = done + self._tenth()
+
+    def note(self, text: str) -> None:
+        """Replace the text after the bar and redraw it now (on a terminal; a log keeps its 10% lines)."""
+        self.postfix = text
+        if self.enabled and self.bar is not None:
+            self.bar.set_postfix_str(text)
 
     def line(self) -> str:
         """The bar as one line of text, as tqdm draws it (for logs)."""

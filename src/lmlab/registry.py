@@ -37,6 +37,7 @@ PROVIDERS = [
     "lmlab.eval.tasks.specs",
     "lmlab.eval.tasks.kinds",
     "lmlab.study.library",
+    "lmlab.study.executors",
 ]
 
 

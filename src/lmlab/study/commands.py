@@ -63,7 +63,7 @@ def run(study, args) -> int:
     out = Path(args.out or Path("studies") / study.name)
     workers = args.workers if args.workers == "auto" else _positive(args.workers)
     if args.dry_run:
-        print(dry_run(study, plan(study), out, workers))
+        print(dry_run(study, plan(study), out, workers, args.executor))
         return 0
     from lmlab.study.runner import run_study
 
@@ -83,36 +83,25 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def dry_run(study, runs, out: Path, workers: int | str = "auto") -> str:
-    """The plan without training: variants, seeds, size and cost of each. Each variant is built once
-    and a few of its steps are timed with the threads a worker would get (lmlab.train.plan); the
-    wall-time estimate spreads the runs over the workers."""
-    from lmlab.study.execution import shape
+def dry_run(study, runs, out: Path, workers: int | str = "auto", executor: str = "local") -> str:
+    """The plan without training: variants, seeds, size and cost of each, and the study's wall time
+    predicted from a few measured steps of each distinct shape plus the measured per-run overhead,
+    over the workers (lmlab.study.estimate)."""
+    from lmlab.study.estimate import forecast
+    from lmlab.study.execution import worker_layout
     from lmlab.study.results import markdown
-    from lmlab.train.plan import estimate_run, format_seconds
+    from lmlab.study.shared import warm_data
+    from lmlab.train.plan import format_seconds
 
-    n_workers, threads = shape(runs, workers)
-    rows, seen, cpu_s = [], {}, 0.0
-    for r in runs:
-        if r.variant.slug in seen:
-            seen[r.variant.slug]["seeds"] += f",{r.seed}"
-            cpu_s += seen[r.variant.slug]["est_s_per_run"]
-            continue
-        try:
-            est = estimate_run(r.cfg, threads)
-        except UserError as err:
-            raise UserError(f"variant {r.variant.slug}: {err}") from None
-        row = {"variant": r.variant.slug, "seeds": str(r.seed), "params": est.params,
-               "params_non_emb": est.params_non_embedding, "flops_per_token": est.flops_per_token,
-               "steps": est.steps, "tokens": est.tokens, "peak_mem_gib": round(est.memory_bytes / 2**30, 2),
-               "ms_per_step": round(est.seconds_per_step * 1e3, 1), "est_s_per_run": round(est.seconds, 1)}
-        seen[r.variant.slug] = row
-        rows.append(row)
-        cpu_s += est.seconds
-    return (f"study {study.name}: {len(rows)} variants x {len(study.seeds)} seeds = {len(runs)} runs -> {out}\n"
-            f"{markdown(rows)}"
-            f"estimated time: about {format_seconds(cpu_s / n_workers)} on {n_workers} worker(s) x {threads} "
-            f"thread(s) ({format_seconds(cpu_s)} of run time, measured on a few steps of each variant)"
+    n_workers, threads = worker_layout(runs, workers)
+    warm_data(runs)  # what the study would do first: its runs' data from the token cache
+    fc = forecast(runs, n_workers, threads, executor)
+    run_s = sum(fc.seconds.values())
+    return (f"study {study.name}: {len(fc.rows)} variants x {len(study.seeds)} seeds = {len(runs)} runs -> {out}\n"
+            f"{markdown(fc.rows)}"
+            f"estimated time: about {format_seconds(fc.wall_s)} on {n_workers} {executor} worker(s) x {threads} "
+            f"thread(s) ({format_seconds(run_s)} of run time, measured on a few steps of each shape; early "
+            f"stopping counted as never firing)"
             f"{'; a retrain of the selected variant comes on top' if study.select else ''}; nothing was trained")
 
 
@@ -151,8 +140,10 @@ def _common(p) -> None:
     p.add_argument("--seeds", type=int, default=None, help="seeds per variant (0..N-1)")
     p.add_argument("--workers", default="auto", help="parallel runs (local executor); auto = one single-thread "
                    "process per core for models under 5M parameters, else one run at a time")
-    p.add_argument("--executor", default="local", choices=("local", "ray"), help="local processes (default) or "
-                   "Ray tasks (pip install 'lmlab[ray]')")
+    from lmlab.study.executors import EXECUTORS
+
+    p.add_argument("--executor", default="local", choices=EXECUTORS.names(), help="; ".join(
+        f"{name}: {doc}" for name, doc in EXECUTORS.describe().items()) + " (default local)")
     p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     p.add_argument("--dry-run", action="store_true", help="print the plan without training: variants, seeds, "
                    "params, FLOPs/token, steps, tokens, peak memory and a time estimate measured on a few steps")

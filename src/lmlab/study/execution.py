@@ -1,17 +1,21 @@
 """Executing a study's runs: skip those whose status says done, resume interrupted ones (the
-worker does), and report one line per run started / finished with an ETA under an overall bar."""
+worker does), and show one study-level progress line (lmlab.study.live)."""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
-from lmlab.progress import Progress
 from lmlab.io import atomic_write_text, iter_jsonl
 from lmlab.runs import RunDir
 from lmlab.study import executors
+from lmlab.study.executors import Execution
 from lmlab.study.expand import RunPlan, model_stats
+from lmlab.study.estimate import forecast
+from lmlab.study.live import StudyLine, duration
+from lmlab.study.shared import warm_data
 
 
 def status_of(out: Path, name: str) -> dict:
@@ -37,15 +41,17 @@ def proves_done(run_dir: Path) -> bool:
     return run.has_checkpoint("last") and any(r.get("kind") == "eval" for r in iter_jsonl(run.metrics, quiet=True))
 
 
-def shape(pending: list[RunPlan], workers: int | str) -> tuple[int, int]:
-    """(parallel workers, CPU threads each) for these runs: `--workers auto` decides by model size."""
+def worker_layout(pending: list[RunPlan], workers: int | str) -> tuple[int, int]:
+    """(parallel workers, CPU threads each) for these runs: `--workers auto` decides by model size;
+    more workers than runs would only idle, so there are at most as many as runs."""
     params = max(model_stats(r.cfg)["params"] for r in pending)
     n_workers = executors.auto_workers(len(pending), params) if workers == "auto" else int(workers)
-    return n_workers, max(1, executors.cpu_count() // max(n_workers, 1))
+    n_workers = max(1, min(n_workers, len(pending)))
+    return n_workers, max(1, executors.cpu_count() // n_workers)
 
 
-def execute(runs: list[RunPlan], out: Path, workers: int | str, executor: str, address: str, stream) -> None:
-    run_executor = executors.get_executor(executor)
+def pending_runs(runs: list[RunPlan], out: Path, stream) -> list[RunPlan]:
+    """The runs still to train, saying which were skipped (done) and which lost their folder."""
     pending = [r for r in runs if status_of(out, r.name).get("status") != "done"]
     skipped = len(runs) - len(pending)
     if skipped:
@@ -54,42 +60,43 @@ def execute(runs: list[RunPlan], out: Path, workers: int | str, executor: str, a
     if lost:
         print(f"lmlab: {len(lost)} finished runs lost their folder's checkpoint or metrics "
               f"({', '.join(lost[:5])}{'...' if len(lost) > 5 else ''}); training them again", file=stream)
+    return pending
+
+
+def execute(runs: list[RunPlan], out: Path, execution: Execution) -> None:
+    stream = execution.stream or sys.stderr
+    executor = executors.get_executor(execution.executor)
+    pending = pending_runs(runs, out, stream)
     if not pending:
         return
-    n_workers, threads = shape(pending, workers)
-    jobs = []
+    if execution.workers != "auto" and int(execution.workers) > len(pending):
+        print(f"lmlab: --workers {execution.workers} is more than the {len(pending)} runs to train; "
+              f"using {len(pending)}", file=stream)
+    n_workers, threads = worker_layout(pending, execution.workers)
+    warm_data(pending)  # once per distinct data config, before two workers race to tokenize it
+    fc = forecast(pending, n_workers, threads, execution.executor, strict=False)
+    tasks = []
     for r in pending:
         cfg = r.cfg.replace(train={"threads": threads})
         cfg_path = out / "status" / f"{r.name}.config.toml"
         cfg.save(cfg_path)
-        jobs.append(executors.Job(r.name, out / "runs" / r.name, cfg_path, out / "status" / f"{r.name}.json", threads))
-    print(f"lmlab: {len(jobs)} runs on {executor} ({n_workers} workers x {threads} threads)", file=stream, flush=True)
-    t0, done = time.perf_counter(), [0]
-    overall = Progress(len(jobs), desc="study", unit="run", position=0, stream=stream)
+        tasks.append(executors.RunTask(r.name, out / "runs" / r.name, cfg_path, out / "status" / f"{r.name}.json",
+                                       threads))
+    print(f"lmlab: {len(tasks)} runs on {execution.executor} ({n_workers} workers x {threads} threads); "
+          f"predicted {duration(fc.wall_s)}", file=stream, flush=True)
+    line = StudyLine(tasks, n_workers, stream, fc.seconds)
+    t0 = time.perf_counter()
 
-    def started(job):
-        resumed = " (resuming)" if (job.run_dir / "checkpoints").exists() else ""
-        overall.message(f"  start  {job.name}{resumed}")
-
-    def finished(job, status):
-        done[0] += 1
-        elapsed = time.perf_counter() - t0
-        eta = elapsed / done[0] * (len(jobs) - done[0])
-        what = (f"best val {status['best_val_loss']:.4f}" if status.get("status") == "done"
-                else f"FAILED: {status.get('error', '')}")
-        overall.message(f"  {'done' if status.get('status') == 'done' else 'fail'}   {job.name}: {what} in "
-                        f"{status.get('wall_s', 0):.1f}s  [{done[0]}/{len(jobs)}, ETA {duration(eta)}]")
-        overall.update(1)
-        if not (job.status_path.exists()):
-            atomic_write_text(job.status_path, json.dumps(status))
+    def finished(task, status):
+        line.finished(task, status)
+        if not task.status_path.exists():
+            atomic_write_text(task.status_path, json.dumps(status))
 
     try:
-        run_executor(jobs, n_workers, address, started, finished)
+        with line.refreshing():
+            executor.run(tasks, n_workers, execution.address, line.started, finished)
     finally:
-        overall.close()
-
-
-def duration(seconds: float) -> str:
-    m, s = divmod(max(int(seconds), 0), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+        line.close()
+    took = time.perf_counter() - t0
+    print(f"lmlab: took {duration(took)}, predicted {duration(fc.wall_s)}", file=stream, flush=True)
+    atomic_write_text(out / "timing.json", json.dumps(fc.record(took), indent=1))

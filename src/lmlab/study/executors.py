@@ -1,49 +1,45 @@
-"""Executors run a study's pending runs: `local` (separate processes on this machine, CPU threads
-divided between them) and `ray` (each run a Ray task on a running cluster, every task writing
-to the shared study directory). Both call lmlab.study.worker; the runner only sees callbacks."""
+"""Executors run a study's pending runs: `local` (warm workers on this machine: each a process that
+imported torch once and forks a child per run, lmlab.study.warm), `process` (a fresh Python
+process per run: slower to start, nothing shared) and `ray` (each run a Ray task on a running
+cluster, every task writing to the shared study directory). All call lmlab.study.worker; the
+runner only sees callbacks."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
+from typing import Callable, TextIO
 
 from lmlab.errors import UserError
+from lmlab.registry import Registry
+from lmlab.study.tasks import DEFER_FIGURES, Finished, RunAll, RunTask, Started, read_status  # noqa: F401 (API)
 
-# Not an lmlab.registry.Registry: those map config fields (checked by config.check_choices), and
-# the executor is a command-line choice, not part of any run's config.
-EXECUTORS: dict[str, Callable] = {}
-
-
-def executor(name: str):
-    def add(fn):
-        EXECUTORS[name] = fn
-        return fn
-    return add
+# The executor is a command-line choice, not part of any run's config.
+EXECUTORS = Registry("study.executor", config_field=False)
 
 
-def get_executor(name: str) -> Callable:
-    if name not in EXECUTORS:
-        raise UserError(f"--executor {name!r}; valid: {', '.join(EXECUTORS)}")
-    return EXECUTORS[name]
+@dataclass(frozen=True)
+class Executor:
+    run: RunAll  # (tasks, workers, address, started, finished)
+    check: Callable[[str], None] | None = None  # refuses a bad --address before the study writes anything
 
 
 @dataclass
-class Job:
-    name: str
-    run_dir: Path
-    config_path: Path
-    status_path: Path
-    threads: int
+class Execution:
+    """How a study executes its runs, as the command line asked."""
+    workers: int | str = "auto"
+    executor: str = "local"
+    address: str = ""
+    stream: TextIO | None = None
 
 
-Started = Callable[[Job], None]
-Finished = Callable[[Job, dict], None]
+def get_executor(name: str) -> Executor:
+    if name not in EXECUTORS:
+        raise UserError(f"--executor {name!r}; valid: {', '.join(EXECUTORS.names())}")
+    return EXECUTORS[name]
 
 
 def cpu_count() -> int:
@@ -62,33 +58,30 @@ def auto_workers(n_runs: int, params: int) -> int:
     return max(1, min(n_runs, cpu_count()))
 
 
-def _read_status(job: Job, proc: subprocess.CompletedProcess | None = None) -> dict:
-    try:
-        return json.loads(job.status_path.read_text())
-    except (OSError, ValueError):
-        tail = (proc.stderr or "").strip().splitlines()[-1:] if proc is not None else []
-        code = proc.returncode if proc is not None else "?"
-        return {"run": job.name, "status": "failed",
-                "error": f"worker exited with code {code}" + (f": {tail[0][:240]}" if tail else "")}
-
-
-@executor("local")
-def run_local(jobs: list[Job], workers: int, address: str, started: Started, finished: Finished) -> None:
-    """Separate processes on this machine (`--workers N`, CPU threads divided between them)."""
-    def one(job: Job) -> dict:
-        env = {**os.environ, "OMP_NUM_THREADS": str(job.threads), "MKL_NUM_THREADS": str(job.threads),
-               "LMLAB_STUDY_PARENT": str(os.getpid())}  # the worker stops when this process dies
-        cmd = [sys.executable, "-m", "lmlab.study.worker", str(job.run_dir), str(job.config_path),
-               str(job.status_path), str(job.threads)]
-        job.status_path.unlink(missing_ok=True)
-        started(job)
-        proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        return _read_status(job, proc)
+def run_processes(tasks: list[RunTask], workers: int, address: str, started: Started, finished: Finished) -> None:
+    """A fresh process per run (`python -m lmlab.study.worker`), `workers` at a time."""
+    def one(task: RunTask) -> dict:
+        env = {**os.environ, "OMP_NUM_THREADS": str(task.threads), "MKL_NUM_THREADS": str(task.threads),
+               "LMLAB_STUDY_PARENT": str(os.getpid()),  # the worker stops when this process dies
+               DEFER_FIGURES: "1"}  # the study draws them once (lmlab.study.shared)
+        cmd = [sys.executable, "-m", "lmlab.study.worker", str(task.run_dir), str(task.config_path),
+               str(task.status_path), str(task.threads)]
+        task.status_path.unlink(missing_ok=True)
+        started(task)
+        with open(task.log_path, "w") as log:
+            proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return read_status(task, f"worker exited with code {proc.returncode}")
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-        futures = {pool.submit(one, job): job for job in jobs}
+        futures = {pool.submit(one, task): task for task in tasks}
         for fut in as_completed(futures):
             finished(futures[fut], fut.result())
+
+
+def run_warm(tasks: list[RunTask], workers: int, address: str, started: Started, finished: Finished) -> None:
+    from lmlab.study.warm import run_pool
+
+    run_pool(tasks, workers, started, finished)
 
 
 def _ray_task(run_dir: str, config_path: str, status_path: str, threads: int) -> dict:
@@ -114,8 +107,7 @@ def check_ray_address(address: str, timeout: float = 5.0) -> None:
                         f"start one with `ray start --head`, or drop --address for a local Ray") from None
 
 
-@executor("ray")
-def run_ray(jobs: list[Job], workers: int, address: str, started: Started, finished: Finished) -> None:
+def run_ray(tasks: list[RunTask], workers: int, address: str, started: Started, finished: Finished) -> None:
     """Each run a Ray task on the cluster at `address` (default: a local Ray started here)."""
     try:
         import ray
@@ -124,18 +116,25 @@ def run_ray(jobs: list[Job], workers: int, address: str, started: Started, finis
     if not ray.is_initialized():
         ray.init(address=address or None, ignore_reinit_error=True, log_to_driver=False)
     pending = {}
-    for job in jobs:
-        job.status_path.unlink(missing_ok=True)
-        task = ray.remote(num_cpus=job.threads)(_ray_task)
-        ref = task.remote(str(job.run_dir), str(job.config_path), str(job.status_path), job.threads)
-        pending[ref] = job
-        started(job)
+    for task in tasks:
+        task.status_path.unlink(missing_ok=True)
+        remote = ray.remote(num_cpus=task.threads)(_ray_task)
+        ref = remote.remote(str(task.run_dir), str(task.config_path), str(task.status_path), task.threads)
+        pending[ref] = task
+        started(task)
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
-        job = pending.pop(done[0])
+        task = pending.pop(done[0])
         try:
             status = ray.get(done[0])
         except Exception as err:  # noqa: BLE001 — a lost worker is one failed run
-            status = _read_status(job) if job.status_path.exists() else {
-                "run": job.name, "status": "failed", "error": f"ray task failed: {str(err).splitlines()[0][:240]}"}
-        finished(job, status)
+            status = read_status(task) if task.status_path.exists() else {
+                "run": task.name, "status": "failed", "error": f"ray task failed: {str(err).splitlines()[0][:240]}"}
+        finished(task, status)
+
+
+EXECUTORS.register("local", "warm workers on this machine (torch imported once, a forked child per run)")(
+    Executor(run_warm))
+EXECUTORS.register("process", "a fresh Python process per run on this machine")(Executor(run_processes))
+EXECUTORS.register("ray", "each run a Ray task (pip install 'lmlab[ray]'; --address HOST:PORT)")(
+    Executor(run_ray, check_ray_address))

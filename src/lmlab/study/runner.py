@@ -14,6 +14,8 @@ from pathlib import Path
 from lmlab.errors import UserError
 from lmlab.io import LOCK_NAME, DirLock, atomic_write_text, remove_owned, topmost_missing, write_marker
 from lmlab.study.execution import execute, status_of
+from lmlab.study.executors import Execution, get_executor
+from lmlab.study.shared import draw_deferred
 from lmlab.study.expand import RunPlan, plan
 from lmlab.study.results import (aggregate, aggregate_text, epoch_aggregate, epoch_rows, epoch_text, markdown,
                                  run_row, write_table)
@@ -23,6 +25,7 @@ MARKER = ".lmlab-study"
 # The top-level names a study writes into its folder (tables in several formats, plots, pages).
 _TABLES = ("results", "aggregate", "epochs", "epochs_aggregate")
 STUDY_LAYOUT = ("runs", "status", "retrain", "plots", "figures", "study.toml", "selected.json", "scaling.json",
+                "timing.json",
                 "report.html", "report.md", *(f"{t}.{ext}" for t in _TABLES for ext in ("csv", "md", "json", "parquet")))
 SUMMARY_COLUMNS = ["run", "seed", "params", "tokens", "steps", "wall_s", "best_val_loss", "best_val_accuracy",
                    "best_val_bits_per_byte", "train_val_gap", "status"]
@@ -54,24 +57,43 @@ def prepare_dir(study: Study, out: Path, runs: list[RunPlan], force: bool) -> Di
         raise UserError(f"cannot create study directory {out}: {err.strerror}") from None
     try:
         lock = DirLock(out, what="study directory").acquire()
+    except OSError as err:  # a read-only file system, a folder without write permission
+        raise not_writable(out, err) from None
     except BaseException:
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
         raise
+    try:
+        _write_plan(study, out, runs, force)
+    except OSError as err:
+        lock.release()
+        raise not_writable(out, err) from None
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def not_writable(out: Path, err: OSError) -> UserError:
+    return UserError(f"cannot write into the study directory {out} ({err.strerror or err}); its finished runs "
+                     f"are untouched: make it writable (or copy it and give the copy as --out) and run again; "
+                     f"`lmlab table {out}` prints what it holds")
+
+
+def _write_plan(study: Study, out: Path, runs: list[RunPlan], force: bool) -> None:
+    marker = out / MARKER
     if marker.is_file():
         if force:
             remove_owned(out, MARKER, STUDY_LAYOUT, what="study directory")
         else:
             held = read_marker(marker)
             if held.get("plan") != plan_identity(study, runs):
-                lock.release()
                 raise UserError(f"{out} holds a different study ({held.get('name')}); "
                                 f"use another --out, or --force to delete it and start over")
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "status").mkdir(exist_ok=True)
     write_marker(out, MARKER, "study", STUDY_LAYOUT, name=study.name, plan=plan_identity(study, runs))
     atomic_write_text(out / "study.toml", plan_toml(study, runs))
-    return lock
 
 
 def read_marker(marker: Path) -> dict:
@@ -115,18 +137,19 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
     out = Path(out)
     runs = plan(study)  # validates every variant before anything is written
     check_data(runs)
-    if executor == "ray":
-        from lmlab.study.executors import check_ray_address
-
-        check_ray_address(address)
+    execution = Execution(workers, executor, address, stream)
+    check = get_executor(executor).check
+    if check is not None:
+        check(address)
     lock = prepare_dir(study, out, runs, force)
     try:
-        execute(runs, out, workers, executor, address, stream)
+        execute(runs, out, execution)
         outcome = tabulate(study, out, runs)
+        draw_deferred(out, runs)  # after the study's plots: matplotlib is imported by then
         if study.select:
             from lmlab.study.select import select_retrain_test
 
-            outcome.text += select_retrain_test(study, out, outcome, workers, executor, address, stream)
+            outcome.text += select_retrain_test(study, out, outcome, execution)
     finally:
         lock.release()
     return outcome

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from lmlab.io import atomic_write_text
@@ -22,7 +23,7 @@ def best_variant(agg: list[dict], metric: str) -> dict | None:
     return min(scored, key=lambda a: sign * a[f"{metric}_mean"])
 
 
-def select_retrain_test(study: Study, out: Path, outcome, workers, executor: str, address: str, stream) -> str:
+def select_retrain_test(study: Study, out: Path, outcome, execution) -> str:
     from lmlab.eval.run import eval_run
     from lmlab.study.execution import execute, status_of
 
@@ -37,8 +38,8 @@ def select_retrain_test(study: Study, out: Path, outcome, workers, executor: str
     (root / "status").mkdir(exist_ok=True)
     plan = RunPlan(variant, seed, cfg.replace(name=f"{study.name}/retrain/{variant.slug}-s{seed}"))
     print(f"lmlab: selected {variant.slug} ({study.select} {best[f'{study.select}_mean']:.4f}); "
-          f"retraining from scratch with {study.retrain or 'the same budget'}", file=stream, flush=True)
-    execute([plan], root, 1, executor, address, stream)
+          f"retraining from scratch with {study.retrain or 'the same budget'}", file=execution.stream, flush=True)
+    execute([plan], root, replace(execution, workers=1))
     run_dir = root / "runs" / plan.name
     status = status_of(root, plan.name)
     record = {"variant": variant.slug, "selected_by": study.select, "search_mean": best[f"{study.select}_mean"],

@@ -51,11 +51,12 @@ def run_one(run_dir: str, config_path: str, status_path: str, threads: int = 0) 
     return status
 
 
-def die_with_parent() -> None:
-    """Stop (SIGTERM: save and record 'interrupted') when the study process that started this
-    worker dies, however it dies, even by SIGKILL: an orphaned worker would train on unseen and
-    hold its run. Linux's parent-death signal; elsewhere the study's own Ctrl-C reaches it."""
-    parent = int(os.environ.get("LMLAB_STUDY_PARENT", "0"))
+def die_with_parent(parent: int = 0) -> None:
+    """Stop (SIGTERM: save and record 'interrupted') when the process that started this worker
+    (the study, or a warm worker's server; default $LMLAB_STUDY_PARENT) dies, however it dies, even
+    by SIGKILL: an orphaned worker would train on unseen and hold its run. Linux's parent-death
+    signal; elsewhere the study's own Ctrl-C reaches it."""
+    parent = parent or int(os.environ.get("LMLAB_STUDY_PARENT", "0"))
     if sys.platform.startswith("linux"):
         import ctypes
 

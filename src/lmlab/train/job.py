@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import math
 import random
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from lmlab.train.memory import check_fits, predict_run
 from lmlab.train.mfu import MfuMeter, meter_for
 from lmlab.train.optim import make_optimizer
 from lmlab.device import Precision, configure_matmul, resolve_device, resolve_precision
+
+DEFER_FIGURES = "LMLAB_DEFER_FIGURES"  # set (by a study's workers): leave the run's figures to the caller
 
 
 @dataclass
@@ -127,7 +130,8 @@ def _make_run(cfg: RunConfig, run_dir: str | Path, overwrite: bool) -> tuple[Run
         cfg.save(run.config)
         from lmlab.data.stats import write_stats
 
-        write_stats(data, run.root / "data")
+        # a study draws its runs' histograms once at its end (lmlab.study.runner.draw_deferred)
+        write_stats(data, run.root / "data", plot=not os.environ.get(DEFER_FIGURES))
     except BaseException:
         run.discard()  # bad data or Ctrl-C leaves no half-made run behind
         raise

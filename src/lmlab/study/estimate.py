@@ -1,0 +1,119 @@
+"""A study's predicted wall time, from measurements on this machine (`--dry-run`, and at the start
+of every study so that its end can print predicted vs actual and keep both in timing.json).
+
+Each distinct shape (a config less its name, seed and learning rate, which change no step's cost)
+is built once and a few of its steps and an evaluation probe are timed (lmlab.train.plan). A run
+then costs its per-run overhead + steps x seconds per step + evaluations x seconds per evaluation,
+where steps already follow every budget (steps, tokens, epochs; a time budget caps them) and early
+stopping is counted as never firing (an upper bound). The overhead is measured too: building the
+run here (data from the token cache, model, optimizer), writing its checkpoints (a file of its
+size, timed), and starting a process for executors that start one per run; a warm worker pays its
+start once. The runs are then dealt to the workers in order, as the executors take them."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lmlab.study.expand import RunPlan
+
+STARTS_PER_RUN = {"process": True, "ray": True}  # executors that start a Python process for each run
+
+
+@dataclass
+class Forecast:
+    workers: int
+    threads: int
+    seconds: dict[str, float]  # run -> predicted seconds in its worker
+    startup_s: float  # a worker's start (imports), paid once per worker by a warm pool
+    rows: list[dict] = field(default_factory=list)  # one per variant, for the dry-run's table
+
+    @property
+    def wall_s(self) -> float:
+        return self.startup_s + deal(list(self.seconds.values()), self.workers)
+
+    def record(self, actual_s: float | None = None) -> dict:
+        out = {"predicted_s": round(self.wall_s, 1), "workers": self.workers, "threads": self.threads,
+               "runs": {k: round(v, 2) for k, v in self.seconds.items()}}
+        if actual_s is not None:
+            out.update(actual_s=round(actual_s, 1), ratio=round(actual_s / max(self.wall_s, 1e-9), 3))
+        return out
+
+
+def deal(seconds: list[float], workers: int) -> float:
+    """Wall time of running these jobs in order on `workers` (each takes the next when free)."""
+    free = [0.0] * max(workers, 1)
+    for s in seconds:
+        heapq.heappush(free, heapq.heappop(free) + s)
+    return max(free)
+
+
+def shape_key(run: RunPlan) -> str:
+    values = run.cfg.to_dict()
+    values.pop("name", None)
+    values["train"] = {k: v for k, v in values["train"].items() if k not in ("seed", "lr")}
+    return json.dumps(values, sort_keys=True, default=str)
+
+
+def forecast(runs: list[RunPlan], workers: int, threads: int, executor: str = "local",
+             strict: bool = True) -> Forecast:
+    """The study's forecast; a shape that cannot be built is refused (`strict`, the dry-run) or
+    predicted to fail at once (a study, where that run fails alone with its own error)."""
+    import torch._dynamo  # noqa: F401 — a warm worker has it imported; else the first build would count it
+    from lmlab.errors import UserError
+    from lmlab.train.plan import STARTUP, estimate_run
+
+    measured: dict[str, tuple] = {}
+    seconds, rows = {}, {}
+    per_run_start = STARTUP if STARTS_PER_RUN.get(executor) else 0.0
+    for r in runs:
+        key = shape_key(r)
+        if key not in measured:
+            try:
+                est = estimate_run(r.cfg, threads)
+            except UserError as err:
+                if strict:
+                    raise UserError(f"variant {r.variant.slug}: {err}") from None
+                est = None
+            measured[key] = (est, checkpoint_seconds(est.params) if est else 0.0)
+        est, save_s = measured[key]
+        if est is None:
+            seconds[r.name] = per_run_start
+            continue
+        overhead = per_run_start + max(est.build_seconds - STARTUP, 0.0) + saves(r, est) * save_s
+        seconds[r.name] = overhead + est.steps * est.seconds_per_step + est.evals * est.seconds_per_eval
+        row = rows.setdefault(r.variant.slug, variant_row(r, est, overhead, seconds[r.name]))
+        if row["seeds"] != str(r.seed):
+            row["seeds"] += f",{r.seed}"
+    return Forecast(workers, threads, seconds, 0.0 if per_run_start else STARTUP, list(rows.values()))
+
+
+def saves(run: RunPlan, est) -> int:
+    """Checkpoints a run writes: `last` at each evaluation and every checkpoint_every steps, `best`
+    at each improvement (counted at every evaluation: an upper bound)."""
+    every = run.cfg.train.checkpoint_every
+    return 2 * est.evals + (est.steps // every if every else 0)
+
+
+def checkpoint_seconds(params: int) -> float:
+    """Seconds to write one checkpoint of a model this size (weights and two AdamW moments), timed."""
+    import torch
+    from safetensors.torch import save_file
+
+    tensor = torch.zeros(max(3 * params, 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        save_file({"x": tensor}, str(Path(tmp) / "x.safetensors"))
+        return time.perf_counter() - t0
+
+
+def variant_row(r: RunPlan, est, overhead: float, seconds: float) -> dict:
+    return {"variant": r.variant.slug, "seeds": str(r.seed), "params": est.params,
+            "params_non_emb": est.params_non_embedding, "flops_per_token": est.flops_per_token,
+            "steps": est.steps, "tokens": est.tokens, "peak_mem_gib": round(est.memory_bytes / 2**30, 2),
+            "ms_per_step": round(est.seconds_per_step * 1e3, 1), "overhead_s": round(overhead, 2),
+            "est_s_per_run": round(seconds, 1)}
