@@ -23,7 +23,7 @@ import time
 import torch
 
 from lmlab.cpu import cpu_info
-from lmlab.data import prepare
+from lmlab.data.prepare import prepare
 from lmlab.model import build_model
 from lmlab.commands import resolve_config
 from lmlab.train import distributed

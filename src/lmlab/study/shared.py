@@ -33,7 +33,7 @@ def distinct_data(runs: list[RunPlan]) -> dict[str, list[RunPlan]]:
 def warm_data(runs: list[RunPlan]) -> int:
     """Prepare each distinct data config once (into the token cache); returns how many there were.
     A run whose data cannot be prepared is left to fail on its own, with its own error."""
-    from lmlab.data import prepare
+    from lmlab.data.prepare import prepare
     from lmlab.errors import LmlabError
 
     groups = distinct_data(runs)
@@ -48,7 +48,7 @@ def warm_data(runs: list[RunPlan]) -> int:
 
 def draw_deferred(out: Path, runs: list[RunPlan]) -> None:
     """Each finished run's data/lengths.png, drawn once per distinct data config."""
-    from lmlab.data import prepare
+    from lmlab.data.prepare import prepare
     from lmlab.data.stats import write_stats
 
     for group in distinct_data(runs).values():
