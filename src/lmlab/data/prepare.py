@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmlab.data.cache import entry_for, load_entry, write_entry
+from lmlab.data.cache import DamagedEntry, entry_for, load_entry, write_entry
 from lmlab.data.layout import LAYOUTS, Stream, token_dtype
 from lmlab.data.mixture import mixture_probs
 from lmlab.data.prepared import Prepared
@@ -42,12 +42,15 @@ def prepare(cfg, tokenizer=None, *, progress: bool = True, force: bool = False) 
     stride = data.stride or max(T // 2, 1)
     LAYOUTS.get(data.layout).check(data, T, stride)
     entry = entry_for(cfg, specs, tokenizer, force)
+    damage = None
     if data.cache and not force and (entry / "meta.json").is_file():
         try:
             return load_entry(entry, T, tokenizer)
+        except DamagedEntry as err:
+            damage = str(err)
         except (OSError, ValueError, KeyError, json.JSONDecodeError):
-            pass  # a damaged entry: prepare again and replace it
-    prepared = build(cfg, specs, tokenizer, stride, progress)
+            pass  # a half-readable or outdated entry: prepare again and replace it
+    prepared = rebuild(cfg, specs, tokenizer, stride, progress, entry, damage)
     if data.cache:
         try:
             write_entry(prepared, entry, data, specs)
@@ -55,6 +58,22 @@ def prepare(cfg, tokenizer=None, *, progress: bool = True, force: bool = False) 
             from lmlab.io import warn
 
             warn(f"could not write the token cache {entry} ({err.strerror or err}); continuing without it")
+    return prepared
+
+
+def rebuild(cfg, specs, tokenizer, stride: int, progress: bool, entry: Path, damage: str | None) -> Prepared:
+    """Build; after a damaged entry, say so once it is replaced (one line either way: a warning when
+    the sources could be read again, else the refusal naming the entry)."""
+    if damage is None:
+        return build(cfg, specs, tokenizer, stride, progress)
+    try:
+        prepared = build(cfg, specs, tokenizer, stride, progress)
+    except UserError as err:
+        raise UserError(f"the token cache entry {entry} is damaged ({damage}) and its sources cannot be read "
+                        f"again: {err}") from None
+    from lmlab.io import warn
+
+    warn(f"the token cache entry {entry} was damaged ({damage}); prepared it again from the sources")
     return prepared
 
 
