@@ -200,6 +200,11 @@ add("train-device-tpu", ["train", "tiny", "--train.device=tpu"], "train.device")
 add("train-fp16-on-cpu", ["train", "tiny", "--train.precision=fp16", "--train.device=cpu"], "fp16")
 add("train-bad-encoding-name", ["train", "tiny", "--data.encoding=klingon"], "data.encoding")
 add("train-negative-skip-nonfinite", ["train", "tiny", "--train.skip_nonfinite=-1"], "train.skip_nonfinite")
+# train: sizes that cannot fit, refused before the model is built or the run folder made (no machine holds them)
+add("train-d-model-huge", ["train", "tiny", "--model.d_model=1000000", "--model.n_head=1"],
+    "the model's weights, gradients and optimizer state take", subprocess=True)
+add("train-n-layer-huge", ["train", "tiny", "--model.n_layer=10000000"], "GiB at its peak but")
+add("train-context-absurd", ["train", "tiny", "--model.context_len=1000000000"], "expected at most 1,048,576 tokens")
 # train: corpora
 add("train-missing-corpus", ["train", "tiny", "--data", "{tmp}/nope.txt"], "nope.txt")
 add("train-empty-corpus", ["train", "tiny", "--data", "{tmp}/e.txt", *TINY], "is empty", write("e.txt", " \n\n"))
