@@ -366,6 +366,17 @@ def test_a_packed_entry_shared_across_context_lengths_states_each_ones_windows(t
     assert narrow.stats["layout"]["padding_overhead"] == 0.0
 
 
+def test_a_packed_entry_shorter_than_a_later_context_is_refused_in_one_line(tmp_path):
+    """The entry serves every context length, so the check that a build makes is made on load too
+    (it was a ValueError traceback from the batches)."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("hello world\n" * 250)
+    cfg = config({"kind": "text", "path": str(corpus)}, cache_dir=str(tmp_path / "cache")).replace(data={"layout": "pack"})
+    prepare(cfg.replace(model={"context_len": 16}))
+    with pytest.raises(UserError, match="training tokens, fewer than model.context_len=3000 \\+ 2"):
+        prepare(cfg.replace(model={"context_len": 3000}))
+
+
 def test_large_vocabularies_are_stored_as_uint32(tmp_path):
     cfg = config({"kind": "builtin"}).replace(tokenizer={"kind": "cl100k_base",
                                                          "path": "tokenizers/cl100k_base/cl100k_base.tiktoken"})

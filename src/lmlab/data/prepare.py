@@ -45,7 +45,9 @@ def prepare(cfg, tokenizer=None, *, progress: bool = True, force: bool = False) 
     damage = None
     if data.cache and not force and (entry / "meta.json").is_file():
         try:
-            return load_entry(entry, T, tokenizer)
+            prepared = load_entry(entry, T, tokenizer)
+            check_windows(prepared.splits, T)  # a packed entry serves every context length
+            return prepared
         except DamagedEntry as err:
             damage = str(err)
         except (OSError, ValueError, KeyError, json.JSONDecodeError):
@@ -75,6 +77,13 @@ def rebuild(cfg, specs, tokenizer, stride: int, progress: bool, entry: Path, dam
 
     warn(f"the token cache entry {entry} was damaged ({damage}); prepared it again from the sources")
     return prepared
+
+
+def check_windows(splits: dict, T: int) -> None:
+    for name, part in splits["train"].items():
+        if isinstance(part, Stream) and len(part.tokens) <= T + 1:
+            raise UserError(f"source {name!r} has {len(part.tokens)} training tokens, fewer than "
+                            f"model.context_len={T} + 2; use more data or a shorter context")
 
 
 def check_eval_sets(data, specs) -> None:
@@ -143,10 +152,7 @@ def build(cfg, specs, tokenizer, stride: int, progress: bool) -> Prepared:
         if not splits[split]:
             raise UserError(f"the {split} split is empty: no source contributes documents to it "
                             f"(check data.sources[*].split, weight and the fractions)")
-    for name, part in splits["train"].items():
-        if isinstance(part, Stream) and len(part.tokens) <= T + 1:
-            raise UserError(f"source {name!r} has {len(part.tokens)} training tokens, fewer than "
-                            f"model.context_len={T} + 2; use more data or a shorter context")
+    check_windows(splits, T)
     weights = {s.label: s.weight for s in specs}
     probs = mixture_probs(splits["train"], weights, data.weight_by, T)
     from lmlab.data.stats import corpus_stats
