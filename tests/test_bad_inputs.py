@@ -356,6 +356,8 @@ add("analyze-all-checkpoints-none-kept", ["analyze", "{run}", "--all-checkpoints
 add("analyze-out-is-a-file", ["analyze", "{run}", "--out", "{tmp}/f"], "/f is a file; give a folder", write("f", "x"))
 add("analyze-prompt-unknown-chars", ["analyze", "{run}", "--prompt", "snow\u2603man"], "does not know: '\u2603'")
 add("sample-prompt-unknown-chars", ["sample", "{good}", "--prompt", "snow\u2603man"], "does not know: '\u2603'")
+add("analyze-windows-beyond-memory", ["analyze", "{run}", "--windows", "100000000000"],
+    "--windows 100,000,000,000 needs about")
 add("analyze-ablate-empty", ["analyze", "{run}", "--ablate", ""], "is not LAYER.HEAD")
 add("generate-ablate-heads-empty", ["generate", "{good}", "--ablate-heads", ""], "is not LAYER.HEAD")
 add("sample-prompts-not-utf8", ["sample", "{good}", "--prompts", "{tmp}/p.txt"], "not valid UTF-8 (byte 0xff",
