@@ -205,6 +205,9 @@ add("train-d-model-huge", ["train", "tiny", "--model.d_model=1000000", "--model.
     "the model's weights, gradients and optimizer state take", subprocess=True)
 add("train-n-layer-huge", ["train", "tiny", "--model.n_layer=10000000"], "GiB at its peak but")
 add("train-context-absurd", ["train", "tiny", "--model.context_len=1000000000"], "expected at most 1,048,576 tokens")
+add("train-hf-tokenizer-truncated", ["train", "tiny", "--tokenizer.kind=hf", "--tokenizer.path={tmp}/t.json", *TINY],
+    "t.json is not a valid Hugging Face tokenizer.json (EOF while parsing", write("t.json", '{"version": "1.0", "tr'),
+    subprocess=True)
 # train: corpora
 add("train-missing-corpus", ["train", "tiny", "--data", "{tmp}/nope.txt"], "nope.txt")
 add("train-empty-corpus", ["train", "tiny", "--data", "{tmp}/e.txt", *TINY], "is empty", write("e.txt", " \n\n"))
