@@ -374,6 +374,8 @@ add("eval-task-gold-float", ["eval", "{good}", "--tasks", "copa", "--tasks-dir",
     "gold must be an integer", write("t/copa/copa.jsonl", '{"query": "a", "choices": ["c", "d"], "gold": 1.7}\n'))
 add("eval-task-empty-choice", ["eval", "{good}", "--tasks", "copa", "--tasks-dir", "{tmp}/t"],
     "non-empty strings", write("t/copa/copa.jsonl", '{"query": "a", "choices": ["c", ""], "gold": 0}\n'))
+add("sweep-a-million-seeds", ["sweep", "tiny", "--grid", "model.n_layer=1,2", "--seeds", "1000000", "--dry-run"],
+    "2 variants x 1,000,000 seeds = 2,000,000 runs; at most 10,000 runs per study")
 add("lm-eval-unknown-task", ["lm-eval", "--model", "lmlab", "--model_args", "run={good}", "--tasks", "nosuchtask"],
     "Tasks not found: nosuchtask")
 add("demo-run-dir-is-a-file", ["demo", "--run-dir", "{tmp}/f"], "is a file", write("f", "x"))

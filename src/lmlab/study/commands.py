@@ -88,32 +88,42 @@ def dry_run(study, runs, out: Path, workers: int | str = "auto") -> str:
     and a few of its steps are timed with the threads a worker would get (lmlab.train.plan); the
     wall-time estimate spreads the runs over the workers."""
     from lmlab.study.execution import shape
+    from lmlab.study.expand import track
     from lmlab.study.results import markdown
     from lmlab.train.plan import estimate_run, format_seconds
 
     n_workers, threads = shape(runs, workers)
-    rows, seen, cpu_s = [], {}, 0.0
+    rows, cpu_s = [], 0.0
+    seeds: dict[str, list[int]] = {}
     for r in runs:
-        if r.variant.slug in seen:
-            seen[r.variant.slug]["seeds"] += f",{r.seed}"
-            cpu_s += seen[r.variant.slug]["est_s_per_run"]
-            continue
+        seeds.setdefault(r.variant.slug, []).append(r.seed)
+    for r in track([r for r in runs if r.seed == seeds[r.variant.slug][0]], "timing", "variant"):
         try:
             est = estimate_run(r.cfg, threads)
         except UserError as err:
             raise UserError(f"variant {r.variant.slug}: {err}") from None
-        row = {"variant": r.variant.slug, "seeds": str(r.seed), "params": est.params,
+        row = {"variant": r.variant.slug, "seeds": seed_ranges(seeds[r.variant.slug]), "params": est.params,
                "params_non_emb": est.params_non_embedding, "flops_per_token": est.flops_per_token,
                "steps": est.steps, "tokens": est.tokens, "peak_mem_gib": round(est.memory_bytes / 2**30, 2),
                "ms_per_step": round(est.seconds_per_step * 1e3, 1), "est_s_per_run": round(est.seconds, 1)}
-        seen[r.variant.slug] = row
         rows.append(row)
-        cpu_s += est.seconds
+        cpu_s += est.seconds * len(seeds[r.variant.slug])
     return (f"study {study.name}: {len(rows)} variants x {len(study.seeds)} seeds = {len(runs)} runs -> {out}\n"
             f"{markdown(rows)}"
             f"estimated time: about {format_seconds(cpu_s / n_workers)} on {n_workers} worker(s) x {threads} "
             f"thread(s) ({format_seconds(cpu_s)} of run time, measured on a few steps of each variant)"
             f"{'; a retrain of the selected variant comes on top' if study.select else ''}; nothing was trained")
+
+
+def seed_ranges(seeds: list[int]) -> str:
+    """[0, 1, 2, 3, 7] -> "0-3,7": a table cell that stays short for thousands of seeds."""
+    parts, start = [], 0
+    for i in range(1, len(seeds) + 1):
+        if i == len(seeds) or seeds[i] != seeds[i - 1] + 1:
+            a, b = seeds[start], seeds[i - 1]
+            parts.append(str(a) if a == b else f"{a},{b}" if b == a + 1 else f"{a}-{b}")
+            start = i
+    return ",".join(parts)
 
 
 def cmd_studies(args, overrides) -> int:

@@ -23,7 +23,7 @@ def status_of(out: Path, name: str) -> dict:
 
 def shape(pending: list[RunPlan], workers: int | str) -> tuple[int, int]:
     """(parallel workers, CPU threads each) for these runs: `--workers auto` decides by model size."""
-    params = max(model_stats(r.cfg)["params"] for r in pending)
+    params = max(model_stats(r.cfg)["params"] for r in pending)  # one build per distinct model (cached)
     n_workers = executors.auto_workers(len(pending), params) if workers == "auto" else int(workers)
     return n_workers, max(1, executors.cpu_count() // max(n_workers, 1))
 
