@@ -200,6 +200,14 @@ add("train-device-tpu", ["train", "tiny", "--train.device=tpu"], "train.device")
 add("train-fp16-on-cpu", ["train", "tiny", "--train.precision=fp16", "--train.device=cpu"], "fp16")
 add("train-bad-encoding-name", ["train", "tiny", "--data.encoding=klingon"], "data.encoding")
 add("train-negative-skip-nonfinite", ["train", "tiny", "--train.skip_nonfinite=-1"], "train.skip_nonfinite")
+# train: sizes that cannot fit, refused before the model is built or the run folder made (no machine holds them)
+add("train-d-model-huge", ["train", "tiny", "--model.d_model=1000000", "--model.n_head=1"],
+    "the model's weights, gradients and optimizer state take", subprocess=True)
+add("train-n-layer-huge", ["train", "tiny", "--model.n_layer=10000000"], "GiB at its peak but")
+add("train-context-absurd", ["train", "tiny", "--model.context_len=1000000000"], "expected at most 1,048,576 tokens")
+add("train-hf-tokenizer-truncated", ["train", "tiny", "--tokenizer.kind=hf", "--tokenizer.path={tmp}/t.json", *TINY],
+    "t.json is not a valid Hugging Face tokenizer.json (EOF while parsing", write("t.json", '{"version": "1.0", "tr'),
+    subprocess=True)
 # train: corpora
 add("train-missing-corpus", ["train", "tiny", "--data", "{tmp}/nope.txt"], "nope.txt")
 add("train-empty-corpus", ["train", "tiny", "--data", "{tmp}/e.txt", *TINY], "is empty", write("e.txt", " \n\n"))
@@ -351,6 +359,8 @@ add("analyze-all-checkpoints-none-kept", ["analyze", "{run}", "--all-checkpoints
 add("analyze-out-is-a-file", ["analyze", "{run}", "--out", "{tmp}/f"], "/f is a file; give a folder", write("f", "x"))
 add("analyze-prompt-unknown-chars", ["analyze", "{run}", "--prompt", "snow\u2603man"], "does not know: '\u2603'")
 add("sample-prompt-unknown-chars", ["sample", "{good}", "--prompt", "snow\u2603man"], "does not know: '\u2603'")
+add("analyze-windows-beyond-memory", ["analyze", "{run}", "--windows", "100000000000"],
+    "--windows 100,000,000,000 needs about")
 add("analyze-ablate-empty", ["analyze", "{run}", "--ablate", ""], "is not LAYER.HEAD")
 add("generate-ablate-heads-empty", ["generate", "{good}", "--ablate-heads", ""], "is not LAYER.HEAD")
 add("sample-prompts-not-utf8", ["sample", "{good}", "--prompts", "{tmp}/p.txt"], "not valid UTF-8 (byte 0xff",
@@ -364,6 +374,8 @@ add("eval-task-gold-float", ["eval", "{good}", "--tasks", "copa", "--tasks-dir",
     "gold must be an integer", write("t/copa/copa.jsonl", '{"query": "a", "choices": ["c", "d"], "gold": 1.7}\n'))
 add("eval-task-empty-choice", ["eval", "{good}", "--tasks", "copa", "--tasks-dir", "{tmp}/t"],
     "non-empty strings", write("t/copa/copa.jsonl", '{"query": "a", "choices": ["c", ""], "gold": 0}\n'))
+add("sweep-a-million-seeds", ["sweep", "tiny", "--grid", "model.n_layer=1,2", "--seeds", "1000000", "--dry-run"],
+    "2 variants x 1,000,000 seeds = 2,000,000 runs; at most 10,000 runs per study")
 add("lm-eval-unknown-task", ["lm-eval", "--model", "lmlab", "--model_args", "run={good}", "--tasks", "nosuchtask"],
     "Tasks not found: nosuchtask")
 add("demo-run-dir-is-a-file", ["demo", "--run-dir", "{tmp}/f"], "is a file", write("f", "x"))

@@ -301,6 +301,59 @@ def test_cache_reuses_and_invalidates(tmp_path):
     assert not [p for p in (tmp_path / "cache" / "tokens").iterdir() if ".tmp" in p.name]
 
 
+def _damage(entry, change, rehash: bool = False) -> None:
+    """Rewrite the entry's training tokens; with `rehash`, also the hash meta.json keeps of them."""
+    import hashlib
+
+    file = entry / "train-0.tokens.npy"
+    tokens = np.load(file)
+    change(tokens)
+    np.save(file, tokens)
+    if rehash:
+        meta = json.loads((entry / "meta.json").read_text())
+        meta["sha256"][file.name] = hashlib.sha256(file.read_bytes()).hexdigest()
+        (entry / "meta.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("change,rehash,why", [
+    (lambda t: t.__setitem__(slice(None, None, 3), 0), False, "train-0.tokens.npy does not match its SHA-256"),
+    (lambda t: t.__setitem__(5, 60000), True, "train-0 holds id 60000, past the vocabulary of"),
+])
+def test_a_damaged_cache_entry_is_prepared_again_with_a_warning(tmp_path, capsys, change, rehash, why):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("hello world\n" * 500)
+    cfg = config({"kind": "text", "path": str(corpus)}, cache_dir=str(tmp_path / "cache"))
+    first = prepare(cfg)
+    clean = np.array(first.splits["train"]["corpus"].tokens)
+    _damage(first.directory, change, rehash)  # ids that still look valid, or one past the vocabulary
+    capsys.readouterr()
+    again = prepare(cfg)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"token cache entry {first.directory} was damaged ({why}" in err
+    assert not again.stats.get("cached") and np.array_equal(again.splits["train"]["corpus"].tokens, clean)
+    assert prepare(cfg).stats["cached"] and capsys.readouterr().err == ""  # the rebuilt entry verifies
+
+
+def test_a_damaged_cache_entry_whose_sources_cannot_be_read_is_refused_naming_it(tmp_path, monkeypatch, capsys):
+    import importlib
+
+    prep = importlib.import_module("lmlab.data.prepare")  # the module, not the function lmlab.data exports
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("hello world\n" * 500)
+    cfg = config({"kind": "text", "path": str(corpus)}, cache_dir=str(tmp_path / "cache"))
+    entry = prepare(cfg).directory
+    _damage(entry, lambda t: t.__setitem__(0, 1))
+
+    def offline(*args, **kwargs):
+        raise UserError("the dataset cannot be downloaded (offline)")
+
+    monkeypatch.setattr(prep, "read_documents", offline)
+    capsys.readouterr()
+    with pytest.raises(UserError, match=f"token cache entry {entry} is damaged .*offline"):
+        prepare(cfg)
+    assert capsys.readouterr().err == ""
+
+
 def test_a_packed_entry_shared_across_context_lengths_states_each_ones_windows(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("hello world\n" * 500)
@@ -312,6 +365,17 @@ def test_a_packed_entry_shared_across_context_lengths_states_each_ones_windows(t
     assert narrow.stats["layout"]["context_len"] == 16 and narrow.stats["layout"]["rows"] == tokens // 16
     assert wide.stats["layout"]["rows"] == tokens // 64
     assert narrow.stats["layout"]["padding_overhead"] == 0.0
+
+
+def test_a_packed_entry_shorter_than_a_later_context_is_refused_in_one_line(tmp_path):
+    """The entry serves every context length, so the check that a build makes is made on load too
+    (it was a ValueError traceback from the batches)."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("hello world\n" * 250)
+    cfg = config({"kind": "text", "path": str(corpus)}, cache_dir=str(tmp_path / "cache")).replace(data={"layout": "pack"})
+    prepare(cfg.replace(model={"context_len": 16}))
+    with pytest.raises(UserError, match="training tokens, fewer than model.context_len=3000 \\+ 2"):
+        prepare(cfg.replace(model={"context_len": 3000}))
 
 
 def test_large_vocabularies_are_stored_as_uint32(tmp_path):

@@ -70,3 +70,36 @@ def test_run_that_cannot_fit_is_refused_before_it_starts(tmp_path, monkeypatch, 
     with pytest.raises(UserError, match="GiB at its peak"):
         train(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("preset, changes", [
+    ("tiny", {"n_layer": 5}), ("tiny", {"n_layer": 1, "position": "rope", "grad_checkpoint": True}),
+    ("tiny", {"n_layer": 3, "tie_embeddings": False, "fused_loss": False}),
+    ("tiny", {"arch": "lstm", "n_layer": 3}), ("tiny", {"arch": "wavenet", "n_layer": 4}),
+])
+def test_the_prediction_before_building_matches_the_built_models(preset, changes):
+    """predict_config builds one and two layers on the meta device and extrapolates the rest."""
+    from lmlab.model import build_model
+    from lmlab.presets import get_preset
+
+    cfg = get_preset(preset).replace(model=changes)
+    built = memory.predict_peak(build_model(cfg.model, 67), cfg.train.batch_size, 4, grad_accum=cfg.train.grad_accum)
+    assert memory.predict_config(cfg, 67, 4) == built
+
+
+def test_a_model_too_large_is_refused_before_it_is_built_or_its_folder_made(tmp_path, monkeypatch, tiny_cfg):
+    """The issue's --model.n_layer=100000 printed nothing for minutes while it built, and left a
+    half-made run folder; on a 16 GiB machine it is refused at once."""
+    import lmlab.train.job as job
+    from lmlab.train import train
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16 * 2**30)
+    monkeypatch.setattr(job, "build_model", never)
+    with pytest.raises(UserError, match="GiB at its peak but 16.0 GiB are available.*model.n_layer"):
+        train(tiny_cfg.replace(model={"n_layer": 100_000}), tmp_path / "run")
+    with pytest.raises(UserError, match="the model's weights, gradients and optimizer state take .*model.d_model"):
+        train(tiny_cfg.replace(model={"d_model": 100_000, "n_head": 1}), tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []

@@ -254,3 +254,21 @@ def test_a_null_val_loss_in_metrics_is_reported_not_a_traceback(run_dir, tmp_pat
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()
     assert "nan at step 99" in page and "best val loss" in page
+
+
+def test_a_metric_that_is_not_a_number_is_missing_with_a_warning(run_dir, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if '"kind": "train"' in line)
+    record = json.loads(lines[first])
+    record["loss"] = "high"  # an edit; summing it was a TypeError
+    lines[first] = json.dumps(record)
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert f"metrics.jsonl line {first + 1}: 'loss' is \"high\", not a number; read it as missing" in err
+    assert err.count("\n") == 1 and (run / "report.html").is_file()

@@ -72,6 +72,28 @@ def test_grid_zip_variants_and_seeds_expand_to_readable_slugs():
     assert [x.slug for x in variants(ladder)] == [f"0{i}" for i in range(2, 10)] and len(ladder.seeds) >= 3
 
 
+def test_planning_many_seeds_builds_each_variant_once_and_refuses_absurd_studies(monkeypatch):
+    """--seeds 1000000 printed nothing for minutes: every run's config and model were built, and the
+    worker count built every run's model again."""
+    import lmlab.model as model
+    import lmlab.study.expand as expand
+    from lmlab.study.execution import shape
+    from lmlab.study.expand import variant_config
+
+    built = []
+    real = model.build_model
+    monkeypatch.setattr(model, "build_model", lambda *a, **k: built.append(1) or real(*a, **k))
+    monkeypatch.setattr(expand, "_STATS", {})
+    s = Study("many", "tiny", grid={"model.n_layer": [1, 2], "train.lr": [1e-3, 2e-3]}, seeds=500)
+    runs = plan(s)
+    shape(runs, "auto")
+    assert len(runs) == 2000 and len(built) == 2  # one model per distinct model config
+    for r in (runs[0], runs[1], runs[777], runs[-1]):
+        assert r.cfg == variant_config(s, r.variant, r.seed)
+    with pytest.raises(UserError, match="2 variants x 1,000,000 seeds = 2,000,000 runs; at most 10,000 runs"):
+        plan(Study("huge", "tiny", grid={"model.n_layer": [1, 2]}, seeds=1_000_000))
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"zip": {"model.d_model": [16, 32], "model.n_head": [1]}}, "unequal lengths"),
     ({"grid": {"model.n_layer": []}}, "empty"),

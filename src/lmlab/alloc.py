@@ -31,6 +31,19 @@ LEGACY_MMAP_MAX = 32 << 20  # glibc < 2.35 refuses thresholds above HEAP_MAX_SIZ
 _state: dict | None = None
 
 
+def available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), else None (no check). Every memory check reads it
+    (training's prediction, analysis's windows)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def tune_malloc() -> dict:
     """Apply the settings once per process; returns what was done (for the run's manifest and tests):
     {"allocator": "glibc" | "jemalloc" | "tcmalloc" | "other", "tuned": bool, ...}."""

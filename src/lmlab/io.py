@@ -101,6 +101,12 @@ def warn(message: str) -> None:
 def iter_jsonl(path: Path, quiet: bool = False) -> Iterator[dict[str, Any]]:
     """Every valid JSON object of a JSONL file. A damaged line (a kill mid-write, an edit) is
     skipped with a warning naming the file and line; the lines after it still count."""
+    for _, record in numbered_jsonl(path, quiet):
+        yield record
+
+
+def numbered_jsonl(path: Path, quiet: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """iter_jsonl's objects with their line numbers (for warnings about what a line holds)."""
     path = Path(path)
     if not path.exists():
         return
@@ -114,7 +120,7 @@ def iter_jsonl(path: Path, quiet: bool = False) -> Iterator[dict[str, Any]]:
             except json.JSONDecodeError:
                 record = None
             if isinstance(record, dict):
-                yield record
+                yield number, record
             elif not quiet:
                 warn(f"{path} line {number} is not a JSON object; skipped it")
 

@@ -7,6 +7,9 @@
     bar.message("a line")             # print without breaking the bar
     bar.close()
 
+With `delay=1.0` nothing shows until a second has passed: work that is usually quick (planning a
+study) stays silent, and says how far it is only when it is not.
+
 On a terminal it is a tqdm bar (rate, ETA; `position` stacks nested bars, e.g. a study's
 overall bar at 0 and each run's at 1). Elsewhere (CI logs, pipes, files) it prints one plain line
 every 10% of the total (and at the end), in tqdm's format, so logs stay short and readable.
@@ -24,8 +27,9 @@ class Progress:
     """A bar that counts `total` units; disabled, every call is a no-op (message still prints)."""
 
     def __init__(self, total: int, desc: str = "", unit: str = "it", position: int | None = None,
-                 initial: int = 0, enabled: bool = True, stream=None, leave: bool = True, unit_scale: bool = False):
-        self.stream = stream or sys.stderr
+                 initial: int = 0, enabled: bool = True, stream=None, leave: bool = True, unit_scale: bool = False,
+                 delay: float = 0.0):
+        self.stream, self.delay = stream or sys.stderr, delay
         self.total, self.done, self.desc, self.unit = max(int(total), 1), initial, desc, unit
         self.enabled = enabled
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -35,7 +39,8 @@ class Progress:
         self.bar = None
         if enabled and self.tty:
             self.bar = tqdm(total=self.total, initial=initial, desc=desc or None, unit=unit, position=position,
-                            file=self.stream, leave=leave, dynamic_ncols=True, mininterval=0.1, unit_scale=unit_scale)
+                            file=self.stream, leave=leave, dynamic_ncols=True, mininterval=0.1, unit_scale=unit_scale,
+                            delay=delay)
 
     def _tenth(self) -> int:
         return max(self.total // 10, 1)
@@ -54,7 +59,7 @@ class Progress:
             if note is not None:
                 self.bar.set_postfix_str(self.postfix, refresh=False)
             self.bar.update(step)
-        elif done >= self._next_line or done >= self.total:
+        elif (done >= self._next_line or done >= self.total) and time.perf_counter() - self.t0 >= self.delay:
             self.stream.write(self.line() + "\n")
             self.stream.flush()
             self._next_line = done + self._tenth()
@@ -85,10 +90,10 @@ class Progress:
             self.bar = None
 
 
-def track(items, desc: str = "", unit: str = "it", enabled: bool = True, leave: bool = False):
+def track(items, desc: str = "", unit: str = "it", enabled: bool = True, leave: bool = False, delay: float = 0.0):
     """Iterate over `items` with a Progress bar (a tqdm bar on a terminal, a line per 10% elsewhere)."""
     items = list(items)
-    bar = Progress(len(items), desc=desc, unit=unit, enabled=enabled and bool(items), leave=leave)
+    bar = Progress(len(items), desc=desc, unit=unit, enabled=enabled and bool(items), leave=leave, delay=delay)
     try:
         for item in items:
             yield item

@@ -106,7 +106,7 @@ def _check_positive(value: int, flag: str) -> None:
 
 def cmd_analyze(args, overrides) -> int:
     from lmlab.analysis import ablation, attention, maps, trajectory
-    from lmlab.analysis.source import open_run, validation_windows
+    from lmlab.analysis.source import check_windows_fit, open_run, validation_windows
 
     _check_positive(args.windows, "--windows")
     _check_positive(args.top_k, "--top-k")
@@ -114,7 +114,8 @@ def cmd_analyze(args, overrides) -> int:
         raise UserError(f"--mode {args.mode!r} is not valid; expected zero or mean")
     _check_out(args.out)
     loaded = open_run(args.run_dir, args.checkpoint, args.device)
-    n_layer = attention.attention_layers(loaded.model)  # validate everything before any work or file
+    check_windows_fit(args.windows, loaded.cfg.model.context_len)  # validate everything before any work or file
+    n_layer = attention.attention_layers(loaded.model)
     maps.check_head(args.layer, args.head, n_layer, loaded.model.config.n_head)
     if args.ablate is not None:
         ablation.parse_heads(args.ablate, n_layer, loaded.model.config.n_head)

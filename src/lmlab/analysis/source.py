@@ -88,9 +88,24 @@ def sample_windows(parts: dict, n: int, context_len: int, seed: int = 0) -> Wind
                    torch.cat(reals).clamp(max=T + 1))
 
 
+WINDOW_BYTES = 48  # per token of a window: x and y as int64, its real-token mask, sampling's int64 copies
+
+
+def check_windows_fit(n: int, context_len: int) -> None:
+    """Refuse before drawing n windows that cannot fit in the memory available (they are held at once)."""
+    from lmlab.alloc import available_bytes
+
+    free, per_window = available_bytes(), WINDOW_BYTES * (context_len + 1)
+    if free is not None and n * per_window > free:
+        raise UserError(f"--windows {n:,} needs about {n * per_window / 2**30:,.1f} GiB for windows of "
+                        f"{context_len} tokens but {free / 2**30:.1f} GiB are available; use at most "
+                        f"{free // per_window:,}")
+
+
 def validation_windows(loaded, n: int, seed: int = 0) -> Windows:
     """The run's own validation split (prepared as in training), n seeded windows of context_len."""
     from lmlab.data.prepare import prepare
 
+    check_windows_fit(n, loaded.cfg.model.context_len)
     parts = prepare(loaded.cfg, loaded.tokenizer, progress=False).splits["val"]
     return sample_windows(parts, n, loaded.cfg.model.context_len, seed)

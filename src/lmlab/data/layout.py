@@ -68,6 +68,9 @@ class Stream:
         """Every token of the part, padding left out."""
         return self.tokens
 
+    def max_id(self) -> int:
+        return int(self.tokens.max()) if len(self.tokens) else -1
+
     def tokens_per_unit(self, T: int) -> float:
         return float(T)
 
@@ -131,6 +134,9 @@ class Rows:
 
     def real_ids(self) -> np.ndarray:
         return self.rows[np.arange(self.rows.shape[1])[None, :] < self.n_real[:, None]]
+
+    def max_id(self) -> int:
+        return int(self.rows.max()) if self.rows.size else -1  # pads are eos or 0, in the vocabulary
 
     def tokens_per_unit(self, T: int) -> float:
         return self.scored / max(len(self.rows), 1)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmlab.data.cache import entry_for, load_entry, write_entry
+from lmlab.data.cache import DamagedEntry, entry_for, load_entry, write_entry
 from lmlab.data.layout import LAYOUTS, Stream, token_dtype
 from lmlab.data.mixture import mixture_probs
 from lmlab.data.prepared import Prepared
@@ -42,12 +42,17 @@ def prepare(cfg, tokenizer=None, *, progress: bool = True, force: bool = False) 
     stride = data.stride or max(T // 2, 1)
     LAYOUTS.get(data.layout).check(data, T, stride)
     entry = entry_for(cfg, specs, tokenizer, force)
+    damage = None
     if data.cache and not force and (entry / "meta.json").is_file():
         try:
-            return load_entry(entry, T, tokenizer)
+            prepared = load_entry(entry, T, tokenizer)
+            check_windows(prepared.splits, T)  # a packed entry serves every context length
+            return prepared
+        except DamagedEntry as err:
+            damage = str(err)
         except (OSError, ValueError, KeyError, json.JSONDecodeError):
-            pass  # a damaged entry: prepare again and replace it
-    prepared = build(cfg, specs, tokenizer, stride, progress)
+            pass  # a half-readable or outdated entry: prepare again and replace it
+    prepared = rebuild(cfg, specs, tokenizer, stride, progress, entry, damage)
     if data.cache:
         try:
             write_entry(prepared, entry, data, specs)
@@ -56,6 +61,29 @@ def prepare(cfg, tokenizer=None, *, progress: bool = True, force: bool = False) 
 
             warn(f"could not write the token cache {entry} ({err.strerror or err}); continuing without it")
     return prepared
+
+
+def rebuild(cfg, specs, tokenizer, stride: int, progress: bool, entry: Path, damage: str | None) -> Prepared:
+    """Build; after a damaged entry, say so once it is replaced (one line either way: a warning when
+    the sources could be read again, else the refusal naming the entry)."""
+    if damage is None:
+        return build(cfg, specs, tokenizer, stride, progress)
+    try:
+        prepared = build(cfg, specs, tokenizer, stride, progress)
+    except UserError as err:
+        raise UserError(f"the token cache entry {entry} is damaged ({damage}) and its sources cannot be read "
+                        f"again: {err}") from None
+    from lmlab.io import warn
+
+    warn(f"the token cache entry {entry} was damaged ({damage}); prepared it again from the sources")
+    return prepared
+
+
+def check_windows(splits: dict, T: int) -> None:
+    for name, part in splits["train"].items():
+        if isinstance(part, Stream) and len(part.tokens) <= T + 1:
+            raise UserError(f"source {name!r} has {len(part.tokens)} training tokens, fewer than "
+                            f"model.context_len={T} + 2; use more data or a shorter context")
 
 
 def check_eval_sets(data, specs) -> None:
@@ -124,10 +152,7 @@ def build(cfg, specs, tokenizer, stride: int, progress: bool) -> Prepared:
         if not splits[split]:
             raise UserError(f"the {split} split is empty: no source contributes documents to it "
                             f"(check data.sources[*].split, weight and the fractions)")
-    for name, part in splits["train"].items():
-        if isinstance(part, Stream) and len(part.tokens) <= T + 1:
-            raise UserError(f"source {name!r} has {len(part.tokens)} training tokens, fewer than "
-                            f"model.context_len={T} + 2; use more data or a shorter context")
+    check_windows(splits, T)
     weights = {s.label: s.weight for s in specs}
     probs = mixture_probs(splits["train"], weights, data.weight_by, T)
     from lmlab.data.stats import corpus_stats

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from lmlab.config_base import Section, require, require_choice
 
 PAD_MIN_VOCAB = 2048  # smaller vocabularies are left as they are (their head is cheap either way)
+MAX_CONTEXT = 2**20  # a bound no small model trains at (an absurd value would size tables and masks by it)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class ModelConfig(Section):
     def __post_init__(self) -> None:
         for name in ("n_layer", "n_head", "d_model", "context_len"):
             require(getattr(self, name) >= 1, self, name, "a positive integer")
+        require(self.context_len <= MAX_CONTEXT, self, "context_len", f"at most {MAX_CONTEXT:,} tokens")
         require(self.n_kv_head >= 0, self, "n_kv_head", "0 (= n_head) or a positive divisor of n_head")
         require(self.d_mlp >= 0, self, "d_mlp", "0 (= 4 * d_model) or a positive integer")
         require(self.vocab_size >= 0, self, "vocab_size", "0 (from the tokenizer) or a positive integer")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lmlab.errors import UserError
-from lmlab.io import iter_jsonl
+from lmlab.io import numbered_jsonl, warn
 
 RUN_MARKER = "config.toml"
 STUDY_MARKERS = ("study.toml", ".lmlab-study")
@@ -98,10 +98,25 @@ def read_csv(path: Path, notes: list[str]) -> list[dict]:
 
 # ----------------------------------------------------------------------------- runs
 
-def numeric(record: dict) -> dict:
+def numeric(record: dict, where: str = "") -> dict:
     """A metrics record with its missing numbers (null, as JSON writes a NaN) read as NaN, which
-    tables print as such and plots and minima skip, instead of None breaking every comparison."""
-    return {k: (math.nan if v is None else v) for k, v in record.items()}
+    tables print as such and plots and minima skip, instead of None breaking every comparison.
+    Any other value that is not a number (an edit: "loss": "high") is missing too, with a warning
+    naming `where` (file and line)."""
+    out = {}
+    for key, value in record.items():
+        if key == "kind" or isinstance(value, dict) or isinstance(value, (int, float)):
+            out[key] = value
+            continue
+        if value is not None and where:
+            warn(f"{where}: {key!r} is {json.dumps(value)[:40]}, not a number; read it as missing")
+        out[key] = math.nan
+    return out
+
+
+def read_metrics(path: Path, kinds: tuple[str, ...] = ("train", "eval")) -> list[dict]:
+    """The records of a metrics.jsonl of the given kinds, every value checked by `numeric`."""
+    return [numeric(r, f"{path} line {n}") for n, r in numbered_jsonl(path) if r.get("kind") in kinds]
 
 
 def read_run_page(root: str | Path) -> RunData:
@@ -114,7 +129,7 @@ def read_run_page(root: str | Path) -> RunData:
         raise UserError(str(err) if str(root) in str(err) else f"{root / RUN_MARKER}: {err}") from None
     preset, diff = preset_diff(cfg)
     notes: list[str] = []
-    records = [numeric(r) for r in iter_jsonl(root / "metrics.jsonl")]
+    records = read_metrics(root / "metrics.jsonl")
     run = RunData(root=root, name=cfg.name, config=cfg, config_toml=(root / RUN_MARKER).read_text(encoding="utf-8"),
                   preset=preset, diff=diff, train=[r for r in records if r.get("kind") == "train"],
                   evals=[r for r in records if r.get("kind") == "eval"], notes=notes)
@@ -223,8 +238,7 @@ def read_study_page(root: str | Path) -> StudyData:
             setattr(study, attr, value if isinstance(value, dict) else None)
     study.runs = sorted(p for p in (root / "runs").glob("*") if (p / RUN_MARKER).is_file()) \
         if (root / "runs").is_dir() else []
-    study.curves = {p.name: [numeric(r) for r in iter_jsonl(p / "metrics.jsonl") if r.get("kind") in ("eval", "train")]
-                    for p in study.runs}
+    study.curves = {p.name: read_metrics(p / "metrics.jsonl") for p in study.runs}
     study.plots = sorted((root / "plots").glob("*.png"))
     return study
 

@@ -67,10 +67,12 @@ def forecast(runs: list[RunPlan], workers: int, threads: int, executor: str = "l
     from lmlab.errors import UserError
     from lmlab.train.plan import STARTUP, estimate_run
 
+    from lmlab.study.expand import track
+
     measured: dict[str, tuple] = {}
-    seconds, rows = {}, {}
+    seconds, rows, seeds = {}, {}, {}
     per_run_start = STARTUP if STARTS_PER_RUN.get(executor) else 0.0
-    for r in runs:
+    for r in track(runs, "timing", "run"):
         key = shape_key(r)
         if key not in measured:
             try:
@@ -86,9 +88,10 @@ def forecast(runs: list[RunPlan], workers: int, threads: int, executor: str = "l
             continue
         overhead = per_run_start + max(est.build_seconds - STARTUP, 0.0) + saves(r, est) * save_s
         seconds[r.name] = overhead + est.steps * est.seconds_per_step + est.evals * est.seconds_per_eval
-        row = rows.setdefault(r.variant.slug, variant_row(r, est, overhead, seconds[r.name]))
-        if row["seeds"] != str(r.seed):
-            row["seeds"] += f",{r.seed}"
+        rows.setdefault(r.variant.slug, variant_row(r, est, overhead, seconds[r.name]))
+        seeds.setdefault(r.variant.slug, []).append(r.seed)
+    for slug, row in rows.items():
+        row["seeds"] = seed_ranges(seeds[slug])
     return Forecast(workers, threads, seconds, 0.0 if per_run_start else STARTUP, list(rows.values()))
 
 
@@ -117,3 +120,14 @@ def variant_row(r: RunPlan, est, overhead: float, seconds: float) -> dict:
             "steps": est.steps, "tokens": est.tokens, "peak_mem_gib": round(est.memory_bytes / 2**30, 2),
             "ms_per_step": round(est.seconds_per_step * 1e3, 1), "overhead_s": round(overhead, 2),
             "est_s_per_run": round(seconds, 1)}
+
+
+def seed_ranges(seeds: list[int]) -> str:
+    """[0, 1, 2, 3, 7] -> "0-3,7": a table cell that stays short for thousands of seeds."""
+    parts, start = [], 0
+    for i in range(1, len(seeds) + 1):
+        if i == len(seeds) or seeds[i] != seeds[i - 1] + 1:
+            a, b = seeds[start], seeds[i - 1]
+            parts.append(str(a) if a == b else f"{a},{b}" if b == a + 1 else f"{a}-{b}")
+            start = i
+    return ",".join(parts)

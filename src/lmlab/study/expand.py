@@ -5,6 +5,7 @@ named."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -50,8 +51,23 @@ def slug_part(key: str, value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", f"{short(key)}{text(value)}")
 
 
+MAX_RUNS = 10_000  # a study of more runs is a typo (--seeds 1000000); planning it alone would take hours
+
+
+def check_size(study: Study) -> None:
+    """Refuse a study of more than MAX_RUNS runs, counted before any variant is made."""
+    n_variants = max(len(study.variants), 1) * max(len(next(iter(study.zip.values()))) if study.zip else 1, 1)
+    for values in study.grid.values():
+        n_variants *= len(values)
+    runs = n_variants * len(study.seeds)
+    if runs > MAX_RUNS:
+        raise UserError(f"study {study.name}: {n_variants:,} variants x {len(study.seeds):,} seeds = {runs:,} runs; "
+                        f"at most {MAX_RUNS:,} runs per study: use fewer seeds or axis values")
+
+
 def variants(study: Study) -> list[Variant]:
     """grid x zip x named variants, in declaration order; slugs are unique and filesystem-safe."""
+    check_size(study)
     grid = [[(k, v) for v in vals] for k, vals in study.grid.items()]
     grid_choices = [list(c) for c in itertools.product(*grid)] if grid else [[]]
     n_zip = len(next(iter(study.zip.values()))) if study.zip else 0
@@ -89,7 +105,8 @@ def with_settings(study: Study, settings: dict[str, Any]) -> Study:
     settings = dict(settings)
     if "train.max_steps" in settings and "train.epochs" not in settings:
         settings["train.epochs"] = 0
-    runs = [(v, variant_config(study, v, study.seeds[0])) for v in variants(study)]
+    base = base_config(study)
+    runs = [(v, variant_config(study, v, study.seeds[0], base)) for v in track(variants(study), "settings", "variant")]
     for key, value in settings.items():
         section, _, name = key.partition(".")
         now = {v.slug: getattr(getattr(cfg, section, None), name, None) for v, cfg in runs}
@@ -132,30 +149,64 @@ def variant_config(study: Study, variant: Variant, seed: int, base: RunConfig | 
     return cfg.replace(name=f"{study.name}/{variant.slug}-s{seed}", train={"seed": seed, "progress": False})
 
 
+def with_seed(cfg: RunConfig, study: Study, variant: Variant, seed: int) -> RunConfig:
+    """variant_config's result for another seed: the name and train.seed are all that differ, so
+    the checked config is copied, not built again (sections are values: nothing edits them in place)."""
+    return dataclasses.replace(cfg, name=f"{study.name}/{variant.slug}-s{seed}",
+                               train=dataclasses.replace(cfg.train, seed=seed))
+
+
 def plan(study: Study) -> list[RunPlan]:
-    """Every run, variants outer and seeds inner; every config validated and its model built."""
+    """Every run, variants outer and seeds inner; every config validated and its model built
+    (once per variant: seeds share them)."""
     base = base_config(study)
     runs = []
-    for v in variants(study):
-        cfgs = [variant_config(study, v, s, base) for s in study.seeds]
-        model_stats(cfgs[0], v.slug)  # builds the model on the meta device: catches bad combinations
-        runs += [RunPlan(v, s, c) for s, c in zip(study.seeds, cfgs)]
+    for v in track(variants(study), "planning", "variant"):
+        first = variant_config(study, v, study.seeds[0], base)
+        model_stats(first, v.slug)  # builds the model on the meta device: catches bad combinations
+        runs += [RunPlan(v, s, first if i == 0 else with_seed(first, study, v, s)) for i, s in enumerate(study.seeds)]
     return runs
+
+
+def track(items, desc: str, unit: str):
+    """`items` with a bar on stderr once a planning step has taken more than a second (many variants),
+    else silent. The clock starts after the first item, which pays one-off imports and torch's start-up:
+    a quick refusal after a few variants stays one line."""
+    from lmlab.progress import Progress
+
+    items, bar = list(items), None
+    try:
+        for item in items:
+            yield item
+            if bar is None:
+                bar = Progress(len(items), desc=desc, unit=unit, initial=1, delay=1.0, leave=False)
+            else:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 TOKENIZER_VOCAB = {"byte": 257, "gpt2": 50257, "cl100k_base": 100277}
 
 
+_STATS: dict[str, dict] = {}  # model_stats by model config: building one takes ~20 ms even on meta
+
+
 def model_stats(cfg: RunConfig, slug: str = "") -> dict:
-    """Parameters and FLOPs per token of a config's model, built on the meta device (no memory).
+    """Parameters and FLOPs per token of a config's model, built on the meta device (no memory),
+    once per distinct model config (the runs of a study share a few).
     The vocabulary is the config's, else the tokenizer's (a char vocabulary is assumed 128 wide)."""
     from lmlab.model import build_model
 
     vocab = cfg.model.vocab_size or cfg.tokenizer.vocab_size or TOKENIZER_VOCAB.get(cfg.tokenizer.kind, 128)
-    try:
-        with torch.device("meta"):
-            model = build_model(cfg.model, vocab)
-    except (UserError, ValueError) as err:
-        raise UserError(f"variant {slug}: {err}") from None
-    return {"params": model.num_params(), "params_non_embedding": model.num_params(embeddings=False),
-            "flops_per_token": model.flops_per_token(), "vocab_assumed": vocab}
+    key = repr((cfg.model, vocab))
+    if key not in _STATS:
+        try:
+            with torch.device("meta"):
+                model = build_model(cfg.model, vocab)
+        except (UserError, ValueError) as err:
+            raise UserError(f"variant {slug}: {err}") from None
+        _STATS[key] = {"params": model.num_params(), "params_non_embedding": model.num_params(embeddings=False),
+                       "flops_per_token": model.flops_per_token(), "vocab_assumed": vocab}
+    return dict(_STATS[key])

@@ -26,7 +26,11 @@ class HFTokenizer:
         from tokenizers import Tokenizer
 
         self.json_text = json_text
-        self.tk = Tokenizer.from_str(json_text)
+        try:
+            self.tk = Tokenizer.from_str(json_text)
+        except Exception as err:  # the Rust parser raises a bare Exception (a truncated file: "EOF while parsing")
+            detail = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+            raise ValueError(f"is not a valid Hugging Face tokenizer.json ({detail})") from None
         self.vocab_size = self.tk.get_vocab_size(with_added_tokens=True)
         self.eos_id = self._first_id(EOS_NAMES)
         self.bos_id = self._first_id(BOS_NAMES)
@@ -48,7 +52,12 @@ class HFTokenizer:
             file = file / "tokenizer.json"
         if not file.is_file():
             raise UserError(f"tokenizer.path={path!r}: {file} does not exist")
-        return cls(file.read_text(encoding="utf-8"))
+        try:
+            return cls(file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise UserError(f"tokenizer.path={path!r}: {file} is not UTF-8 text, not a tokenizer.json") from None
+        except ValueError as err:
+            raise UserError(f"tokenizer.path={path!r}: {file} {err}") from None
 
     def encode(self, text: str) -> list[int]:
         return self.tk.encode(text, add_special_tokens=False).ids

@@ -85,7 +85,9 @@ def seed_everything(seed: int) -> None:
 def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job:
     """Create (and lock) the run directory and build everything; a failure before training
     starts (bad data, Ctrl-C in prepare) removes what it made, so no dead end is left behind."""
-    resolve_precision(cfg.train.precision, resolve_device(cfg.train.device))  # refuse before making anything
+    # refuse a precision the device lacks, and a run that cannot fit, before making anything
+    precision = resolve_precision(cfg.train.precision, resolve_device(cfg.train.device))
+    check_unbuilt(cfg, cfg.model.vocab_size or 1, precision)  # the tokenizer's size is not known yet: 1 at least
     d = distributed.setup(cfg.train)
     if d.is_main:  # rank 0 makes (and locks) the run directory, data cache and tokenizer; the others read them
         try:
@@ -115,6 +117,15 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
             run.discard()
         raise
     return job
+
+
+def check_unbuilt(cfg: RunConfig, vocab_size: int, precision: str) -> None:
+    """Refuse a run that cannot fit before its model is built (a huge one takes minutes to build or
+    fails in the allocator with a traceback) and before its run directory is made."""
+    from lmlab.train.memory import predict_config, runtime_bytes
+
+    value_bytes = 4 if precision == "fp32" else 2
+    check_fits(predict_config(cfg, vocab_size, value_bytes), runtime_bytes(), where=f"run {cfg.name}")
 
 
 def _make_run(cfg: RunConfig, run_dir: str | Path, overwrite: bool) -> tuple[RunConfig, RunDir, Prepared]:
@@ -205,6 +216,8 @@ def _assemble(cfg: RunConfig, run: RunDir, tokenizer, data: Prepared, d: Dist,
         distributed.check_world(t, d.world)  # one line naming the batch and the world size
     batches = train_batches(cfg, data, d)
     cfg = cfg.replace(train={"max_steps": total_steps(cfg, batches)})  # in memory; config.toml keeps the user's
+    if d.is_main:
+        check_unbuilt(cfg, tokenizer.vocab_size, precision.name)
     model = build_model(cfg.model, tokenizer.vocab_size).to(device)  # vocab_size: the config's if set
     if checkpoint is not None:  # full weights go in before sharding
         load_weights(checkpoint, model)

@@ -26,6 +26,7 @@ import os
 import resource
 import sys
 
+from lmlab.alloc import available_bytes  # noqa: F401  (tests replace it here)
 from lmlab.errors import UserError
 
 KERNELS = 100 * 2**20  # what torch's CPU libraries add on the first step (kernels, thread pools), measured
@@ -36,18 +37,6 @@ def runtime_bytes(model_bytes: int = 0) -> int:
     already exist) plus the kernels' share; 450 MiB where /proc cannot tell."""
     rss = rss_bytes()
     return (rss - model_bytes if rss else 350 * 2**20) + KERNELS
-
-
-def available_bytes() -> int | None:
-    """MemAvailable from /proc/meminfo (Linux), else None (no check)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def rss_bytes() -> int | None:
@@ -62,30 +51,67 @@ def rss_bytes() -> int | None:
 def predict_peak(model, batch_size: int, value_bytes: int, optimizer=None, grad_accum: int = 1) -> dict[str, int]:
     """Bytes of each part of a training step's peak (without the runtime), and their `total`;
     the optimizer's share from the optimizer itself, or AdamW's when there is none yet."""
-    from lmlab.model.head_loss import buffer_bytes
     from lmlab.train.optim import state_bytes
 
-    cfg = model.config
     params = sum(p.numel() for p in model.parameters())
-    parts = {"weights": 4 * params, "gradients": 4 * params,
-             "optimizer": state_bytes(optimizer) if optimizer is not None else 12 * params,
-             "casts": 2 * params if value_bytes == 2 else 0,
-             "activations": model.activation_bytes(batch_size, value_bytes) or 0}
+    opt = state_bytes(optimizer) if optimizer is not None else 12 * params
+    return combine(params, buffer_bytes(model), opt, model.activation_bytes(batch_size, value_bytes) or 0,
+                   head_bytes(model, batch_size, value_bytes), value_bytes, grad_accum)
+
+
+def buffer_bytes(model) -> int:
+    """Tensors the model holds besides its parameters (rope tables, a count model's counts)."""
+    return sum(b.numel() * b.element_size() for b in model.buffers())
+
+
+def head_bytes(model, batch_size: int, value_bytes: int) -> int:
+    from lmlab.model.head_loss import buffer_bytes as chunk_bytes
+
+    cfg = model.config
     head = getattr(model, "lm_head", None) or getattr(model, "head", None)
     vocab = head.weight.shape[0] if head is not None else cfg.vocab_size
     rows = batch_size * cfg.context_len
     if getattr(cfg, "fused_loss", False) and hasattr(model, "token_scores") and head is getattr(model, "lm_head", 0):
         narrow = value_bytes if value_bytes < 4 else 0  # bf16/fp16: the cast weight
-        parts["head"] = (buffer_bytes(rows, vocab, value_bytes) + 8 * rows * cfg.d_model
-                         + vocab * cfg.d_model * (8 + narrow))
-    else:
-        parts["head"] = rows * vocab * (12 + value_bytes)
+        return chunk_bytes(rows, vocab, value_bytes) + 8 * rows * cfg.d_model + vocab * cfg.d_model * (8 + narrow)
+    return rows * vocab * (12 + value_bytes)
+
+
+def combine(params: int, buffers: int, optimizer: int, activations: int, head: int, value_bytes: int,
+            grad_accum: int) -> dict[str, int]:
+    parts = {"weights": 4 * params + buffers, "gradients": 4 * params, "optimizer": optimizer,
+             "casts": 2 * params if value_bytes == 2 else 0, "activations": activations, "head": head}
     if grad_accum <= 1:  # the step's gradients appear in backward as its activations and head buffers are
         # freed (zero_grad leaves none between steps): they add only what those do not make room for.
         # Accumulating micro-batches keeps the earlier ones' gradients alive through the next forward.
         parts["gradients"] = max(0, parts["gradients"] - parts["activations"] - parts["head"])
     parts["total"] = sum(parts.values())
     return parts
+
+
+def predict_config(cfg, vocab_size: int, value_bytes: int) -> dict[str, int]:
+    """predict_peak's parts for a run whose model is not built yet, to refuse one that cannot fit before
+    anything is allocated or written. The model is built on the meta device (no memory) at one and two
+    layers, and every per-layer quantity extrapolated: even on meta, 100,000 blocks take minutes to build.
+    The optimizer's share is a lower bound (Muon's 4 bytes per parameter, AdamW's 12), so this refuses
+    only what the check on the built model would refuse too."""
+    import dataclasses
+
+    import torch
+
+    from lmlab.model import build_model
+
+    m, t = cfg.model, cfg.train
+    small = []
+    for depth in sorted({min(m.n_layer, 1), min(m.n_layer, 2)}):
+        with torch.device("meta"):
+            model = build_model(dataclasses.replace(m, n_layer=depth, vocab_size=m.vocab_size or vocab_size))
+        small.append((sum(p.numel() for p in model.parameters()), buffer_bytes(model),
+                      model.activation_bytes(t.batch_size, value_bytes) or 0))
+    params, buffers, activations = (a + (m.n_layer - 1) * (b - a) for a, b in zip(small[0], small[-1]))
+    per_param = 4 if t.optimizer == "muon" else 12
+    return combine(params, buffers, per_param * params, activations, head_bytes(model, t.batch_size, value_bytes),
+                   value_bytes, t.grad_accum)
 
 
 def predict_run(model, batch_size: int, value_bytes: int, optimizer=None,
@@ -110,13 +136,19 @@ def fits(need: int) -> bool:
 
 def check_fits(parts: dict[str, int], runtime: int, where: str = "train", measured: int = 0) -> None:
     """UserError when the predicted peak (or a peak `measured` on a few steps) exceeds the memory
-    available now."""
+    available now, with the advice that fits what takes the most: the model's size or the batch's."""
     need = max(parts["total"] + runtime, measured)
-    if not fits(need):
-        raise UserError(f"{where}: this run needs about {need / 2**30:.1f} GiB at its peak but "
-                        f"{available_bytes() / 2**30:.1f} GiB are available; lower train.batch_size (and raise "
-                        f"train.grad_accum to keep the tokens per step), model.context_len, or set "
-                        f"model.grad_checkpoint=true")
+    if fits(need):
+        return
+    model = 2 * parts["weights"] + parts["optimizer"] + parts["casts"]  # the gradients as large as the weights
+    if model >= parts["activations"] + parts["head"]:
+        advice = (f"the model's weights, gradients and optimizer state take {model / 2**30:,.1f} GiB of it; "
+                  f"lower model.d_model or model.n_layer")
+    else:
+        advice = ("lower train.batch_size (and raise train.grad_accum to keep the tokens per step), "
+                  "model.context_len or model.n_layer, or set model.grad_checkpoint=true")
+    raise UserError(f"{where}: this run needs about {need / 2**30:,.1f} GiB at its peak but "
+                    f"{available_bytes() / 2**30:.1f} GiB are available; {advice}")
 
 
 def peak_memory_mb(device) -> float:
