@@ -77,7 +77,7 @@ def test_planning_many_seeds_builds_each_variant_once_and_refuses_absurd_studies
     worker count built every run's model again."""
     import lmlab.model as model
     import lmlab.study.expand as expand
-    from lmlab.study.execution import shape
+    from lmlab.study.execution import worker_layout
     from lmlab.study.expand import variant_config
 
     built = []
@@ -86,7 +86,7 @@ def test_planning_many_seeds_builds_each_variant_once_and_refuses_absurd_studies
     monkeypatch.setattr(expand, "_STATS", {})
     s = Study("many", "tiny", grid={"model.n_layer": [1, 2], "train.lr": [1e-3, 2e-3]}, seeds=500)
     runs = plan(s)
-    shape(runs, "auto")
+    worker_layout(runs, "auto")
     assert len(runs) == 2000 and len(built) == 2  # one model per distinct model config
     for r in (runs[0], runs[1], runs[777], runs[-1]):
         assert r.cfg == variant_config(s, r.variant, r.seed)
