@@ -7,9 +7,6 @@ length histogram (lengths.png).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -94,23 +91,21 @@ def format_table(stats: dict) -> str:
 
 
 def to_csv(stats: dict) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for s in stats["sources"]:
-        writer.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in s.items()})
-    return out.getvalue()
+    from lmlab.tables import csv_text
+
+    return csv_text(stats["sources"], CSV_FIELDS, number=lambda v: round(v, 6))
 
 
 def write_stats(prepared, directory: Path, plot: bool = True) -> list[Path]:
     """stats.json, stats.csv and (with matplotlib, if `plot`) lengths.png in `directory`, atomically each."""
     from lmlab.io import atomic_write_text
+    from lmlab.tables import json_text
 
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise UserError(f"{directory} is a file; statistics go into a folder: give a folder path")
     written = [directory / "stats.json", directory / "stats.csv"]
-    atomic_write_text(written[0], json.dumps(prepared.stats, indent=1))
+    atomic_write_text(written[0], json_text(prepared.stats))
     atomic_write_text(written[1], to_csv(prepared.stats))
     png = None
     if plot:
