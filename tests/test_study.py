@@ -45,6 +45,23 @@ def test_command_line_settings_hold_for_every_run_or_are_refused_when_the_study_
         with_settings(study, {"train.lr": 5e-4})
 
 
+def test_sweeps_and_studies_take_data_as_train_does(tmp_path, monkeypatch):
+    from lmlab.study.commands import with_data
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "root").mkdir()
+    (tmp_path / "c.txt").write_text("to be or not to be\n" * 50)
+    (tmp_path / "root" / "d.txt").write_text("that is the question\n" * 50)
+    here = with_data(Study("s", "tiny", grid={"model.n_layer": [1, 2]}), "c.txt", {})
+    assert here.data == str(tmp_path / "c.txt")  # absolute: study.toml is read again from anywhere
+    assert {(r.cfg.data.source, r.cfg.data.path, len(r.cfg.data.sources)) for r in plan(here)} == \
+        {("text", str(tmp_path / "c.txt"), 0)}
+    under_root = with_data(get_study("ladder", "cpu"), "d.txt", {"data.root": str(tmp_path / "root")})
+    assert {r.cfg.data.path for r in plan(under_root)} == {str(tmp_path / "root" / "d.txt")}  # stages' presets too
+    (tmp_path / "s.toml").write_text(here.to_toml())
+    assert load_study(tmp_path / "s.toml").data == here.data
+
+
 def test_study_fields_of_the_wrong_type_are_refused_not_converted():
     for fields, message in (({"seeds": "abc"}, "seeds = 'abc'"), ({"seeds": [0, "x"]}, "seeds = \\[0, 'x'\\]"),
                             ({"base": 3}, "base = 3"), ({"grid": "x"}, "grid = 'x'"),
