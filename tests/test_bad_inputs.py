@@ -366,6 +366,17 @@ add("eval-task-empty-choice", ["eval", "{good}", "--tasks", "copa", "--tasks-dir
     "non-empty strings", write("t/copa/copa.jsonl", '{"query": "a", "choices": ["c", ""], "gold": 0}\n'))
 add("lm-eval-unknown-task", ["lm-eval", "--model", "lmlab", "--model_args", "run={good}", "--tasks", "nosuchtask"],
     "Tasks not found: nosuchtask")
+# sweep and study: --data as train takes it, and a corpus that does not read as text refused before any folder
+add("sweep-binary-corpus", ["sweep", "tiny", "--data", "{tmp}/b.bin", "--grid", "model.n_layer=1,2"], "looks binary",
+    write("b.bin", b"\x00\x01\x02" * 500), subprocess=True)
+add("sweep-binary-data-path", ["sweep", "tiny", "--grid", "model.n_layer=1,2", "--data.source=text",
+                               "--data.path={tmp}/b.bin"], "looks binary", write("b.bin", b"\x00\x01\x02" * 500))
+add("sweep-latin1-corpus", ["sweep", "tiny", "--data", "{tmp}/l.txt", "--grid", "model.n_layer=1,2"],
+    "not valid utf-8", write("l.txt", "caf\u00e9\n".encode("latin-1") * 200))
+add("sweep-missing-corpus", ["sweep", "tiny", "--data", "{tmp}/nope.txt", "--grid", "model.n_layer=1,2"],
+    "nope.txt: no such file or directory")
+add("study-empty-corpus", ["study", "{tmp}/s.toml", "--data", "{tmp}/e.txt"], "is empty",
+    both(write("s.toml", 'name = "s"\nbase = "tiny"\n[grid]\n"model.n_layer" = [1, 2]\n'), write("e.txt", "\n\n")))
 add("demo-run-dir-is-a-file", ["demo", "--run-dir", "{tmp}/f"], "is a file", write("f", "x"))
 add("demo-into-user-folder", ["demo", "--run-dir", "{tmp}/mine"], "not made by lmlab", write("mine/thesis.txt", "x"))
 add("demo-bad-override", ["demo", "--model.n_head=3"], "n_head")

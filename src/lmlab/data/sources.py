@@ -66,6 +66,19 @@ def check_files(data) -> None:
             Where(src, data, i).files()
 
 
+def check_readable(data) -> None:
+    """`check_files`, and each file-reading source's first document read as training reads it, so a
+    binary, empty or wrongly encoded corpus is refused once, up front (a study would otherwise fail
+    in every run). Cheap: a source stops at its first document, which for a text source means its
+    first file decoded in full."""
+    check_files(data)
+    for i, src in enumerate(data.source_list()):
+        if src.path and not hasattr(SOURCES.get(src.kind), "content_identity"):
+            where = Where(src, data, i)
+            if not any(d.strip() for d in islice(SOURCES.get(src.kind)(where), 100)):
+                raise where.fail("no documents in its first 100 (the source looks empty)")
+
+
 def read_documents(src, data, index: int = 0) -> list[str]:
     """The documents of one source, at most `max_docs`, empty ones dropped."""
     where = Where(src, data, index)

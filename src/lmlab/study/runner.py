@@ -108,12 +108,16 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
 
 
 def check_data(runs: list[RunPlan]) -> None:
-    """Every run's data files exist, before the study writes its folder (each worker would fail)."""
-    from lmlab.data.sources import check_files
+    """Every run's data files exist and read as text the way training reads them, before the study
+    writes its folder (each worker would fail). Runs with the same data settings are read once."""
+    from lmlab.data.sources import check_readable
 
-    for r in {r.variant.slug: r for r in runs}.values():  # seeds of a variant read the same data
+    by_data: dict[str, RunPlan] = {}
+    for r in runs:
+        by_data.setdefault(json.dumps(r.cfg.data.to_dict(), sort_keys=True, default=str), r)
+    for r in by_data.values():
         try:
-            check_files(r.cfg.data)
+            check_readable(r.cfg.data)
         except UserError as err:
             raise UserError(f"variant {r.variant.slug}: {err}") from None
 
