@@ -121,3 +121,23 @@ def test_data_flag_finds_a_relative_path_under_lmlab_data(tmp_path, monkeypatch)
     assert resolve_config("tiny", "x.txt", {}).data.path == str(tmp_path / "corpora" / "x.txt")  # here first
     monkeypatch.chdir("/")
     assert resolve_config("tiny", "corpora/x.txt", {}).data.path == str(tmp_path / "corpora" / "x.txt")
+
+
+def test_a_reader_that_leaves_early_ends_lmlab_quietly_as_other_unix_tools():
+    proc = subprocess.Popen([sys.executable, "-m", "lmlab", "presets"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # `| head -0`: gone before lmlab has printed a line
+    err = proc.stderr.read()
+    assert proc.wait() == 141 and err == b""  # 128 + SIGPIPE, the status `yes | head -1` leaves
+
+
+def test_a_full_disk_while_writing_the_report_names_what_was_being_written(trained, monkeypatch, capsys):
+    import errno
+    import os
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as write() or fsync() say it: no file name
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert main(["report", str(trained)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lmlab: error: no space left on device writing {trained}/") and err.count("\n") == 1

@@ -1,5 +1,7 @@
 """Exceptions that the CLI turns into one-line messages instead of tracebacks."""
 
+import errno
+
 
 class LmlabError(Exception):
     """An expected failure with a message meant for the user. `exit_code` is what the CLI returns."""
@@ -30,3 +32,15 @@ class Interrupted(LmlabError):
 
     exit_code = 130
     label = "stopped"
+
+
+FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for an OSError that reached the CLI: a full disk says so and names what was being
+    written; anything else names the path and the system's reason."""
+    path = err.filename or "a file"
+    if err.errno in FULL:
+        return f"{FULL[err.errno]} writing {path}; free some space and run the command again"
+    return f"{path}: {err.strerror or err}"
