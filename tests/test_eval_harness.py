@@ -119,3 +119,21 @@ def test_lm_eval_command_and_the_other_request_types(setup, tmp_path, capsys):
     new = ref[0, 6:].tolist()
     new = new[:new.index(lm.eot_token_id)] if lm.eot_token_id in new else new  # end of text stops generation
     assert gen == lm.tok_decode(new).split("\n\n")[0]
+
+
+def test_a_task_whose_dataset_cannot_be_downloaded_is_named_with_the_ways_to_run_it(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    assert main(["train", "tiny", "--run-dir", str(run), "--train.max_steps=2", "--eval.max_tokens=256"]) == 0
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    done = subprocess.run([sys.executable, "-m", "lmlab", "lm-eval", "--model", "lmlab", "--model_args", f"run={run}",
+                           "--tasks", "piqa,arc_easy", "--limit", "2"], capture_output=True, text=True, env=env)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert re.match(r"lmlab: error: lm-eval task (piqa|arc_easy) needs its dataset downloaded, and that failed "
+                    r"\(Couldn't reach .* on the Hub", last), last  # the one task, found in the traceback
+    assert "network access" in last and "--include_path" in last
