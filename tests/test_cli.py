@@ -141,3 +141,26 @@ def test_a_full_disk_while_writing_the_report_names_what_was_being_written(train
     assert main(["report", str(trained)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"lmlab: error: no space left on device writing {trained}/") and err.count("\n") == 1
+
+
+def test_a_run_that_never_saved_names_the_one_command_that_trains_it(trained, tmp_path, monkeypatch, capsys):
+    import re
+    import shlex
+    import shutil
+
+    import lmlab.train.launch as launch
+
+    half = tmp_path / "half"  # what a run killed before its first checkpoint leaves
+    half.mkdir()
+    for name in (".lmlab-run", "config.toml"):
+        shutil.copy(trained / name, half / name)
+    monkeypatch.setattr(launch, "supervise", lambda cmd: 0)  # torchrun itself is tests/test_distributed.py's
+    assert main(["train", "tiny", "--nproc", "1", "--run-dir", str(half)]) == 0  # not sent to --resume
+    commands = set()
+    for argv in (["train", "--resume", str(half)], ["train", "--resume", str(half), "--nproc", "1"], ["eval", str(half)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "has no checkpoint yet" in err and "--resume" not in err.split("checkpoint yet")[1], err
+        commands.add(re.search(r"`(lmlab train [^`]*)`", err).group(1))
+    assert commands == {f"lmlab train {half}/config.toml --run-dir {half} --force"}
+    assert main(shlex.split(commands.pop())[1:] + ["--train.max_steps=2"]) == 0  # and it does

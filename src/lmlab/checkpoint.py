@@ -100,6 +100,16 @@ def find_checkpoint(path: Path) -> Path | None:
     return None
 
 
+def require_last(run) -> None:
+    """A run folder with no `last` checkpoint stopped before its first save: there is nothing to
+    resume, evaluate or load, and the one way on is to train it again from its own config."""
+    if not run.has_checkpoint("last"):
+        raise UserError(f"run directory {run.root} has no checkpoint yet (checkpoints/last): it stopped before "
+                        f"its first save, so there is nothing to resume or load; train it again from the start "
+                        f"with `lmlab train {run.root / 'config.toml'} --run-dir {run.root} --force` "
+                        f"(or into another --run-dir)")
+
+
 def read_meta(path: Path) -> dict[str, Any]:
     """meta.json of the checkpoint at `path`, checked: valid JSON, our format, the keys we read."""
     found = find_checkpoint(path)

@@ -19,6 +19,7 @@ from lmlab.checkpoint import (
     load_weights,
     optimizer_state_dict,
     read_meta,
+    require_last,
     restore_optimizer,
 )
 from lmlab.config import RunConfig, load_config
@@ -165,6 +166,7 @@ def resume_job(run_dir: str | Path, overrides: dict[str, str] | None = None) -> 
     locks the run once every check has passed (the lock refuses a second trainer)."""
     run = RunDir.open(run_dir, need_checkpoint=False)
     DirLock(run.root).check()
+    require_last(run)
     run = RunDir.open(run_dir)
     try:
         return _resume_job(run, overrides)

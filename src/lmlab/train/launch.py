@@ -33,12 +33,22 @@ def launch(args, overrides: dict[str, str]) -> int:
 
     check_files(cfg.data)  # every rank would fail on a missing file, each with torchrun's traceback
     run_dir = Path(args.run_dir or f"runs/{cfg.name}")
-    if not args.resume and not args.force and run_dir.is_dir() and any(run_dir.iterdir()):
+    if not args.resume and not args.force and _started(run_dir):
         raise UserError(f"run directory {run_dir} already holds files; use --resume {run_dir} to continue it, "
                         f"--force to overwrite it, or another --run-dir")  # before N processes start
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
            "-m", "lmlab", "train", *_train_argv(args, overrides)]
     return supervise(cmd)
+
+
+def _started(run_dir: Path) -> bool:
+    """The folder holds a run that saved a checkpoint: --resume continues it. One that stopped before
+    its first save is started again, as `RunDir.create` does without --nproc (and a folder lmlab did
+    not make is refused there, by rank 0)."""
+    from lmlab.runs import RunDir
+
+    run = RunDir(run_dir)
+    return run_dir.is_dir() and (run.has_checkpoint("last") or run.has_checkpoint("best"))
 
 
 def supervise(cmd: list[str]) -> int:
@@ -76,7 +86,11 @@ def _config(args, overrides: dict[str, str]):
 
         if args.config or args.data:
             raise UserError("--resume continues a run with its saved config; drop the preset and --data")
-        return execution_overrides(load_config(RunDir.open(args.resume).config, saved_run=True), overrides)
+        from lmlab.checkpoint import require_last
+
+        run = RunDir.open(args.resume, need_checkpoint=False)
+        require_last(run)
+        return execution_overrides(load_config(run.config, saved_run=True), overrides)
     from lmlab.commands import resolve_config
 
     return resolve_config(args.config, args.data, overrides)
