@@ -164,3 +164,16 @@ def test_a_run_that_never_saved_names_the_one_command_that_trains_it(trained, tm
         commands.add(re.search(r"`(lmlab train [^`]*)`", err).group(1))
     assert commands == {f"lmlab train {half}/config.toml --run-dir {half} --force"}
     assert main(shlex.split(commands.pop())[1:] + ["--train.max_steps=2"]) == 0  # and it does
+
+
+def test_resuming_a_finished_run_says_nothing_was_trained_and_how_to_train_more(shakespeare, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "tiny", "--data", str(shakespeare), "--run-dir", str(run), "--train.max_steps=2"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (f"already finished at step 2; nothing to train (raise "
+                                                       f"train.max_steps in {run}/config.toml to continue)")
+    config = run / "config.toml"
+    config.write_text(config.read_text().replace("max_steps = 2\n", "max_steps = 3\n"))
+    assert main(["train", "--resume", str(run)]) == 0  # the advice works
+    assert capsys.readouterr().out.startswith("done: 3 steps")

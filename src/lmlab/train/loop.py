@@ -40,6 +40,7 @@ class TrainResult:
     stopped_early: bool
     train_time: float
     tokens_per_s: float
+    idle: str = ""  # why a resumed run had no step left to train ("already finished at step N; ..."), else ""
 
 
 def train(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> TrainResult:
@@ -89,7 +90,7 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
         bar.message("lmlab: train.compile: the first step compiles the model (about half a minute on a small "
                     "CPU, seconds once torch has cached it)")
     last_eval: dict = {}
-    t_start, elapsed_before = time.perf_counter(), state.elapsed
+    t_start, elapsed_before, first_step = time.perf_counter(), state.elapsed, state.step
     keep_if_due(job, last_eval)  # step 0: the initialization
     try:
         while state.step < cfg.max_steps and not (state.stopped_early or state.stopped_by_time):
@@ -159,7 +160,20 @@ def _run(job: Job, stop: "StopSignals") -> TrainResult:
         log.close()
         bar.close()
     return TrainResult(job.run.root, state.step, last_eval, state.best_val, state.best_step, state.stopped_early,
-                       state.train_time, state.tokens / max(state.train_time, 1e-9))
+                       state.train_time, state.tokens / max(state.train_time, 1e-9),
+                       nothing_to_train(job) if state.step == first_step > 0 else "")
+
+
+def nothing_to_train(job: Job) -> str:
+    """Why a resumed run trained no step, and (when one does) the setting that gives it more: resume
+    takes no overrides, so the run's own config.toml is where to raise it."""
+    state, cfg = job.state, job.cfg.train
+    if state.stopped_early:
+        return f"stopped early at step {state.step} (train.patience={cfg.patience}); nothing to train"
+    if state.stopped_by_time:
+        return f"stopped at train.max_time={cfg.max_time:g}s at step {state.step}; nothing to train"
+    budget = "train.epochs" if cfg.epochs else "train.max_steps" + (" and train.max_tokens" if cfg.max_tokens else "")
+    return f"already finished at step {state.step}; nothing to train (raise {budget} in {job.run.config} to continue)"
 
 
 class StopSignals:
