@@ -275,6 +275,12 @@ add("eval-meta-invalid-json", ["eval", "{run}"], "meta.json is not valid JSON",
 add("eval-meta-foreign-format", ["eval", "{run}"], "has format 99", edit_meta(lambda m: m.update(format=99)))
 add("eval-meta-no-step", ["eval", "{run}"], "no valid 'step'", edit_meta(lambda m: m.pop("step")))
 add("eval-meta-not-object", ["eval", "{run}"], "is not a JSON object", write("run/checkpoints/last/meta.json", "[1]"))
+add("eval-meta-step-edited", ["eval", "{run}"], "says step 99 but its training state says step 4",
+    edit_meta(lambda m: m.update(step=99)), subprocess=True)
+add("generate-meta-steps-edited", ["generate", "{run}"], "model.safetensors was saved at step 4",
+    edit_meta(lambda m: (m.update(step=99), m["state"].update(step=99))))
+add("train-resume-meta-steps-edited", ["train", "--resume", "{run}"], "model.safetensors was saved at step 4",
+    edit_meta(lambda m: (m.update(step=2), m["state"].update(step=2))))
 add("eval-missing-weights-file", ["eval", "{run}"], "no checkpoint yet",
     remove("run/checkpoints/last/model.safetensors"))
 # eval: tokenizer and config that no longer match
