@@ -202,6 +202,21 @@ def test_interrupted_study_resumes_and_skips_finished_runs(tmp_path, inproc, mon
     assert (out / "results.parquet").is_file() and (out / "aggregate.json").is_file()
 
 
+def test_wall_time_counts_every_attempt_not_only_the_last(tmp_path):
+    from lmlab.study.results import run_row
+
+    run = tmp_path / "r-s0"
+    run.mkdir()
+    records = [{"kind": "train", "step": 4, "loss": 3.0, "tokens": 64, "train_time_s": 1.0, "elapsed_s": 30.0},
+               {"kind": "eval", "step": 4, "val_loss": 3.1, "elapsed_s": 31.5}]  # 30 s before the interruption
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    resumed = {"status": "done", "resumed": True, "wall_s": 2.0}  # the last attempt alone: its resume took 2 s
+    assert run_row(run, resumed, {}, "r", 0)["wall_s"] == 31.5  # the run's own clock, carried by its checkpoints
+    assert run_row(run, {"status": "done", "wall_s": 40.0}, {}, "r", 0)["wall_s"] == 40.0  # one attempt, start-up too
+    kept = {"status": "done", "wall_s": 2.0, "attempts": [{"wall_s": 35.0}, {"wall_s": 2.0}]}
+    assert run_row(run, kept, {}, "r", 0)["wall_s"] == 37.0
+
+
 def test_a_failing_variant_does_not_stop_the_others(tmp_path, inproc):
     # fp16 needs CUDA: valid as a config, fails when its run builds on this CPU machine.
     out = run_study(_study(grid={"train.precision": ["fp32", "fp16"]}, seeds=1), tmp_path / "s", 1, inproc)
