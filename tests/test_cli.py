@@ -157,7 +157,8 @@ def test_a_run_that_never_saved_names_the_one_command_that_trains_it(trained, tm
     monkeypatch.setattr(launch, "supervise", lambda cmd: 0)  # torchrun itself is tests/test_distributed.py's
     assert main(["train", "tiny", "--nproc", "1", "--run-dir", str(half)]) == 0  # not sent to --resume
     commands = set()
-    for argv in (["train", "--resume", str(half)], ["train", "--resume", str(half), "--nproc", "1"], ["eval", str(half)]):
+    resume = ["train", "--resume", str(half)]
+    for argv in (resume, [*resume, "--nproc", "1"], ["eval", str(half)]):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "has no checkpoint yet" in err and "--resume" not in err.split("checkpoint yet")[1], err

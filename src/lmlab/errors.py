@@ -44,3 +44,31 @@ def os_error_message(err: OSError) -> str:
     if err.errno in FULL:
         return f"{FULL[err.errno]} writing {path}; free some space and run the command again"
     return f"{path}: {err.strerror or err}"
+
+
+# The optional packages and the extra of pyproject.toml that installs each: the core runs without them.
+EXTRAS = {"matplotlib": "plot", "transformers": "hf", "datasets": "hf", "pyarrow": "parquet", "lm_eval": "eval",
+          "sacrebleu": "eval", "ray": "ray", "tensorboard": "track", "wandb": "track"}
+
+
+def need(module: str, what: str):
+    """`module`, imported; absent, one line naming the extra that installs it (`what` is the verb or
+    setting that wanted it). A package that is there but fails on an import of its own says that."""
+    import importlib
+
+    top = module.split(".")[0]
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        if err.name and err.name.split(".")[0] != top:
+            raise UserError(f"{what} needs {top}, which is installed but does not import ({err})") from None
+        raise UserError(f"{what} needs {top}, which is not installed: pip install 'lmlab[{EXTRAS[top]}]'") from None
+
+
+def has(module: str) -> bool:
+    """Whether an optional package imports (for output that is left out without it, not refused)."""
+    try:
+        need(module, "")
+    except UserError:
+        return False
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmlab.errors import UserError
+from lmlab.errors import UserError, need
 from lmlab.io import read_text
 
 
@@ -92,6 +92,7 @@ def cmd_analyze(args, overrides) -> int:
     if args.mode not in ablation.MODES:
         raise UserError(f"--mode {args.mode!r} is not valid; expected zero or mean")
     _check_out(args.out)
+    need("matplotlib", "lmlab analyze (its figures)")
     loaded = open_run(args.run_dir, args.checkpoint, args.device)
     n_layer = attention.attention_layers(loaded.model)  # validate everything before any work or file
     maps.check_head(args.layer, args.head, n_layer, loaded.model.config.n_head)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from lmlab.data.documents import DOC_MODES
-from lmlab.errors import UserError
+from lmlab.errors import UserError, need
 from lmlab.registry import Registry
 
 SOURCES: Registry = Registry("data.source")
@@ -248,10 +248,7 @@ def csv_source(where: Where) -> Iterator[str]:
 
 @SOURCES.register("parquet", "Parquet files (needs pyarrow), one document per row")
 def parquet_source(where: Where) -> Iterator[str]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise where.fail("reading parquet needs pyarrow: pip install pyarrow") from None
+    pq = need("pyarrow.parquet", f"{where}: reading parquet")
     for file in where.files():
         try:
             table = pq.ParquetFile(file)
@@ -267,10 +264,7 @@ def hf_source(where: Where) -> Iterator[str]:
     if not src.dataset:
         raise where.fail("kind='hf' needs `dataset` (a Hub name such as roneneldan/TinyStories, "
                          "or a builder such as json with `path`)")
-    try:
-        import datasets
-    except ImportError:
-        raise where.fail("kind='hf' needs the datasets package: pip install datasets") from None
+    datasets = need("datasets", f"{where}: kind='hf'")
     kwargs: dict = {"split": src.hf_split, "streaming": src.streaming}
     if src.path:
         kwargs["data_files"] = [str(f) for f in where.files()]

@@ -20,15 +20,13 @@ import sys
 
 import torch
 
-from lmlab.errors import UserError
+from lmlab.errors import UserError, need
 
-try:
-    import lm_eval.models  # noqa: F401  (fill the registry with lm-eval's own models first: it imports them
-    #                        only while the registry is empty, so registering "lmlab" alone would hide "hf")
-    from lm_eval.api.model import TemplateLM
-    from lm_eval.api.registry import register_model
-except ImportError:  # the adapter is only imported by the commands that need it
-    raise UserError("the lm-evaluation-harness adapter needs lm-eval: pip install 'lmlab[eval]'") from None
+# the adapter is only imported by the commands that need it. lm-eval's own models go into its registry
+# first: it imports them only while the registry is empty, so registering "lmlab" alone would hide "hf"
+need("lm_eval.models", "lmlab lm-eval (lm-evaluation-harness)")
+from lm_eval.api.model import TemplateLM  # noqa: E402
+from lm_eval.api.registry import register_model  # noqa: E402
 
 from lmlab.eval.tasks.scoring import score_requests
 

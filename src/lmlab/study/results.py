@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from lmlab.errors import has
 from lmlab.runs import RunDir, atomic_write_bytes, atomic_write_text
 from lmlab.study.stats import compare, summarize
 
@@ -94,7 +95,7 @@ def write_table(out: Path, stem: str, rows: list[dict], md_columns: list[str] | 
     atomic_write_text(out / f"{stem}.md", markdown(rows, md_columns))
     if as_json is not None:
         atomic_write_text(out / f"{stem}.json", json.dumps(as_json, indent=1, default=str))
-    if parquet:
+    if parquet and has("pyarrow"):  # without it (lmlab[parquet]) the .csv/.md/.json say the same
         import pyarrow as pa
         import pyarrow.parquet as pq
 

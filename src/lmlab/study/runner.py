@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lmlab.errors import UserError
+from lmlab.errors import UserError, has, need
 from lmlab.io import atomic_write_text, remove_owned
 from lmlab.study.execution import execute, status_of
 from lmlab.study.expand import RunPlan, plan
@@ -96,6 +96,7 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
     if executor == "ray":
         from lmlab.study.executors import check_ray_address
 
+        need("ray", "--executor ray")  # before the study's folder is written
         check_ray_address(address)
     prepare_dir(study, out, runs, force)
     execute(runs, out, workers, executor, address, stream)
@@ -148,6 +149,8 @@ def tabulate(study: Study, out: Path, runs: list[RunPlan]) -> Outcome:
         plots.study_plots(out, rows, agg, study.metric)
     except ImportError as err:
         text += f"(no plots: {err})\n"
+    if not has("pyarrow"):
+        text += "(no results.parquet: pyarrow is not installed; pip install 'lmlab[parquet]')\n"
     failed = [r for r in rows if r["status"] != "done"]
     if failed:
         text += f"\n{len(failed)} of {len(rows)} runs did not finish:\n"

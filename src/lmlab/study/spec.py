@@ -71,7 +71,8 @@ class Study:
 
 
 TYPES = {"name": str, "base": str, "data": str, "overrides": dict, "grid": dict, "zip": dict, "variants": dict,
-         "budget": dict, "baseline": str, "metric": str, "select": str, "retrain": dict, "scaling": bool, "description": str}
+         "budget": dict, "baseline": str, "metric": str, "select": str, "retrain": dict, "scaling": bool,
+         "description": str}
 
 
 def check_types(study: Study) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmlab.errors import UserError
+from lmlab.errors import UserError, need
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
           "#17becf"]
@@ -29,10 +29,7 @@ def available() -> bool:
 
 def _figure(width: float = 6.0, height: float = 3.6):
     """A pyplot-free Figure (no global state) with one Axes."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise UserError("figures need matplotlib: pip install 'lmlab[plot]'") from None
+    Figure = need("matplotlib.figure", "drawing figures").Figure
     fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
     ax = fig.add_subplot()
     ax.grid(alpha=0.3)

@@ -10,12 +10,9 @@ import numpy as np
 
 
 def _plt():
-    try:
-        import matplotlib
-    except ImportError as err:
-        from lmlab.errors import UserError
+    from lmlab.errors import need
 
-        raise UserError("figures need matplotlib: pip install 'lmlab[plot]'") from err
+    matplotlib = need("matplotlib", "drawing figures")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -18,7 +18,7 @@ def _plt():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError("matplotlib is not installed: pip install 'lmlab[report]'") from None
+        raise ImportError("matplotlib is not installed: pip install 'lmlab[plot]'") from None
     return plt
 
 
