@@ -66,6 +66,7 @@ def test_a_verb_needing_an_absent_extra_names_it_in_one_line(argv, module, extra
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert f"pip install 'lmlab[{extra}]'" in err, err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "s").exists()  # refused before any folder is made
 
 
 def test_the_real_process_names_the_extra_too(good, tmp_path):

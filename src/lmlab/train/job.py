@@ -32,6 +32,7 @@ from lmlab.runs import RunDir
 from lmlab.tokenizer import load_tokenizer, save_tokenizer
 from lmlab.train import distributed
 from lmlab.train.distributed import Dist
+from lmlab.train.loggers import check_packages
 from lmlab.train.memory import check_fits, predict_run
 from lmlab.train.mfu import MfuMeter, meter_for
 from lmlab.train.optim import make_optimizer
@@ -108,6 +109,7 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
     """Create (and lock) the run directory and build everything; a failure before training
     starts (bad data, Ctrl-C in prepare) removes what it made, so no dead end is left behind."""
     resolve_precision(cfg.train.precision, resolve_device(cfg.train.device))  # refuse before making anything
+    check_packages(cfg)
     d = distributed.setup(cfg.train)
     if d.is_main:  # rank 0 makes (and locks) the run directory, data cache and tokenizer; the others read them
         try:

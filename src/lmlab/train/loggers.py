@@ -47,6 +47,17 @@ def _need(module: str, what: str):
     return need(module, f"train.loggers = [..., {what!r}]")
 
 
+PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}  # logger -> the package it writes through
+
+
+def check_packages(cfg) -> None:
+    """Each configured tracker's package imports, before the run directory is made (else a missing one
+    would stop the run after its folder was written)."""
+    for name in cfg.train.loggers:
+        if name in PACKAGES:
+            _need(PACKAGES[name], name)
+
+
 @LOGGERS.register("jsonl", "metrics.jsonl in the run directory (always on)")
 def jsonl_logger(cfg, run) -> Logger:
     return MetricsLog(run.metrics)
