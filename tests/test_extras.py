@@ -26,13 +26,17 @@ def good(tmp_path_factory):
     assert main(["export", str(root / "run"), "--out", str(root / "hf")]) == 0  # for `import`, with transformers
     (root / "variants.txt").write_text("the cat\nthe dog\n")
     (root / "t.toml").write_text('[[data.sources]]\nkind = "parquet"\npath = "x.parquet"\n')
+    (root / "x.parquet").write_bytes(b"PAR1")  # there: what is missing is the package that reads it
     (root / "h.toml").write_text('[[data.sources]]\nkind = "hf"\ndataset = "roneneldan/TinyStories"\n')
     return root
 
 
 def absent(monkeypatch, *names: str) -> None:
+    """As if not installed, though an earlier test imported them: their submodules go too, since
+    `import pkg.sub` finds a loaded pkg.sub without looking at pkg."""
     for name in names:
-        monkeypatch.setitem(sys.modules, name, None)
+        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")] or [name]:
+            monkeypatch.setitem(sys.modules, loaded, None)
 
 
 CASES = [  # (id, argv, absent module, the extra the message names)

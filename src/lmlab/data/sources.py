@@ -74,9 +74,7 @@ def check_readable(data) -> None:
     check_files(data)
     for i, src in enumerate(data.source_list()):
         if src.path and not hasattr(SOURCES.get(src.kind), "content_identity"):
-            where = Where(src, data, i)
-            if not any(d.strip() for d in islice(SOURCES.get(src.kind)(where), 100)):
-                raise where.fail("no documents in its first 100 (the source looks empty)")
+            next(iter(SOURCES.get(src.kind)(Where(src, data, i))), None)  # reading it is the check
 
 
 def read_documents(src, data, index: int = 0) -> list[str]:
