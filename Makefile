@@ -1,26 +1,39 @@
 # Set-up is automatic: the first `make demo` or `make test` creates .venv and installs lmlab.
+# `make demo` installs the core and plotting only (.[plot]: what the demo draws with); `make test`
+# installs every extra (.[dev]: transformers, lm-eval, ray, tensorboard, wandb, pyarrow...), upgrading
+# a demo install in place. One stamp per install, so each runs again when pyproject.toml changes.
 # torch is pinned first because any looser spec pulls the multi-GB CUDA build on a CPU box;
 # override with `make TORCH=torch test` where that is what you want.
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.lmlab-installed
+TORCH_STAMP := $(VENV)/.lmlab-torch
+DEMO_STAMP := $(VENV)/.lmlab-plot
+DEV_STAMP := $(VENV)/.lmlab-dev
 
 .PHONY: install demo test bench clean browser
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-$(STAMP): pyproject.toml
+$(TORCH_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $@
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml | $(TORCH_STAMP)
+	$(BIN)/python -m pip install -q -e '.[plot]'
+	touch $@
+
+# .[dev] holds .[plot]: the demo stamp is touched too, so a later `make demo` installs nothing more
+$(DEV_STAMP): pyproject.toml | $(TORCH_STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/lmlab demo
 
-test: $(STAMP) browser
+test: $(DEV_STAMP) browser
 	$(BIN)/python -m pytest -q
 
 # The report's browser test opens pages in Debian's chromium (a pip-downloaded browser cannot be fetched in CI).

@@ -283,6 +283,12 @@ add("eval-meta-invalid-json", ["eval", "{run}"], "meta.json is not valid JSON",
 add("eval-meta-foreign-format", ["eval", "{run}"], "has format 99", edit_meta(lambda m: m.update(format=99)))
 add("eval-meta-no-step", ["eval", "{run}"], "no valid 'step'", edit_meta(lambda m: m.pop("step")))
 add("eval-meta-not-object", ["eval", "{run}"], "is not a JSON object", write("run/checkpoints/last/meta.json", "[1]"))
+add("eval-meta-step-edited", ["eval", "{run}"], "says step 99 but its training state says step 4",
+    edit_meta(lambda m: m.update(step=99)), subprocess=True)
+add("generate-meta-steps-edited", ["generate", "{run}"], "model.safetensors was saved at step 4",
+    edit_meta(lambda m: (m.update(step=99), m["state"].update(step=99))))
+add("train-resume-meta-steps-edited", ["train", "--resume", "{run}"], "model.safetensors was saved at step 4",
+    edit_meta(lambda m: (m.update(step=2), m["state"].update(step=2))))
 add("eval-missing-weights-file", ["eval", "{run}"], "no checkpoint yet",
     remove("run/checkpoints/last/model.safetensors"))
 # eval: tokenizer and config that no longer match
@@ -378,6 +384,17 @@ add("sweep-a-million-seeds", ["sweep", "tiny", "--grid", "model.n_layer=1,2", "-
     "2 variants x 1,000,000 seeds = 2,000,000 runs; at most 10,000 runs per study")
 add("lm-eval-unknown-task", ["lm-eval", "--model", "lmlab", "--model_args", "run={good}", "--tasks", "nosuchtask"],
     "Tasks not found: nosuchtask")
+# sweep and study: --data as train takes it, and a corpus that does not read as text refused before any folder
+add("sweep-binary-corpus", ["sweep", "tiny", "--data", "{tmp}/b.bin", "--grid", "model.n_layer=1,2"], "looks binary",
+    write("b.bin", b"\x00\x01\x02" * 500), subprocess=True)
+add("sweep-binary-data-path", ["sweep", "tiny", "--grid", "model.n_layer=1,2", "--data.source=text",
+                               "--data.path={tmp}/b.bin"], "looks binary", write("b.bin", b"\x00\x01\x02" * 500))
+add("sweep-latin1-corpus", ["sweep", "tiny", "--data", "{tmp}/l.txt", "--grid", "model.n_layer=1,2"],
+    "not valid utf-8", write("l.txt", "caf\u00e9\n".encode("latin-1") * 200))
+add("sweep-missing-corpus", ["sweep", "tiny", "--data", "{tmp}/nope.txt", "--grid", "model.n_layer=1,2"],
+    "nope.txt: no such file or directory")
+add("study-empty-corpus", ["study", "{tmp}/s.toml", "--data", "{tmp}/e.txt"], "is empty",
+    both(write("s.toml", 'name = "s"\nbase = "tiny"\n[grid]\n"model.n_layer" = [1, 2]\n'), write("e.txt", "\n\n")))
 add("demo-run-dir-is-a-file", ["demo", "--run-dir", "{tmp}/f"], "is a file", write("f", "x"))
 add("demo-into-user-folder", ["demo", "--run-dir", "{tmp}/mine"], "not made by lmlab", write("mine/thesis.txt", "x"))
 add("demo-bad-override", ["demo", "--model.n_head=3"], "n_head")

@@ -136,3 +136,60 @@ def test_data_flag_finds_a_relative_path_under_lmlab_data(tmp_path, monkeypatch)
     assert resolve_config("tiny", "x.txt", {}).data.path == str(tmp_path / "corpora" / "x.txt")  # here first
     monkeypatch.chdir("/")
     assert resolve_config("tiny", "corpora/x.txt", {}).data.path == str(tmp_path / "corpora" / "x.txt")
+
+
+def test_a_reader_that_leaves_early_ends_lmlab_quietly_as_other_unix_tools():
+    proc = subprocess.Popen([sys.executable, "-m", "lmlab", "presets"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # `| head -0`: gone before lmlab has printed a line
+    err = proc.stderr.read()
+    assert proc.wait() == 141 and err == b""  # 128 + SIGPIPE, the status `yes | head -1` leaves
+
+
+def test_a_full_disk_while_writing_the_report_names_what_was_being_written(trained, monkeypatch, capsys):
+    import errno
+    import os
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as write() or fsync() say it: no file name
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert main(["report", str(trained)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lmlab: error: no space left on device writing {trained}/") and err.count("\n") == 1
+
+
+def test_a_run_that_never_saved_names_the_one_command_that_trains_it(trained, tmp_path, monkeypatch, capsys):
+    import re
+    import shlex
+    import shutil
+
+    import lmlab.train.launch as launch
+
+    half = tmp_path / "half"  # what a run killed before its first checkpoint leaves
+    half.mkdir()
+    for name in (".lmlab-run", "config.toml"):
+        shutil.copy(trained / name, half / name)
+    monkeypatch.setattr(launch, "supervise", lambda cmd: 0)  # torchrun itself is tests/test_distributed.py's
+    assert main(["train", "tiny", "--nproc", "1", "--run-dir", str(half)]) == 0  # not sent to --resume
+    commands = set()
+    resume = ["train", "--resume", str(half)]
+    for argv in (resume, [*resume, "--nproc", "1"], ["eval", str(half)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "has no checkpoint yet" in err and "--resume" not in err.split("checkpoint yet")[1], err
+        commands.add(re.search(r"`(lmlab train [^`]*)`", err).group(1))
+    assert commands == {f"lmlab train {half}/config.toml --run-dir {half} --force"}
+    assert main(shlex.split(commands.pop())[1:] + ["--train.max_steps=2"]) == 0  # and it does
+
+
+def test_resuming_a_finished_run_says_nothing_was_trained_and_how_to_train_more(shakespeare, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "tiny", "--data", str(shakespeare), "--run-dir", str(run), "--train.max_steps=2"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (f"already finished at step 2; nothing to train (raise "
+                                                       f"train.max_steps in {run}/config.toml to continue)")
+    config = run / "config.toml"
+    config.write_text(config.read_text().replace("max_steps = 2\n", "max_steps = 3\n"))
+    assert main(["train", "--resume", str(run)]) == 0  # the advice works
+    assert capsys.readouterr().out.startswith("done: 3 steps")

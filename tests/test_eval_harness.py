@@ -173,3 +173,19 @@ def test_rolling_loglikelihood_uses_the_same_windows(short_lm):
     text = "ab xyz ba zyx abba xx yy zz"  # 27 tokens: four windows of 8 targets at most
     (rolling,) = lm.loglikelihood_rolling([Instance("loglikelihood_rolling", {}, (text,), 0)], disable_tqdm=True)
     assert rolling == pytest.approx(rolling_reference(lm.model, [lm.eot_token_id], lm.tok_encode(text), 8), abs=1e-4)
+def test_a_task_whose_dataset_cannot_be_downloaded_is_named_with_the_ways_to_run_it(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    assert main(["train", "tiny", "--run-dir", str(run), "--train.max_steps=2", "--eval.max_tokens=256"]) == 0
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    done = subprocess.run([sys.executable, "-m", "lmlab", "lm-eval", "--model", "lmlab", "--model_args", f"run={run}",
+                           "--tasks", "piqa,arc_easy", "--limit", "2"], capture_output=True, text=True, env=env)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert re.match(r"lmlab: error: lm-eval task (piqa|arc_easy) needs its dataset downloaded, and that failed "
+                    r"\(Couldn't reach .* on the Hub", last), last  # the one task, found in the traceback
+    assert "network access" in last and "--include_path" in last

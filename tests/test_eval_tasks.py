@@ -321,6 +321,20 @@ def test_cli_eval_tasks_writes_the_contract(char_run, capsys):
     assert json.loads(capsys.readouterr().out)["tasks"]["copa"]["items"] == 3
 
 
+def test_cli_eval_tasks_adds_to_the_results_saved_before(char_run, capsys):
+    saved = char_run / "eval" / "tasks.json"
+    saved.unlink(missing_ok=True)
+    assert main(["eval", str(char_run), "--tasks", "arc_easy,copa", "--limit", "4"]) == 0
+    assert main(["eval", str(char_run), "--tasks", "copa", "--limit", "2", "--checkpoint", "best"]) == 0
+    out = json.loads(saved.read_text())
+    assert sorted(out["tasks"]) == ["arc_easy", "copa"]  # arc_easy kept, copa replaced by the second call
+    arc, copa = out["tasks"]["arc_easy"], out["tasks"]["copa"]
+    assert (arc["limit"], arc["checkpoint"], copa["limit"], copa["checkpoint"]) == (4, "last", 2, "best")
+    assert copa["items"] + copa["skipped_unencodable"] == 2
+    assert [row.split(",")[0] for row in (char_run / "eval" / "tasks.csv").read_text().splitlines()[1:]] == \
+        ["arc_easy", "copa"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--tasks", "arc_easy,nosuch"], "unknown task 'nosuch'; valid tasks: arc_challenge, arc_easy, boolq"),
     (["--tasks", "arc_easy", "--limit", "0"], "--limit must be a positive number of items per task (got 0)"),

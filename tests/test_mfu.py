@@ -81,17 +81,28 @@ def test_bench_peak_measures_and_caches_the_cpu_peak(tmp_path, monkeypatch, caps
     assert main(["bench-peak", "--seconds", "0"]) == 2
 
 
-def test_training_logs_mfu_against_the_cached_peak(tmp_path, monkeypatch):
+def test_the_first_training_measures_the_peak_and_later_ones_read_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LMLAB_CACHE", str(tmp_path / "cache"))
     cfg = get_preset("tiny").replace(train={"max_steps": 3}, eval={"every": 3})
-    train(cfg, tmp_path / "unknown")
-    assert all(r["mfu"] is None for r in RunDir(tmp_path / "unknown").read_metrics("train"))
-    bench_peak(seconds=0.2, size=128)
-    train(cfg, tmp_path / "known")
-    records = RunDir(tmp_path / "known").read_metrics("train")
-    model_flops = json.loads((tmp_path / "known" / "model.json").read_text())["flops_per_token_train"]
-    for r in records:
-        assert r["mfu"] == pytest.approx(model_flops * r["tokens_per_s"] / cpu_peak("fp32"), rel=1e-6)
+    for name in ("first", "second"):  # no `lmlab bench-peak` before the first run: it measures once, the second reads
+        train(cfg, tmp_path / name)
+        assert json.loads(peak_cache().read_text())[cpu_key()]["by"] == "the first training on this CPU"
+        model_flops = json.loads((tmp_path / name / "model.json").read_text())["flops_per_token_train"]
+        for r in RunDir(tmp_path / name).read_metrics("train"):
+            assert r["mfu"] == pytest.approx(model_flops * r["tokens_per_s"] / cpu_peak("fp32"), rel=1e-6)
+    bench_peak(seconds=0.2, size=128)  # a longer look replaces it
+    assert json.loads(peak_cache().read_text())[cpu_key()]["by"] == "`lmlab bench-peak`"
+
+
+def test_a_first_use_measurement_leaves_the_run_s_random_draws_alone(tmp_path, monkeypatch):
+    from lmlab.train.mfu import first_use_peaks
+
+    monkeypatch.setenv("LMLAB_CACHE", str(tmp_path))
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    assert first_use_peaks()["fp32"] > 0
+    assert torch.equal(torch.rand(4), expected)
 
 
 def test_mfu_of_a_padded_layout_counts_the_head_only_where_there_is_a_loss(tmp_path, monkeypatch):
@@ -116,7 +127,6 @@ def test_meter_for_cpu_reads_the_precision_it_trains_in(tmp_path, monkeypatch):
 
     monkeypatch.setenv("LMLAB_CACHE", str(tmp_path))
     model = build_model(ModelConfig(n_layer=1, n_head=2, d_model=16, context_len=8), 30)
-    assert meter_for(model, torch.device("cpu"), "fp32").peak is None
     peak_cache().write_text(json.dumps({cpu_key(): {"fp32": 5e10}}))
     meter = meter_for(model, torch.device("cpu"), "fp32", devices=2)
     assert meter.peak == 5e10 and meter.devices == 2 and meter.flops_per_token == model.flops_per_token()

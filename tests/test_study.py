@@ -47,6 +47,23 @@ def test_command_line_settings_hold_for_every_run_or_are_refused_when_the_study_
         with_settings(study, {"train.lr": 5e-4})
 
 
+def test_sweeps_and_studies_take_data_as_train_does(tmp_path, monkeypatch):
+    from lmlab.study.commands import with_data
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "root").mkdir()
+    (tmp_path / "c.txt").write_text("to be or not to be\n" * 50)
+    (tmp_path / "root" / "d.txt").write_text("that is the question\n" * 50)
+    here = with_data(Study("s", "tiny", grid={"model.n_layer": [1, 2]}), "c.txt", {})
+    assert here.data == str(tmp_path / "c.txt")  # absolute: study.toml is read again from anywhere
+    assert {(r.cfg.data.source, r.cfg.data.path, len(r.cfg.data.sources)) for r in plan(here)} == \
+        {("text", str(tmp_path / "c.txt"), 0)}
+    under_root = with_data(get_study("ladder", "cpu"), "d.txt", {"data.root": str(tmp_path / "root")})
+    assert {r.cfg.data.path for r in plan(under_root)} == {str(tmp_path / "root" / "d.txt")}  # stages' presets too
+    (tmp_path / "s.toml").write_text(here.to_toml())
+    assert load_study(tmp_path / "s.toml").data == here.data
+
+
 def test_study_fields_of_the_wrong_type_are_refused_not_converted():
     for fields, message in (({"seeds": "abc"}, "seeds = 'abc'"), ({"seeds": [0, "x"]}, "seeds = \\[0, 'x'\\]"),
                             ({"base": 3}, "base = 3"), ({"grid": "x"}, "grid = 'x'"),
@@ -207,6 +224,21 @@ def test_interrupted_study_resumes_and_skips_finished_runs(tmp_path, inproc, mon
     assert json.loads((out / "status" / f"{cut.name}.json").read_text())["resumed"] is True
     assert again.rows[1]["steps"] == 6
     assert (out / "results.parquet").is_file() and (out / "aggregate.json").is_file()
+
+
+def test_wall_time_counts_every_attempt_not_only_the_last(tmp_path):
+    from lmlab.study.results import run_row
+
+    run = tmp_path / "r-s0"
+    run.mkdir()
+    records = [{"kind": "train", "step": 4, "loss": 3.0, "tokens": 64, "train_time_s": 1.0, "elapsed_s": 30.0},
+               {"kind": "eval", "step": 4, "val_loss": 3.1, "elapsed_s": 31.5}]  # 30 s before the interruption
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    resumed = {"status": "done", "resumed": True, "wall_s": 2.0}  # the last attempt alone: its resume took 2 s
+    assert run_row(run, resumed, {}, "r", 0)["wall_s"] == 31.5  # the run's own clock, carried by its checkpoints
+    assert run_row(run, {"status": "done", "wall_s": 40.0}, {}, "r", 0)["wall_s"] == 40.0  # one attempt, start-up too
+    kept = {"status": "done", "wall_s": 2.0, "attempts": [{"wall_s": 35.0}, {"wall_s": 2.0}]}
+    assert run_row(run, kept, {}, "r", 0)["wall_s"] == 37.0
 
 
 def test_a_failing_variant_does_not_stop_the_others(tmp_path, inproc):

@@ -43,7 +43,8 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        _io(save_model, _unwrap(model), tmp / "model.safetensors")
+        step = {"step": str(meta["step"])}  # the weights' own record of their step (see `check_step`)
+        _io(lambda m, file: save_model(m, file, metadata=step), _unwrap(model), tmp / "model.safetensors")
         fault_point("checkpoint:tensors")
         tensors, opt_meta = optimizer_tensors(optimizer) if optimizer is not None else ({}, None)
         tensors.update(extra_tensors or {})
@@ -100,6 +101,16 @@ def find_checkpoint(path: Path) -> Path | None:
     return None
 
 
+def require_last(run) -> None:
+    """A run folder with no `last` checkpoint stopped before its first save: there is nothing to
+    resume, evaluate or load, and the one way on is to train it again from its own config."""
+    if not run.has_checkpoint("last"):
+        raise UserError(f"run directory {run.root} has no checkpoint yet (checkpoints/last): it stopped before "
+                        f"its first save, so there is nothing to resume or load; train it again from the start "
+                        f"with `lmlab train {run.root / 'config.toml'} --run-dir {run.root} --force` "
+                        f"(or into another --run-dir)")
+
+
 def read_meta(path: Path) -> dict[str, Any]:
     """meta.json of the checkpoint at `path`, checked: valid JSON, our format, the keys we read."""
     found = find_checkpoint(path)
@@ -118,7 +129,36 @@ def read_meta(path: Path) -> dict[str, Any]:
         raise UserError(f"{file} has no valid 'step' (got {meta.get('step')!r}); the checkpoint is damaged")
     if not isinstance(meta.get("sha256", {}), dict):
         raise UserError(f"{file}: 'sha256' must map tensor files to hashes; the checkpoint is damaged")
+    check_step(found, meta)
     return meta
+
+
+def check_step(found: Path, meta: dict) -> None:
+    """meta.json's step is what eval, generate and resume report and continue from; it must agree with
+    the checkpoint's other records of it: the training state's step in meta.json itself, and the step
+    model.safetensors was saved at (in its header, beyond reach of an edit to meta.json; checkpoints
+    saved before it was recorded have none)."""
+    file, step = found / "meta.json", meta["step"]
+    state = meta.get("state")
+    if isinstance(state, dict) and isinstance(state.get("step"), int) and state["step"] != step:
+        raise UserError(f"{file} says step {step} but its training state says step {state['step']}: meta.json "
+                        f"was edited or damaged; restore it")
+    weights = saved_step(found / "model.safetensors")
+    if weights is not None and weights != step:
+        raise UserError(f"{file} says step {step} but {found / 'model.safetensors'} was saved at step {weights}: "
+                        f"meta.json was edited or damaged; restore it")
+
+
+def saved_step(file: Path) -> int | None:
+    """The step a model.safetensors recorded in its header, or None (none recorded, or unreadable: the
+    weights' own check names that when they are loaded)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(file), "pt") as f:
+            return int((f.metadata() or {})["step"])
+    except Exception:  # noqa: BLE001 — safetensors raises its own error types for a damaged header
+        return None
 
 
 def verify(found: Path, name: str, meta: dict) -> Path:

@@ -10,11 +10,13 @@ add one.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from lmlab.analysis import commands as analysis_commands
 from lmlab.commands import EPILOG, evaluate, generate, interop, prepare, presets, report, resolve_config, train
-from lmlab.errors import LmlabError, UserError
+from lmlab.errors import LmlabError, UserError, os_error_message
 from lmlab.study import commands as study_commands
 from lmlab.eval.tasks.commands import add_lm_eval_parser
 from lmlab.train import commands as train_commands
@@ -98,16 +100,30 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if overrides and not getattr(args, "takes_overrides", False):
             raise UserError(f"lmlab {args.verb} takes no config overrides (got --{next(iter(overrides))})")
-        return args.fn(args, overrides)
+        code = args.fn(args, overrides)
+        sys.stdout.flush()  # here, so a reader that left early is met inside the try
+        return code
     except LmlabError as err:
         print(f"lmlab: {getattr(err, 'label', 'error')}: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # `lmlab presets | head -1`: the reader has what it wanted
+        return quiet_exit_on_closed_pipe()
     except OSError as err:  # a path the system refuses (read-only, a file where a folder should be, disk full)
-        print(f"lmlab: error: {err.filename or 'a file'}: {err.strerror or err}", file=sys.stderr)
+        print(f"lmlab: error: {os_error_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lmlab: interrupted", file=sys.stderr)
         return 130
+
+
+def quiet_exit_on_closed_pipe() -> int:
+    """Stop without a word, as `yes | head -1` does: stdout goes to /dev/null so the interpreter's
+    own flush at exit does not fail again, and the status is a SIGPIPE death's (128 + 13)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured by a test or an embedding program)
+        pass
+    return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

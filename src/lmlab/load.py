@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from lmlab.checkpoint import load_weights, read_meta
+from lmlab.checkpoint import load_weights, read_meta, require_last
 from lmlab.config import RunConfig, load_config
 from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
@@ -61,7 +61,8 @@ def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "auto"
     number; refuses a damaged checkpoint, a tokenizer that no longer matches the model, and a
     config edited since the checkpoint was saved."""
     dev = resolve_device(device, "--device")
-    run = RunDir.open(run_dir)
+    run = RunDir.open(run_dir, need_checkpoint=False)
+    require_last(run)
     checkpoint = run.checkpoint_name(checkpoint)
     if not run.has_checkpoint(checkpoint):
         raise UserError(f"run directory {run.root} has no '{checkpoint}' checkpoint; try --checkpoint last")

@@ -7,7 +7,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from lmlab.errors import UserError
+from lmlab.errors import UserError, need
 from lmlab.io import check_out_folder, claim_out_folder, read_text, topmost_missing
 
 
@@ -113,6 +113,7 @@ def cmd_analyze(args, overrides) -> int:
     if args.mode not in ablation.MODES:
         raise UserError(f"--mode {args.mode!r} is not valid; expected zero or mean")
     _check_out(args.out)
+    need("matplotlib", "lmlab analyze (its figures)")
     loaded = open_run(args.run_dir, args.checkpoint, args.device)
     check_windows_fit(args.windows, loaded.cfg.model.context_len)  # validate everything before any work or file
     n_layer = attention.attention_layers(loaded.model)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from lmlab.errors import UserError
+from lmlab.errors import UserError, need
 
 
 def parse_floats(text: str, flag: str, low: float, high: float, low_open: bool = False) -> list[float]:
@@ -89,10 +89,7 @@ def _encode(tokenizer, text: str, context_len: int) -> list[int]:
 
 def bleu_matrix(texts: list[str]) -> list[list[float]]:
     """Pairwise sentence BLEU (sacrebleu): row i as hypothesis, column j as reference."""
-    try:
-        import sacrebleu
-    except ImportError as err:
-        raise UserError("BLEU needs sacrebleu: pip install 'lmlab[eval]'") from err
+    sacrebleu = need("sacrebleu", "BLEU between samples")
     return [[sacrebleu.sentence_bleu(h, [r]).score for r in texts] for h in texts]
 
 

@@ -31,5 +31,10 @@ def add_config_args(p, what: str = "train on") -> None:
     """The positional PRESET|CONFIG.toml (default demo) and --data PATH."""
     p.add_argument("config", nargs="?", metavar="PRESET|CONFIG.toml", help="a preset name (see `lmlab presets`) "
                    "or a TOML config file; default: demo")
+    add_data_arg(p, what)
+
+
+def add_data_arg(p, what: str = "train on") -> None:
+    """--data PATH, read by `resolve_config` (train, prepare, and every run of a sweep or study)."""
     p.add_argument("--data", metavar="PATH", help=f"{what} this text file or directory instead of the config's "
                    "sources (sets data.source=text, data.path)")

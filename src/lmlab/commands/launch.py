@@ -33,12 +33,29 @@ def launch(args, overrides: dict[str, str]) -> int:
 
     check_files(cfg.data)  # every rank would fail on a missing file, each with torchrun's traceback
     run_dir = Path(args.run_dir or f"runs/{cfg.name}")
-    if not args.resume and not args.force and run_dir.is_dir() and any(run_dir.iterdir()):
-        raise UserError(f"run directory {run_dir} already holds files; use --resume {run_dir} to continue it, "
-                        f"--force to overwrite it, or another --run-dir")  # before N processes start
+    if not args.resume:
+        check_target(run_dir, args.force)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
            "-m", "lmlab", "train", *_train_argv(args, overrides)]
     return supervise(cmd)
+
+
+def check_target(run_dir: Path, force: bool) -> None:
+    """What `RunDir.create` refuses on rank 0, refused before N processes start: a folder lmlab did
+    not make, or (without --force) a run with a checkpoint, which --resume continues. A run that
+    stopped before its first save is started again, as without --nproc."""
+    from lmlab.io import LOCK_NAME
+    from lmlab.runs import RunDir
+
+    run = RunDir(run_dir)
+    if not run_dir.is_dir() or not [p for p in run_dir.iterdir() if p.name != LOCK_NAME]:
+        return
+    if not run.owned():
+        raise UserError(f"run directory {run_dir} already holds files and was not made by lmlab; choose an empty "
+                        f"or new --run-dir")
+    if not force and (run.has_checkpoint("last") or run.has_checkpoint("best")):
+        raise UserError(f"run directory {run_dir} already holds files; use --resume {run_dir} to continue it, "
+                        f"--force to overwrite it, or another --run-dir")
 
 
 def supervise(cmd: list[str]) -> int:
@@ -76,7 +93,11 @@ def _config(args, overrides: dict[str, str]):
 
         if args.config or args.data:
             raise UserError("--resume continues a run with its saved config; drop the preset and --data")
-        return execution_overrides(load_config(RunDir.open(args.resume).config, saved_run=True), overrides)
+        from lmlab.checkpoint import require_last
+
+        run = RunDir.open(args.resume, need_checkpoint=False)
+        require_last(run)
+        return execution_overrides(load_config(run.config, saved_run=True), overrides)
     from lmlab.presets.resolve import resolve_config
 
     return resolve_config(args.config, args.data, overrides)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from lmlab.data.documents import DOC_MODES
-from lmlab.errors import UserError
+from lmlab.errors import UserError, need
 from lmlab.registry import Registry
 
 SOURCES: Registry = Registry("data.source")
@@ -64,6 +64,17 @@ def check_files(data) -> None:
     for i, src in enumerate(data.source_list()):
         if src.path and not hasattr(SOURCES.get(src.kind), "content_identity"):
             Where(src, data, i).files()
+
+
+def check_readable(data) -> None:
+    """`check_files`, and each file-reading source's first document read as training reads it, so a
+    binary, empty or wrongly encoded corpus is refused once, up front (a study would otherwise fail
+    in every run). Cheap: a source stops at its first document, which for a text source means its
+    first file decoded in full."""
+    check_files(data)
+    for i, src in enumerate(data.source_list()):
+        if src.path and not hasattr(SOURCES.get(src.kind), "content_identity"):
+            next(iter(SOURCES.get(src.kind)(Where(src, data, i))), None)  # reading it is the check
 
 
 def read_documents(src, data, index: int = 0) -> list[str]:
@@ -235,10 +246,7 @@ def csv_source(where: Where) -> Iterator[str]:
 
 @SOURCES.register("parquet", "Parquet files (needs pyarrow), one document per row")
 def parquet_source(where: Where) -> Iterator[str]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise where.fail("reading parquet needs pyarrow: pip install pyarrow") from None
+    pq = need("pyarrow.parquet", f"{where}: reading parquet")
     for file in where.files():
         try:
             table = pq.ParquetFile(file)
@@ -254,10 +262,7 @@ def hf_source(where: Where) -> Iterator[str]:
     if not src.dataset:
         raise where.fail("kind='hf' needs `dataset` (a Hub name such as roneneldan/TinyStories, "
                          "or a builder such as json with `path`)")
-    try:
-        import datasets
-    except ImportError:
-        raise where.fail("kind='hf' needs the datasets package: pip install datasets") from None
+    datasets = need("datasets", f"{where}: kind='hf'")
     kwargs: dict = {"split": src.hf_split, "streaming": src.streaming}
     if src.path:
         kwargs["data_files"] = [str(f) for f in where.files()]

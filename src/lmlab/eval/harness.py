@@ -24,15 +24,13 @@ import sys
 
 import torch
 
-from lmlab.errors import UserError
+from lmlab.errors import UserError, need
 
-try:
-    import lm_eval.models  # noqa: F401  (fill the registry with lm-eval's own models first: it imports them
-    #                        only while the registry is empty, so registering "lmlab" alone would hide "hf")
-    from lm_eval.api.model import TemplateLM
-    from lm_eval.api.registry import register_model
-except ImportError:  # the adapter is only imported by the commands that need it
-    raise UserError("the lm-evaluation-harness adapter needs lm-eval: pip install 'lmlab[eval]'") from None
+# the adapter is only imported by the commands that need it. lm-eval's own models go into its registry
+# first: it imports them only while the registry is empty, so registering "lmlab" alone would hide "hf"
+need("lm_eval.models", "lmlab lm-eval (lm-evaluation-harness)")
+from lm_eval.api.model import TemplateLM  # noqa: E402
+from lm_eval.api.registry import register_model  # noqa: E402
 
 from lmlab.eval.tasks.scoring import score_requests
 from lmlab.io import warn
@@ -171,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         cli_evaluate()
     except SystemExit as stop:  # argparse's --help / usage errors
         return int(stop.code or 0) if isinstance(stop.code, int) or stop.code is None else 2
+    except OSError as err:  # a task's dataset is on the Hub and the Hub cannot be reached (offline, no network)
+        if not raised_in(err, DOWNLOADERS):
+            raise
+        raise UserError(offline_message(err, argv)) from None
     except ValueError as err:  # lm-eval's way to refuse its arguments, e.g. "Tasks not found: nosuchtask"
         if not raised_by_lm_eval(err):
             raise  # a bug in lmlab's adapter or scoring keeps its traceback
@@ -184,10 +186,46 @@ def main(argv: list[str] | None = None) -> int:
 
 def raised_by_lm_eval(err: BaseException) -> bool:
     """The exception was raised in lm-eval's own code (its argument checks), not in lmlab's."""
+    return raised_in(err, ("lm_eval",))
+
+
+DOWNLOADERS = ("datasets", "huggingface_hub", "requests", "urllib3", "fsspec")
+
+
+def raised_in(err: BaseException, packages: tuple[str, ...]) -> bool:
+    """The innermost frame of `err` is in one of `packages` (not in lmlab's code)."""
     import traceback
 
     frames = traceback.extract_tb(err.__traceback__)
-    return bool(frames) and f"{os.sep}lm_eval{os.sep}" in frames[-1].filename
+    return bool(frames) and any(f"{os.sep}{p}{os.sep}" in frames[-1].filename for p in packages)
+
+
+def offline_message(err: OSError, argv: list[str]) -> str:
+    """Which task wanted a download, and the two ways to run it: with network once, or a local copy."""
+    task = task_in_traceback(err) or _flag(argv, "--tasks") or "a task"
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return (f"lm-eval task {task} needs its dataset downloaded, and that failed ({reason}); run it once with "
+            f"network access (the Hugging Face cache keeps it after), or give a local copy with --include_path "
+            f"DIR holding a task YAML whose dataset points at local files")
+
+
+def task_in_traceback(err: BaseException) -> str | None:
+    """The name of the lm-eval task whose loading raised `err` (its ConfigurableTask is `self` in a frame)."""
+    name, tb = None, err.__traceback__
+    while tb is not None:
+        task = getattr(getattr(tb.tb_frame.f_locals.get("self"), "config", None), "task", None)
+        name = task if isinstance(task, str) else name
+        tb = tb.tb_next
+    return name
+
+
+def _flag(argv: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from lmlab.errors import UserError
+from lmlab.errors import need
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
           "#17becf"]
@@ -33,10 +33,7 @@ def available() -> bool:
 
 def figure(width: float = 6.0, height: float = 3.6, nrows: int = 1, ncols: int = 1, grid: bool = True, **subplots):
     """(Figure, axes): one Axes, or the array `Figure.subplots(nrows, ncols, **subplots)` gives."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise UserError(INSTALL_HINT) from None
+    Figure = need("matplotlib.figure", "drawing figures").Figure
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     axes = fig.subplots(nrows, ncols, **subplots)
     if grid:

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from lmlab.config import RunConfig
-from lmlab.errors import UserError
+from lmlab.errors import UserError, need
 from lmlab.io import foreign_entries, listed, topmost_missing
 
 EXPORT_MARKER = ".lmlab-export"
@@ -37,6 +37,7 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "last", f
 
     if fmt != "hf":
         raise UserError(f"--format={fmt!r} is not supported; valid: hf")
+    need("transformers", "lmlab export")  # before anything is loaded or written
     out = Path(out)
     check_export_target(out, force)
     loaded = load_run(run_dir, checkpoint, device="cpu")
@@ -106,7 +107,7 @@ def check_hf_folder(hf_dir: Path) -> str:
 def read_hf_folder(hf_dir: Path):
     """A transformers model from a checked local folder (safetensors only)."""
     kind = check_hf_folder(hf_dir)
-    import transformers
+    transformers = need("transformers", "lmlab import")
     from transformers import AutoModelForCausalLM
 
     transformers.logging.set_verbosity_error()

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from lmlab.report.tables import Table
-from lmlab.io import atomic_write_bytes, atomic_write_text
+from lmlab.io import atomic_write_bytes
 
 
 @dataclass
@@ -90,7 +90,16 @@ def write_page(directory: Path, kind: str, title: str, subtitle: str, sections: 
         for block in section.blocks:
             for fig in block.figures:
                 if fig.drawn and fig.data:
-                    atomic_write_bytes(directory / fig.path, fig.data)
-    atomic_write_text(directory / "report.md", md)
-    atomic_write_text(directory / "report.html", html)
+                    _write(directory / fig.path, fig.data)
+    _write(directory / "report.md", md.encode("utf-8"))
+    _write(directory / "report.html", html.encode("utf-8"))
     return directory / "report.html"
+
+
+def _write(path: Path, data: bytes) -> None:
+    """atomic_write_bytes, naming `path` when it fails: a write() that meets a full disk names no file."""
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as err:
+        err.filename = err.filename or str(path)
+        raise

@@ -35,7 +35,7 @@ def cmd_sweep(args, overrides) -> int:
     name = f"sweep-{Path(args.base).stem}"
     base = str(Path(args.base).resolve()) if args.base.endswith(".toml") else args.base  # study.toml is elsewhere
     study = Study(name, base, grid=grid, zip=zipped, seeds=args.seeds or 1)
-    return run(with_settings(study, dict(overrides)), args)
+    return run(with_settings(with_data(study, args.data, overrides), dict(overrides)), args)
 
 
 def cmd_study(args, overrides) -> int:
@@ -46,10 +46,20 @@ def cmd_study(args, overrides) -> int:
     _check_seeds(args.seeds)
     spec = args.study
     study = load_study(spec) if spec.endswith(".toml") or Path(spec).is_file() else get_study(spec, args.size)
-    with_settings(study, dict(overrides))
+    with_settings(with_data(study, args.data, overrides), dict(overrides))
     if args.seeds is not None:
         study.seeds = list(range(args.seeds))
     return run(study, args)
+
+
+def with_data(study, data: str | None, overrides: dict[str, str]):
+    """--data for every run, found as `lmlab train --data` finds it (resolve_config: the current
+    directory, else under data.root) and kept absolute: study.toml is read again from anywhere."""
+    if data:
+        from lmlab.commands import resolve_config
+
+        study.data = resolve_config(study.base, data, overrides).data.path
+    return study
 
 
 def _check_seeds(seeds: int | None) -> None:
@@ -136,6 +146,9 @@ def cmd_table(args, overrides) -> int:
 
 
 def _common(p) -> None:
+    from lmlab.commands import add_data_arg
+
+    add_data_arg(p, "train every run on")
     p.add_argument("--out", metavar="DIR", help="the study directory (default studies/<name>)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per variant (0..N-1)")
     p.add_argument("--workers", default="auto", help="parallel runs (local executor); auto = one single-thread "

@@ -91,10 +91,14 @@ def _ray_task(run_dir: str, config_path: str, status_path: str, threads: int) ->
 
 
 def check_ray_address(address: str, timeout: float = 5.0) -> None:
-    """A Ray address (HOST:PORT or ray://HOST:PORT) must answer before a study writes anything:
-    `ray.init` retries an unreachable one for minutes. "" (a local Ray) and "auto" are not checked."""
+    """Ray must be installed, and an address (HOST:PORT or ray://HOST:PORT) must answer, before a
+    study writes anything: `ray.init` retries an unreachable one for minutes. "" (a local Ray) and
+    "auto" are not dialled."""
     import socket
 
+    from lmlab.errors import need
+
+    need("ray", "--executor ray")
     if not address or address == "auto":
         return
     host, sep, port = address.removeprefix("ray://").rpartition(":")
@@ -109,10 +113,9 @@ def check_ray_address(address: str, timeout: float = 5.0) -> None:
 
 def run_ray(tasks: list[RunTask], workers: int, address: str, started: Started, finished: Finished) -> None:
     """Each run a Ray task on the cluster at `address` (default: a local Ray started here)."""
-    try:
-        import ray
-    except ImportError:
-        raise UserError("--executor ray needs Ray: pip install 'lmlab[ray]'") from None
+    from lmlab.errors import need
+
+    ray = need("ray", "--executor ray")
     if not ray.is_initialized():
         ray.init(address=address or None, ignore_reinit_error=True, log_to_driver=False)
     pending = {}

@@ -128,7 +128,7 @@ def with_settings(study: Study, settings: dict[str, Any]) -> Study:
 def base_config(study: Study) -> RunConfig:
     from lmlab.presets.resolve import resolve_config
 
-    return resolve_config(study.base, None, {k: text(v) for k, v in study.overrides.items()})
+    return resolve_config(study.base, study.data or None, {k: text(v) for k, v in study.overrides.items()})
 
 
 def variant_config(study: Study, variant: Variant, seed: int, base: RunConfig | None = None,
@@ -140,7 +140,7 @@ def variant_config(study: Study, variant: Variant, seed: int, base: RunConfig | 
         if own_base:
             from lmlab.presets.resolve import resolve_config
 
-            base = resolve_config(str(own_base), None, {k: text(v) for k, v in study.overrides.items()})
+            base = resolve_config(str(own_base), study.data or None, {k: text(v) for k, v in study.overrides.items()})
         base = base or base_config(study)
         cfg = apply_overrides(base, {k: text(v) for k, v in settings.items()})
         check_choices(cfg)

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from lmlab.errors import has
 from lmlab.runs import RunDir, atomic_write_bytes, atomic_write_text
 from lmlab.study.stats import compare, summarize
 
@@ -31,7 +32,7 @@ def run_row(run_dir: Path, status: dict, axes: dict, variant: str, seed: int) ->
     row.update(params=params, params_non_embedding=model.get("params_non_embedding"),
                flops_per_token=model.get("flops_per_token_train"), tokens=last.get("tokens"),
                tokens_per_param=(last.get("tokens") or 0) / params if params else None,
-               epochs=len(epochs), steps=last.get("step"), wall_s=status.get("wall_s"),
+               epochs=len(epochs), steps=last.get("step"), wall_s=total_wall_s(status, train + evals),
                tokens_per_s=(last["tokens"] / last["train_time_s"]) if last.get("train_time_s") else None,
                peak_mem_mb=max((r.get("peak_mem_mb", 0) for r in train), default=None))
     if evals:
@@ -47,6 +48,19 @@ def run_row(run_dir: Path, status: dict, axes: dict, variant: str, seed: int) ->
     row["status"] = status.get("status", "pending")
     row["error"] = status.get("error", "")
     return row
+
+
+def total_wall_s(status: dict, records: list[dict]) -> float | None:
+    """Wall time over every attempt at a run, not only the last. The worker's status file holds its
+    last attempt (or, where it keeps them, an `attempts` list, summed). The run's own clock
+    (elapsed_s) is carried across resumes by its checkpoints, so it covers the training of earlier
+    attempts too (not their start-up, nor the steps an interrupted one lost after its last save)."""
+    attempts = status.get("attempts")
+    if isinstance(attempts, list) and attempts:
+        return sum(a.get("wall_s") or 0.0 for a in attempts if isinstance(a, dict))
+    clock = max((r.get("elapsed_s") or 0.0 for r in records), default=0.0)
+    last = status.get("wall_s")
+    return max(last, clock) if last is not None else clock or None
 
 
 def fmt(value: Any) -> str:
@@ -81,7 +95,7 @@ def write_table(out: Path, stem: str, rows: list[dict], md_columns: list[str] | 
     atomic_write_text(out / f"{stem}.md", markdown(rows, md_columns))
     if as_json is not None:
         atomic_write_text(out / f"{stem}.json", json.dumps(as_json, indent=1, default=str))
-    if parquet:
+    if parquet and has("pyarrow"):  # without it (lmlab[parquet]) the .csv/.md/.json say the same
         import pyarrow as pa
         import pyarrow.parquet as pq
 

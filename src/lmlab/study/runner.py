@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lmlab.errors import UserError
+from lmlab.errors import UserError, has
 from lmlab.io import LOCK_NAME, DirLock, atomic_write_text, remove_owned, topmost_missing, write_marker
 from lmlab.study.execution import execute, status_of
 from lmlab.study.executors import Execution, get_executor
@@ -156,12 +156,16 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
 
 
 def check_data(runs: list[RunPlan]) -> None:
-    """Every run's data files exist, before the study writes its folder (each worker would fail)."""
-    from lmlab.data.sources import check_files
+    """Every run's data files exist and read as text the way training reads them, before the study
+    writes its folder (each worker would fail). Runs with the same data settings are read once."""
+    from lmlab.data.sources import check_readable
 
-    for r in {r.variant.slug: r for r in runs}.values():  # seeds of a variant read the same data
+    by_data: dict[str, RunPlan] = {}
+    for r in runs:
+        by_data.setdefault(json.dumps(r.cfg.data.to_dict(), sort_keys=True, default=str), r)
+    for r in by_data.values():
         try:
-            check_files(r.cfg.data)
+            check_readable(r.cfg.data)
         except UserError as err:
             raise UserError(f"variant {r.variant.slug}: {err}") from None
 
@@ -193,6 +197,8 @@ def tabulate(study: Study, out: Path, runs: list[RunPlan]) -> Outcome:
         plots.study_plots(out, rows, agg, study.metric, power_law if study.scaling else None)
     else:
         text += f"(no plots: {INSTALL_HINT})\n"
+    if not has("pyarrow"):
+        text += "(no results.parquet: pyarrow is not installed; pip install 'lmlab[parquet]')\n"
     failed = [r for r in rows if r["status"] != "done"]
     if failed:
         text += f"\n{len(failed)} of {len(rows)} runs did not finish:\n"

@@ -5,7 +5,8 @@ Axes over any dotted config key (`train.lr`, `model.n_layer`):
   zip       {key: [v1, v2]}: lists walked together (a scale series' d_model / n_head / n_layer)
   variants  {name: {key: value}}: named sets of overrides (ladder stages, ablations)
 Grid x zip x variants combine as a product (an empty axis kind contributes one empty choice).
-`overrides` change the base for every run; `budget` does too but is what `--size` and a
+`data` (--data) replaces the base's sources with one text file or folder, as `lmlab train --data`
+does; `overrides` change the base for every run; `budget` does too but is what `--size` and a
 retrain change (train.max_steps, train.epochs, train.max_tokens, train.max_time).
 """
 
@@ -25,6 +26,7 @@ METRICS = ("val_loss", "val_perplexity", "val_accuracy", "val_bits_per_byte")
 class Study:
     name: str
     base: str  # a preset name or a config .toml path
+    data: str = ""  # --data: an absolute text file or folder every run trains on instead of the base's sources
     overrides: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list] = field(default_factory=dict)
     zip: dict[str, list] = field(default_factory=dict)
@@ -68,8 +70,9 @@ class Study:
         return tomli_w.dumps(_drop_none(self.to_dict()))
 
 
-TYPES = {"name": str, "base": str, "overrides": dict, "grid": dict, "zip": dict, "variants": dict, "budget": dict,
-         "baseline": str, "metric": str, "select": str, "retrain": dict, "scaling": bool, "description": str}
+TYPES = {"name": str, "base": str, "data": str, "overrides": dict, "grid": dict, "zip": dict, "variants": dict,
+         "budget": dict, "baseline": str, "metric": str, "select": str, "retrain": dict, "scaling": bool,
+         "description": str}
 
 
 def check_types(study: Study) -> None:

@@ -20,6 +20,7 @@ from lmlab.checkpoint import (
     load_weights,
     optimizer_state_dict,
     read_meta,
+    require_last,
     restore_optimizer,
 )
 from lmlab.config import RunConfig, load_config
@@ -33,6 +34,7 @@ from lmlab.runs import RunDir, TrainState, check_same_model  # noqa: F401  (re-e
 from lmlab.tokenizer import load_tokenizer, save_tokenizer
 from lmlab.train import distributed
 from lmlab.train.distributed import Dist
+from lmlab.train.loggers import check_packages
 from lmlab.train.memory import check_fits, predict_run
 from lmlab.train.mfu import MfuMeter, meter_for
 from lmlab.train.optim import make_optimizer
@@ -85,8 +87,10 @@ def seed_everything(seed: int) -> None:
 def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job:
     """Create (and lock) the run directory and build everything; a failure before training
     starts (bad data, Ctrl-C in prepare) removes what it made, so no dead end is left behind."""
-    # refuse a precision the device lacks, and a run that cannot fit, before making anything
+    # refuse a precision the device lacks, a tracker that is not installed, and a run that cannot fit,
+    # before making anything
     precision = resolve_precision(cfg.train.precision, resolve_device(cfg.train.device))
+    check_packages(cfg)
     check_unbuilt(cfg, cfg.model.vocab_size or 1, precision)  # the tokenizer's size is not known yet: 1 at least
     d = distributed.setup(cfg.train)
     if d.is_main:  # rank 0 makes (and locks) the run directory, data cache and tokenizer; the others read them
@@ -156,6 +160,7 @@ def resume_job(run_dir: str | Path, overrides: dict[str, str] | None = None) -> 
     locks the run once every check has passed (the lock refuses a second trainer)."""
     run = RunDir.open(run_dir, need_checkpoint=False)
     DirLock(run.root).check()
+    require_last(run)
     run = RunDir.open(run_dir)
     try:
         return _resume_job(run, overrides)

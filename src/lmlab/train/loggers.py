@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
-from lmlab.errors import UserError
+from lmlab.errors import need
 from lmlab.registry import Registry
 from lmlab.io import MetricsLog
 
@@ -44,13 +44,18 @@ def scalars(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
 
 
 def _need(module: str, what: str):
-    import importlib
+    return need(module, f"train.loggers = [..., {what!r}]")
 
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise UserError(f"train.loggers includes {what!r} but {module.split('.')[0]} is not installed; "
-                        f"pip install 'lmlab[track]'") from None
+
+PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}  # logger -> the package it writes through
+
+
+def check_packages(cfg) -> None:
+    """Each configured tracker's package imports, before the run directory is made (else a missing one
+    would stop the run after its folder was written)."""
+    for name in cfg.train.loggers:
+        if name in PACKAGES:
+            _need(PACKAGES[name], name)
 
 
 @LOGGERS.register("jsonl", "metrics.jsonl in the run directory (always on)")

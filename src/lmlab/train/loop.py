@@ -31,6 +31,7 @@ class TrainResult:
     stopped_early: bool
     train_time: float
     tokens_per_s: float
+    idle: str = ""  # why a resumed run had no step left to train ("already finished at step N; ..."), else ""
 
 
 def train(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> TrainResult:
@@ -82,7 +83,20 @@ def train_loop(job: Job, stop: "StopSignals") -> TrainResult:
         loop.close()
     state = job.state
     return TrainResult(job.run.root, state.step, loop.last_eval, state.best_val, state.best_step, state.stopped_early,
-                       state.train_time, state.tokens / max(state.train_time, 1e-9))
+                       state.train_time, state.tokens / max(state.train_time, 1e-9),
+                       nothing_to_train(job) if state.step == loop.first_step > 0 else "")
+
+
+def nothing_to_train(job: Job) -> str:
+    """Why a resumed run trained no step, and (when one does) the setting that gives it more: resume
+    takes no overrides, so the run's own config.toml is where to raise it."""
+    state, cfg = job.state, job.cfg.train
+    if state.stopped_early:
+        return f"stopped early at step {state.step} (train.patience={cfg.patience}); nothing to train"
+    if state.stopped_by_time:
+        return f"stopped at train.max_time={cfg.max_time:g}s at step {state.step}; nothing to train"
+    budget = "train.epochs" if cfg.epochs else "train.max_steps" + (" and train.max_tokens" if cfg.max_tokens else "")
+    return f"already finished at step {state.step}; nothing to train (raise {budget} in {job.run.config} to continue)"
 
 
 def take_step(job: Job, loop: Loop) -> Step:

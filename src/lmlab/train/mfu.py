@@ -5,8 +5,10 @@ GPU peaks come from the vendors' datasheets, dense (no 2:4 sparsity), per precis
 looked up by the device's name; a device missing from the table gets MFU "unknown", never a
 guess. A CPU has no datasheet number that means anything for PyTorch, so its peak is measured:
 `lmlab bench-peak` times large matmuls and caches the best FLOP/s per (CPU, threads, torch) in
-$LMLAB_CACHE/peak.json; training on a CPU reads that cache. Both name the CPU with its vector
-features (lmlab.cpu) and the precision, since a CPU's peak depends on them more than on its name.
+$LMLAB_CACHE/peak.json; training on a CPU reads that cache, and the first training on a CPU with no
+entry measures one itself (about a second), so MFU is known from the first run. Both name the CPU
+with its vector features (lmlab.cpu) and the precision, since a CPU's peak depends on them more than
+on its name.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ def peak_cache() -> Path:
 
 def measure_cpu_peak(dtype: torch.dtype = torch.float32, size: int = 1024, seconds: float = 1.0) -> float:
     """Best FLOP/s of an (n x n) @ (n x n) matmul over repeated runs for about `seconds`."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    own = torch.Generator().manual_seed(0)  # never the global RNG: a first-use measurement inside training
+    a, b = (torch.randn(size, size, generator=own).to(dtype) for _ in range(2))  # must not move the run's draws
     torch.mm(a, b)  # warm up (thread pool, kernels)
     best, end = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -85,7 +88,7 @@ def measure_cpu_peak(dtype: torch.dtype = torch.float32, size: int = 1024, secon
     return best
 
 
-def bench_peak(seconds: float = 2.0, size: int = 1024) -> dict:
+def bench_peak(seconds: float = 2.0, size: int = 1024, by: str = "`lmlab bench-peak`") -> dict:
     """Measure this CPU's matmul peak for fp32 (and bf16 when it has native bf16: an emulated bf16
     peak is no run's ceiling, since `precision = auto` trains in fp32 there) and cache it."""
     from lmlab.io import atomic_write_text
@@ -96,9 +99,24 @@ def bench_peak(seconds: float = 2.0, size: int = 1024) -> dict:
         result["bf16"] = measure_cpu_peak(torch.bfloat16, size, seconds)
     path = peak_cache()
     table = _read_cache(path)
-    table[cpu_key()] = {**result, "measured_at": time.time(), "size": size, "cpu": cpu_info().to_dict()}
+    table[cpu_key()] = {**result, "measured_at": time.time(), "size": size, "by": by, "cpu": cpu_info().to_dict()}
     atomic_write_text(path, json.dumps(table, indent=1))
-    return {"key": cpu_key(), "path": str(path), "cpu": cpu_info().to_dict(), **result}
+    return {"key": cpu_key(), "path": str(path), "cpu": cpu_info().to_dict(), **result, "by": by}
+
+
+FIRST_USE_SECONDS = 0.5  # per precision: a shorter look than bench-peak's, the price of a first run
+
+
+def first_use_peaks() -> dict:
+    """This CPU's cached peaks; with none yet, measured now (about a second) and cached for next time.
+    A cache that cannot be written costs only the caching."""
+    entry = _read_cache(peak_cache()).get(cpu_key())
+    if entry:
+        return entry
+    try:
+        return bench_peak(FIRST_USE_SECONDS, by="the first training on this CPU")
+    except OSError:
+        return {"fp32": measure_cpu_peak(torch.float32, 1024, FIRST_USE_SECONDS), "by": "this run (not cached)"}
 
 
 def _read_cache(path: Path) -> dict:
@@ -153,9 +171,10 @@ def meter_for(model, device: torch.device, precision: str, devices: int = 1) -> 
         return MfuMeter(flops, peak, devices, f"{matmul} on {name}" if peak else
                         f"{name} is not in lmlab's peak table", scored)
     if device.type == "cpu":
-        peak = cpu_peak(precision)
+        entry = first_use_peaks()
+        peak = entry.get(precision)
         cpu = f"{precision} on {cpu_info().describe()}"
-        source = (f"{cpu}, measured by `lmlab bench-peak`" if peak
+        source = (f"{cpu}, measured by {entry.get('by', '`lmlab bench-peak`')}" if peak
                   else f"no measured {cpu} peak: run `lmlab bench-peak`")
         return MfuMeter(flops, peak, devices, source, scored)
     return MfuMeter(flops, None, devices, f"no peak known for {device.type}", scored)

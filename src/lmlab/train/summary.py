@@ -10,6 +10,8 @@ from pathlib import Path
 
 def format_result(result) -> str:
     """A TrainResult as a few lines of text."""
+    if result.idle:  # a resumed run with no step left: no speed, no new evaluation
+        return f"{result.idle}\nrun directory: {result.run_dir}"
     m = result.metrics
     line = f"done: {result.steps} steps, {result.tokens_per_s:,.0f} tokens/s"
     if m:

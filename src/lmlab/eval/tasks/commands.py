@@ -38,12 +38,31 @@ def run_tasks(run_dir, tasks: str | list[str], limit: int | None = None, tasks_d
     cfg = loaded.cfg
     results = evaluate_tasks(loaded.model, loaded.tokenizer, cfg.model.context_len, names, limit, tasks_dir,
                              cfg.data.root, hf, batch_tokens, loaded.device, loaded.precision().autocast, progress)
-    out = {"tasks": results, "checkpoint": checkpoint, "step": loaded.meta.get("step"), "limit": limit,
-           "context_len": cfg.model.context_len, "stderr": STDERR, "run_dir": str(loaded.run.root)}
+    source = {"checkpoint": checkpoint, "step": loaded.meta.get("step"), "limit": limit}
+    for r in results.values():  # each entry says what scored it: tasks.json gathers entries of several calls
+        r.update(source)
+    out = {"tasks": results, **source, "context_len": cfg.model.context_len, "stderr": STDERR,
+           "run_dir": str(loaded.run.root)}
     eval_dir = Path(loaded.run.root) / "eval"
-    atomic_write_text(eval_dir / "tasks.json", json.dumps(out, indent=2) + "\n")
-    atomic_write_text(eval_dir / "tasks.csv", to_csv(results))
+    saved = merged(eval_dir / "tasks.json", out)
+    atomic_write_text(eval_dir / "tasks.json", json.dumps(saved, indent=2) + "\n")
+    atomic_write_text(eval_dir / "tasks.csv", to_csv(saved["tasks"]))
     return out
+
+
+def merged(path: Path, out: dict) -> dict:
+    """`out` over the results already saved at `path`: a task scored again replaces its own entry, the
+    others stay (`--tasks copa` after `--tasks arc_easy` keeps both). An entry saved before entries
+    named their source gets the file's checkpoint, step and limit. A damaged file is replaced."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        kept = {k: v for k, v in old["tasks"].items() if isinstance(v, dict)}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return out
+    for entry in kept.values():
+        for key in ("checkpoint", "step", "limit"):
+            entry.setdefault(key, old.get(key))
+    return {**out, "tasks": {**kept, **out["tasks"]}}
 
 
 def to_csv(results: dict) -> str:
@@ -91,7 +110,7 @@ def cmd_eval_tasks(args) -> int:
     out = run_tasks(args.run_dir, args.tasks, args.limit, args.tasks_dir, args.checkpoint, args.device, args.hf)
     print(json.dumps(out, indent=2) if args.json else format_table(out))
     if not args.json:
-        print(f"saved {Path(out['run_dir']) / 'eval' / 'tasks.json'}")
+        print(f"saved {Path(out['run_dir']) / 'eval' / 'tasks.json'} (with any other tasks scored before)")
     return 0
 
 

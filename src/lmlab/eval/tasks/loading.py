@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from lmlab.errors import UserError
+from lmlab.errors import UserError, need
 from lmlab.io import read_text
 from lmlab.eval.tasks.specs import TASKS, Item, TaskSpec
 
@@ -113,10 +113,7 @@ def read_hellaswag_text(path: Path, limit: int = 0) -> list[Item]:
 def load_hf_items(spec: TaskSpec, limit: int = 0, data_files: str | None = None) -> list[Item]:
     """Items from Hugging Face datasets: the hub dataset by name (needs network once, then the HF cache),
     or `data_files` (a local json/jsonl in the hub dataset's schema, read by datasets' json builder)."""
-    try:
-        import datasets
-    except ImportError:
-        raise UserError("loading tasks from Hugging Face needs datasets: pip install 'lmlab[hf]'") from None
+    datasets = need("datasets", "loading tasks from Hugging Face (--hf)")
     if spec.hf is None:
         raise UserError(f"task {spec.name} has no Hugging Face dataset")
     path, config, split = spec.hf
