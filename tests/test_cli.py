@@ -163,12 +163,13 @@ def test_a_run_that_never_saved_names_the_one_command_that_trains_it(trained, tm
     import shlex
     import shutil
 
-    import lmlab.train.launch as launch
+    import lmlab.commands.launch as launch
+    from lmlab.runs import MARKER, RUN_LAYOUT, write_marker
 
     half = tmp_path / "half"  # what a run killed before its first checkpoint leaves
     half.mkdir()
-    for name in (".lmlab-run", "config.toml"):
-        shutil.copy(trained / name, half / name)
+    write_marker(half, MARKER, "run", RUN_LAYOUT, checkpointed=False)
+    shutil.copy(trained / "config.toml", half / "config.toml")
     monkeypatch.setattr(launch, "supervise", lambda cmd: 0)  # torchrun itself is tests/test_distributed.py's
     assert main(["train", "tiny", "--nproc", "1", "--run-dir", str(half)]) == 0  # not sent to --resume
     commands = set()

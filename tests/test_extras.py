@@ -91,10 +91,11 @@ def test_what_is_only_left_out_without_an_extra_says_so(good, tmp_path, monkeypa
     assert (tmp_path / "results.csv").is_file() and not (tmp_path / "results.parquet").exists()
     markdown = write_page(good / "run").with_suffix(".md").read_text()
     assert "figures left out: matplotlib is not installed (pip install 'lmlab[plot]')" in markdown
-    from lmlab.report.figures.study import _plt
+    from lmlab.errors import UserError
+    from lmlab.figures import figure  # the one matplotlib set-up every figure goes through
 
-    with pytest.raises(ImportError, match=re.escape("pip install 'lmlab[plot]'")):
-        _plt()
+    with pytest.raises(UserError, match=re.escape("pip install 'lmlab[plot]'")):
+        figure()
 
 
 def test_every_install_hint_names_a_real_extra_and_every_optional_package_has_one():

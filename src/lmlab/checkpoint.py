@@ -105,8 +105,10 @@ def require_last(run) -> None:
     """A run folder with no `last` checkpoint stopped before its first save: there is nothing to
     resume, evaluate or load, and the one way on is to train it again from its own config."""
     if not run.has_checkpoint("last"):
-        raise UserError(f"run directory {run.root} has no checkpoint yet (checkpoints/last): it stopped before "
-                        f"its first save, so there is nothing to resume or load; train it again from the start "
+        why = ("no checkpoint (checkpoints/last): its checkpoints were deleted after it saved" if run.ever_checkpointed()
+               else "no checkpoint yet (checkpoints/last): it stopped before its first save")
+        raise UserError(f"run directory {run.root} has {why}, so there is "
+                        f"nothing to resume or load; train it again from the start "
                         f"with `lmlab train {run.root / 'config.toml'} --run-dir {run.root} --force` "
                         f"(or into another --run-dir)")
 

@@ -201,9 +201,10 @@ class RunDir:
             raise UserError(f"run directory {run.root} does not exist")
         if not run.config.is_file():
             raise UserError(f"{run.root} is not a run directory (no config.toml)")
-        if need_checkpoint and not run.has_checkpoint("last"):
-            raise UserError(f"run directory {run.root} has no checkpoint yet (checkpoints/last); "
-                            f"train it first with `lmlab train --run-dir {run.root}`")
+        if need_checkpoint:
+            from lmlab.checkpoint import require_last
+
+            require_last(run)
         return run
 
     def read_metrics(self, kind: str | None = None) -> list[dict[str, Any]]:

@@ -4,16 +4,14 @@ results.csv/.parquet/.md and aggregate.csv/.json/.md; the .md files are what `lm
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from pathlib import Path
 from typing import Any
 
-from lmlab.errors import has
-from lmlab.runs import RunDir, atomic_write_bytes, atomic_write_text
+from lmlab.runs import RunDir, atomic_write_text
 from lmlab.study.stats import compare, summarize
+from lmlab.tables import cell as fmt, markdown, write_csv, write_json, write_parquet  # noqa: F401  (fmt, markdown: re-exported)
 
 CHINCHILLA_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022, the reference LLmini cites
 METRIC_KEYS = ("loss", "perplexity", "accuracy", "bits_per_byte")
@@ -63,51 +61,16 @@ def total_wall_s(status: dict, records: list[dict]) -> float | None:
     return max(last, clock) if last is not None else clock or None
 
 
-def fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) >= 1e4 or abs(value) < 1e-3 else f"{value:.4f}".rstrip("0").rstrip(".")
-    return str(value)
-
-
-def markdown(rows: list[dict], columns: list[str] | None = None) -> str:
-    if not rows:
-        return "(no rows)\n"
-    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def to_csv(rows: list[dict]) -> str:
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in rows])
-    return buf.getvalue()
-
-
 def write_table(out: Path, stem: str, rows: list[dict], md_columns: list[str] | None = None,
                 parquet: bool = False, as_json: Any = None) -> None:
-    atomic_write_text(out / f"{stem}.csv", to_csv(rows))
+    """STEM.csv, STEM.md (what `lmlab table` prints), STEM.json when given and STEM.parquet when asked
+    and pyarrow is installed (without it, lmlab[parquet], the other files say the same)."""
+    write_csv(out / f"{stem}.csv", rows)
     atomic_write_text(out / f"{stem}.md", markdown(rows, md_columns))
     if as_json is not None:
-        atomic_write_text(out / f"{stem}.json", json.dumps(as_json, indent=1, default=str))
-    if parquet and has("pyarrow"):  # without it (lmlab[parquet]) the .csv/.md/.json say the same
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        columns = list(dict.fromkeys(k for r in rows for k in r))
-        table = pa.Table.from_pylist([{c: _plain(r.get(c)) for c in columns} for r in rows])
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        atomic_write_bytes(out / f"{stem}.parquet", sink.getvalue().to_pybytes())
-
-
-def _plain(v: Any) -> Any:
-    return v if v is None or isinstance(v, (int, float, str, bool)) else str(v)
+        write_json(out / f"{stem}.json", as_json)
+    if parquet:
+        write_parquet(out / f"{stem}.parquet", rows)
 
 
 def aggregate(rows: list[dict], baseline: str, metric: str = "val_loss") -> list[dict]:

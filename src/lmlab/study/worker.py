@@ -47,8 +47,21 @@ def run_one(run_dir: str, config_path: str, status_path: str, threads: int = 0) 
         if isinstance(err, (KeyboardInterrupt, Interrupted)):  # Ctrl-C / SIGTERM: saved, resumed next time
             status["status"] = "interrupted"
     status["wall_s"] = time.perf_counter() - t0
+    status["attempts"] = record_attempt(Path(status_path), status)
     atomic_write_text(Path(status_path), json.dumps(status, indent=1))
     return status
+
+
+def record_attempt(status_path: Path, status: dict) -> list[dict]:
+    """Every attempt at this run so far, this one appended (STATUS.attempts.jsonl beside the status,
+    which each attempt replaces): the study's wall_s is their sum, not the last attempt's."""
+    from lmlab.io import MetricsLog, iter_jsonl
+
+    path = status_path.with_name(status_path.stem + ".attempts.jsonl")
+    log = MetricsLog(path)
+    log.write({k: status.get(k) for k in ("status", "wall_s", "resumed")})
+    log.close()
+    return list(iter_jsonl(path, quiet=True))
 
 
 def die_with_parent(parent: int = 0) -> None:

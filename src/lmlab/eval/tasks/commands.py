@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
@@ -66,12 +64,9 @@ def merged(path: Path, out: dict) -> dict:
 
 
 def to_csv(results: dict) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(COLUMNS)
-    for name, r in results.items():
-        w.writerow([name] + [r.get(c) for c in COLUMNS[1:]])
-    return buf.getvalue()
+    from lmlab.tables import csv_text
+
+    return csv_text([{COLUMNS[0]: name, **r} for name, r in results.items()], COLUMNS)
 
 
 def format_table(out: dict) -> str:
