@@ -56,7 +56,7 @@ def with_data(study, data: str | None, overrides: dict[str, str]):
     """--data for every run, found as `lmlab train --data` finds it (resolve_config: the current
     directory, else under data.root) and kept absolute: study.toml is read again from anywhere."""
     if data:
-        from lmlab.commands import resolve_config
+        from lmlab.presets.resolve import resolve_config
 
         study.data = resolve_config(study.base, data, overrides).data.path
     return study
