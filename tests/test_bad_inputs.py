@@ -289,7 +289,7 @@ add("generate-meta-steps-edited", ["generate", "{run}"], "model.safetensors was 
     edit_meta(lambda m: (m.update(step=99), m["state"].update(step=99))))
 add("train-resume-meta-steps-edited", ["train", "--resume", "{run}"], "model.safetensors was saved at step 4",
     edit_meta(lambda m: (m.update(step=2), m["state"].update(step=2))))
-add("eval-missing-weights-file", ["eval", "{run}"], "no checkpoint yet",
+add("eval-missing-weights-file", ["eval", "{run}"], "its checkpoints were deleted after it saved",
     remove("run/checkpoints/last/model.safetensors"))
 # eval: tokenizer and config that no longer match
 add("eval-truncated-tokenizer", ["eval", "{run}"], "not a valid lmlab tokenizer file",
