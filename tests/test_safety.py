@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,9 +23,9 @@ from lmlab.model import build_model
 from lmlab.model.config import ModelConfig
 from lmlab.runs import MARKER, RunDir
 from lmlab.train import resume
+from locks import hold_lock
 from tree import snapshot as tree  # every path's size, mtime and hash: equal before and after = untouched
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = ["--train.max_steps=4", "--eval.every=2", "--eval.max_tokens=256", "--train.batch_size=4"]
 
 
@@ -183,16 +182,8 @@ def test_resume_and_report_keep_every_good_metrics_line(run, tmp_path, capsys):
     assert len(RunDir(copy).read_metrics()) == n + 2 + 1  # every good line kept, 2 steps + 1 eval added
 
 
-def _hold_lock(path: Path) -> subprocess.Popen:
-    code = (f"import sys, time; sys.path.insert(0, {str(REPO / 'src')!r}); from lmlab.io import DirLock; "
-            f"DirLock({str(path)!r}).acquire(); print('locked', flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "locked"
-    return proc
-
-
 def test_a_second_trainer_is_refused_naming_the_pid_and_a_killed_one_leaves_no_lock(run, capsys):
-    proc = _hold_lock(run)
+    proc = hold_lock(run)
     try:
         for argv in (["train", "--resume", str(run)], ["train", "tiny", "--run-dir", str(run), "--force", *TINY]):
             before = tree(run)
@@ -214,7 +205,7 @@ def test_resume_names_a_live_trainer_even_while_its_checkpoint_is_mid_swap(run, 
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
     (copy / "checkpoints" / "last" / "model.safetensors").unlink()  # the moment between the swap's renames
-    proc = _hold_lock(copy)
+    proc = hold_lock(copy)
     try:
         assert main(["train", "--resume", str(copy)]) == 2
         assert f"is in use by pid {proc.pid}" in capsys.readouterr().err

@@ -396,20 +396,13 @@ def test_a_run_stopped_by_a_signal_is_interrupted_not_failed(tmp_path, monkeypat
     assert status["status"] == "interrupted" and "SIGINT" in status["error"]
 
 
-def _holder(path: Path) -> subprocess.Popen:
-    """Another process holding `path`'s lock (as a study or a trainer does) until killed."""
-    code = (f"import time; from lmlab.io import DirLock; DirLock({str(path)!r}).acquire(); "
-            f"print('locked', flush=True); time.sleep(120)")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "locked"
-    return proc
-
-
 def test_one_study_process_per_study_folder(tmp_path, inproc):
+    from locks import hold_lock
+
     """Issue 26 §3.4: a second sweep on the same folder deleted a run the first was training."""
     out = tmp_path / "s"
     out.mkdir()
-    proc = _holder(out)
+    proc = hold_lock(out, 120)
     try:
         with pytest.raises(UserError, match=r"study directory .* is in use by pid \d+"):
             run_study(_study(seeds=1), out, 1, inproc)
@@ -426,9 +419,11 @@ def test_a_run_lock_survives_the_removal_of_its_folder(tmp_path):
 
     from lmlab.runs import RunDir
 
+    from locks import hold_lock
+
     run = tmp_path / "r"
     run.mkdir()
-    proc = _holder(run)
+    proc = hold_lock(run, 120)
     try:
         shutil.rmtree(run)
         with pytest.raises(UserError, match=r"in use by pid \d+"):
