@@ -10,7 +10,6 @@ import shutil
 import stat
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
