@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmlab.errors import UserError, has
-from lmlab.io import LOCK_NAME, DirLock, atomic_write_text, remove_owned, topmost_missing, write_marker
+from lmlab.io import LOCK_NAME, DirLock, atomic_write_text, read_marker, remove_owned, topmost_missing, write_marker
 from lmlab.study.execution import execute, status_of
 from lmlab.study.executors import Execution, get_executor
 from lmlab.study.shared import draw_deferred
@@ -86,7 +86,7 @@ def _write_plan(study: Study, out: Path, runs: list[RunPlan], force: bool) -> No
         if force:
             remove_owned(out, MARKER, STUDY_LAYOUT, what="study directory")
         else:
-            held = read_marker(marker)
+            held = read_study_marker(out)
             if held.get("plan") != plan_identity(study, runs):
                 raise UserError(f"{out} holds a different study ({held.get('name')}); "
                                 f"use another --out, or --force to delete it and start over")
@@ -96,14 +96,11 @@ def _write_plan(study: Study, out: Path, runs: list[RunPlan], force: bool) -> No
     atomic_write_text(out / "study.toml", plan_toml(study, runs))
 
 
-def read_marker(marker: Path) -> dict:
+def read_study_marker(out: Path) -> dict:
     """The study marker's record; a damaged one is named (rewrite it with --force, which starts over)."""
-    try:
-        held = json.loads(marker.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        held = None
-    if not isinstance(held, dict):
-        raise UserError(f"{marker} is damaged (not the JSON record lmlab writes); use --force to delete the "
+    held = read_marker(out, MARKER)
+    if not held:
+        raise UserError(f"{out / MARKER} is damaged (not the JSON record lmlab writes); use --force to delete the "
                         f"study directory and start over, or another --out")
     return held
 
