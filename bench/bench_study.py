@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from lmlab.runs import RunDir
-from lmlab.study.library import get_study
+from lmlab.study.seeds import get_study
 from lmlab.study.runner import run_study
 from lmlab.study.spec import Study
 

@@ -15,7 +15,7 @@ from lmlab.config import apply_overrides
 from lmlab.errors import UserError
 from lmlab.presets import get_preset
 from lmlab.study.expand import plan
-from lmlab.study.library import STUDIES, get_study
+from lmlab.study.seeds import STUDIES, get_study
 from lmlab.train import train
 from lmlab.train.plan import estimate_run
 

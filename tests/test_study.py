@@ -18,7 +18,7 @@ import lmlab.train.loop as loop
 from lmlab.errors import UserError
 from lmlab.study import executors
 from lmlab.study.expand import plan, variants, with_settings
-from lmlab.study.library import STUDIES, get_study
+from lmlab.study.seeds import STUDIES, get_study
 from lmlab.study.results import aggregate
 from lmlab.study.runner import run_study
 from lmlab.study.scaling import fit_power_law, power_law

@@ -36,7 +36,7 @@ PROVIDERS = [
     "lmlab.presets",
     "lmlab.eval.tasks.specs",
     "lmlab.eval.tasks.kinds",
-    "lmlab.study.library",
+    "lmlab.study.seeds",
     "lmlab.study.executors",
 ]
 

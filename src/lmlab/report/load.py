@@ -62,6 +62,9 @@ class StudyData:
     runs: list[Path] = field(default_factory=list)
     curves: dict[str, list[dict]] = field(default_factory=dict)  # run name -> its eval records
     plots: list[Path] = field(default_factory=list)  # plots/*.png
+    claims: list[dict] = field(default_factory=list)  # claims.json: each claim's verdict
+    seed_tables: list[dict] = field(default_factory=list)  # seed_tables.json: the seed's tables beside ours
+    instruments: list[dict] = field(default_factory=list)  # instruments.json: what ran after training
     notes: list[str] = field(default_factory=list)
 
 
@@ -240,6 +243,10 @@ def read_study_page(root: str | Path) -> StudyData:
         if (root / "runs").is_dir() else []
     study.curves = {p.name: read_metrics(p / "metrics.jsonl") for p in study.runs}
     study.plots = sorted((root / "plots").glob("*.png"))
+    for attr in ("claims", "seed_tables", "instruments"):
+        if (root / f"{attr}.json").is_file():
+            value = read_json(root / f"{attr}.json", notes)
+            setattr(study, attr, [r for r in value if isinstance(r, dict)] if isinstance(value, list) else [])
     return study
 
 

@@ -39,7 +39,7 @@ def cmd_sweep(args, overrides) -> int:
 
 
 def cmd_study(args, overrides) -> int:
-    from lmlab.study.library import get_study
+    from lmlab.study.seeds import get_study
     from lmlab.study.expand import with_settings
     from lmlab.study.spec import load_study
 
@@ -70,10 +70,14 @@ def _check_seeds(seeds: int | None) -> None:
 def run(study, args) -> int:
     from lmlab.study.expand import plan
 
+    from lmlab.study.findings import check_findings
+
     out = Path(args.out or Path("studies") / study.name)
     workers = args.workers if args.workers == "auto" else _positive(args.workers)
     if args.dry_run:
-        print(dry_run(study, plan(study), out, workers, args.executor))
+        runs = plan(study)
+        check_findings(study, list(dict.fromkeys(r.variant.slug for r in runs)))
+        print(dry_run(study, runs, out, workers, args.executor))
         return 0
     from lmlab.study.runner import run_study
 
@@ -116,7 +120,23 @@ def dry_run(study, runs, out: Path, workers: int | str = "auto", executor: str =
 
 
 def cmd_studies(args, overrides) -> int:
-    from lmlab.study.library import describe_studies
+    if args.instruments:
+        from lmlab.study.claims import TESTS
+        from lmlab.study.instruments import INSTRUMENTS, load_kinds, parse_instrument
+
+        load_kinds()
+
+        print("instruments (run after training on each variant's best checkpoint; [[study.instruments]]):")
+        for name, doc in INSTRUMENTS.describe().items():
+            spec = parse_instrument({"kind": name}, "lmlab studies")
+            params = ", ".join(f"{k}={v!r}" for k, v in INSTRUMENTS[name].params.items())
+            print(f"  {name:14s} {doc}\n  {'':14s} parameters: {params or 'none'}; metrics: "
+                  f"{', '.join(spec.metric_names()) or 'none (text and figures)'}")
+        print("claim tests ([[study.claims]] test = ...):")
+        for name, doc in TESTS.describe().items():
+            print(f"  {name:14s} {doc}")
+        return 0
+    from lmlab.study.seeds import describe_studies
 
     for name, doc in describe_studies().items():
         print(f"{name:16s} {doc}")
@@ -124,15 +144,25 @@ def cmd_studies(args, overrides) -> int:
 
 
 def cmd_table(args, overrides) -> int:
-    from lmlab.study.expand import plan
-    from lmlab.study.runner import MARKER, tabulate
-    from lmlab.study.spec import load_study
+    """One study folder: refresh and reprint its tables and findings. Two: their claims' verdicts
+    side by side (does a finding survive a change of corpus?)."""
+    dirs = [Path(d) for d in args.study_dir]
+    if len(dirs) > 2:
+        raise UserError(f"lmlab table takes one study directory, or two to compare; got {len(dirs)}")
+    studies = [_study_at(d) for d in dirs]
+    if len(dirs) == 2:
+        from lmlab.study.compare import compare_text
 
-    out = Path(args.study_dir)
-    if not (out / MARKER).is_file() or not (out / "study.toml").is_file():
-        raise UserError(f"{out} is not an lmlab study directory (no {MARKER} / study.toml)")
-    study = load_study(out / "study.toml")
-    print(tabulate(study, out, plan(study)).text, end="")
+        print(compare_text(dirs[0], dirs[1]), end="")
+        return 0
+    out, study = dirs[0], studies[0]
+    from lmlab.study.expand import plan
+    from lmlab.study.findings import find
+    from lmlab.study.runner import tabulate
+
+    runs = plan(study)
+    outcome = tabulate(study, out, runs)
+    print(outcome.text, end="")
     if study.select and (out / "selected.json").is_file():  # the grid search's outcome, as the study printed it
         import json
 
@@ -142,7 +172,17 @@ def cmd_table(args, overrides) -> int:
             print(selection_text(json.loads((out / "selected.json").read_text(encoding="utf-8"))), end="")
         except (ValueError, KeyError, TypeError):
             print(f"\n({out / 'selected.json'} is damaged; run the study again to redo the selection)")
+    print(find(study, out, runs, outcome.rows, outcome.epochs), end="")
     return 0
+
+
+def _study_at(out: Path):
+    from lmlab.study.runner import MARKER
+    from lmlab.study.spec import load_study
+
+    if not (out / MARKER).is_file() or not (out / "study.toml").is_file():
+        raise UserError(f"{out} is not an lmlab study directory (no {MARKER} / study.toml)")
+    return load_study(out / "study.toml")
 
 
 def _common(p) -> None:
@@ -174,7 +214,7 @@ def add_parsers(verbs) -> None:
 
     p = verbs.add_parser("study", help="run a named study (see `lmlab studies`) or a STUDY.toml", epilog=EPILOG)
     p.add_argument("study", metavar="NAME|STUDY.toml")
-    from lmlab.study.library import SIZES
+    from lmlab.study.seeds import SIZES
 
     p.add_argument("--size", default="cpu", choices=list(SIZES), help="; ".join(
         f"{name}: {doc}" for name, doc in SIZES.describe().items()) + " (default cpu)")
@@ -182,8 +222,11 @@ def add_parsers(verbs) -> None:
     p.set_defaults(fn=cmd_study)
 
     p = verbs.add_parser("studies", help="list the named studies")
+    p.add_argument("--instruments", action="store_true", help="list the instruments and claim tests a study "
+                   "can declare instead")
     p.set_defaults(fn=cmd_studies)
 
-    p = verbs.add_parser("table", help="reprint (and refresh) a study directory's results and statistics")
-    p.add_argument("study_dir", metavar="STUDY_DIR")
+    p = verbs.add_parser("table", help="reprint (and refresh) a study directory's results, statistics and claims; "
+                         "with two, their claims' verdicts side by side")
+    p.add_argument("study_dir", metavar="STUDY_DIR", nargs="+", help="a study directory, or two to compare")
     p.set_defaults(fn=cmd_table)

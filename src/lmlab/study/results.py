@@ -43,9 +43,23 @@ def run_row(run_dir: Path, status: dict, axes: dict, variant: str, seed: int) ->
         row["train_val_gap"] = best["val_loss"] - sum(r["loss"] for r in near) / len(near) if near else None
         row["best_step"] = best["step"]
     row["flops"] = (row["flops_per_token"] or 0) * (row["tokens"] or 0) or None
+    row.update(initial_loss_fields(run_dir, train))
     row["status"] = status.get("status", "pending")
     row["error"] = status.get("error", "")
     return row
+
+
+def initial_loss_fields(run_dir: Path, train: list[dict]) -> dict[str, Any]:
+    """The loss of the first step (measured on the initial weights, before its update) and its
+    ratio to ln(V), V the tokenizer's vocabulary: about 1 for an unbiased initialization."""
+    first = train[0] if train and train[0].get("step") == 1 else {}
+    try:
+        vocab = json.loads((run_dir / "manifest.json").read_text()).get("tokenizer_vocab_size")
+    except (OSError, ValueError):
+        vocab = None
+    loss = first.get("loss")
+    ratio = loss / math.log(vocab) if isinstance(loss, (int, float)) and isinstance(vocab, int) and vocab > 1 else None
+    return {"initial_loss": loss, "initial_loss_over_ln_v": ratio}
 
 
 def total_wall_s(status: dict, records: list[dict]) -> float | None:

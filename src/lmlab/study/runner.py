@@ -15,6 +15,7 @@ from lmlab.errors import UserError, has
 from lmlab.io import LOCK_NAME, DirLock, atomic_write_text, read_marker, remove_owned, topmost_missing, write_marker
 from lmlab.study.execution import execute, status_of
 from lmlab.study.executors import Execution, get_executor
+from lmlab.study.findings import check_findings, find
 from lmlab.study.shared import draw_deferred
 from lmlab.study.expand import RunPlan, plan
 from lmlab.study.results import (aggregate, aggregate_text, epoch_aggregate, epoch_rows, epoch_text, markdown,
@@ -25,7 +26,8 @@ MARKER = ".lmlab-study"
 # The top-level names a study writes into its folder (tables in several formats, plots, pages).
 _TABLES = ("results", "aggregate", "epochs", "epochs_aggregate")
 STUDY_LAYOUT = ("runs", "status", "retrain", "plots", "figures", "study.toml", "selected.json", "scaling.json",
-                "timing.json",
+                "timing.json", "instruments", "instruments.json", "claims.json", "claims.md", "seed_tables.json",
+                "seed_tables.md",
                 "report.html", "report.md", *(f"{t}.{ext}" for t in _TABLES for ext in ("csv", "md", "json", "parquet")))
 SUMMARY_COLUMNS = ["run", "seed", "params", "tokens", "steps", "wall_s", "best_val_loss", "best_val_accuracy",
                    "best_val_bits_per_byte", "train_val_gap", "status"]
@@ -38,6 +40,7 @@ class Outcome:
     aggregate: list[dict]
     failed: list[dict] = field(default_factory=list)
     text: str = ""
+    epochs: list[dict] = field(default_factory=list)  # a row per run x epoch (train.epochs budgets)
 
 
 def prepare_dir(study: Study, out: Path, runs: list[RunPlan], force: bool) -> DirLock:
@@ -133,6 +136,7 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
     stream = stream or sys.stderr
     out = Path(out)
     runs = plan(study)  # validates every variant before anything is written
+    check_findings(study, list(dict.fromkeys(r.variant.slug for r in runs)))
     check_data(runs)
     execution = Execution(workers, executor, address, stream)
     check = get_executor(executor).check
@@ -147,9 +151,21 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
             from lmlab.study.select import select_retrain_test
 
             outcome.text += select_retrain_test(study, out, outcome, execution)
+        outcome.text += find(study, out, runs, outcome.rows, outcome.epochs, stream)
+        outcome.text += write_page(out)
     finally:
         lock.release()
     return outcome
+
+
+def write_page(out: Path) -> str:
+    """The study's report.html (and every run's page): its claims, the seed's tables, results."""
+    from lmlab.report.study_page import write_study_report
+
+    try:
+        return f"\nstudy page: {write_study_report(out)}\n"
+    except UserError as err:  # the results are written; a page that cannot be drawn is named
+        return f"\n(no study page: {err})\n"
 
 
 def check_data(runs: list[RunPlan]) -> None:
@@ -200,7 +216,7 @@ def tabulate(study: Study, out: Path, runs: list[RunPlan]) -> Outcome:
     if failed:
         text += f"\n{len(failed)} of {len(rows)} runs did not finish:\n"
         text += "".join(f"  {r['run']}: {r['status']} {r['error']}\n" for r in failed)
-    return Outcome(out, rows, agg, failed, text)
+    return Outcome(out, rows, agg, failed, text, per_epoch)
 
 
 def scaling(out: Path, rows: list[dict], fit) -> str:

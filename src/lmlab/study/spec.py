@@ -39,6 +39,12 @@ class Study:
     retrain: dict[str, Any] = field(default_factory=dict)  # budget changes for the retrain (from scratch)
     scaling: bool = False  # fit L(N) = a N^-alpha + c over the variants (a size series)
     description: str = ""
+    # After training (lmlab.study.findings): instruments on the best checkpoints, the seed's claims
+    # with computed verdicts, the seed's tables beside ours, and how this set-up differs from the seed's.
+    instruments: list[dict[str, Any]] = field(default_factory=list)
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    seed_tables: list[dict[str, Any]] = field(default_factory=list)
+    setup: str = ""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -60,6 +66,9 @@ class Study:
             raise UserError(f"study {self.name}: metric {self.metric!r}; valid: {', '.join(METRICS)}")
         if self.select not in ("", *METRICS):
             raise UserError(f"study {self.name}: select {self.select!r}; valid: '' (none), {', '.join(METRICS)}")
+        from lmlab.study.findings import parse_findings
+
+        parse_findings(self)  # each instrument, claim and seed table well-formed (names: checked at plan)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +81,7 @@ class Study:
 
 TYPES = {"name": str, "base": str, "data": str, "overrides": dict, "grid": dict, "zip": dict, "variants": dict,
          "budget": dict, "baseline": str, "metric": str, "select": str, "retrain": dict, "scaling": bool,
-         "description": str}
+         "description": str, "instruments": list, "claims": list, "seed_tables": list, "setup": str}
 
 
 def check_types(study: Study) -> None:
@@ -90,7 +99,7 @@ def check_types(study: Study) -> None:
         raise UserError(f"{where}: seeds = {seeds!r} is not valid; expected a count or a list of integers")
 
 
-_TYPE_NAMES = {str: "string", dict: "table", bool: "boolean (true or false)"}
+_TYPE_NAMES = {str: "string", dict: "table", bool: "boolean (true or false)", list: "list of tables"}
 
 
 def _is_int(value) -> bool:
