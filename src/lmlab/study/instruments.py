@@ -86,7 +86,9 @@ def parse_instrument(values: dict, where: str) -> InstrumentSpec:
 
 
 def load_kinds() -> None:
-    import lmlab.study.instrument_kinds  # noqa: F401  (registers the kinds)
+    """Register every instrument: the general kinds, and those a seed study defines in its module."""
+    import lmlab.study.instrument_kinds  # noqa: F401
+    import lmlab.study.seeds  # noqa: F401
 
 
 def check_instruments(specs: list[InstrumentSpec], variants: list[str], where: str) -> None:
