@@ -51,3 +51,19 @@ def tiny_cfg():
 def _deterministic():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture()
+def inproc(monkeypatch):
+    """An in-process executor (same worker, same files as `local`), so tests can inject faults."""
+    from lmlab.study.executors import EXECUTORS, Executor
+
+    def run(jobs, workers, address, started, finished):
+        from lmlab.study.worker import run_one
+
+        for job in jobs:
+            started(job)
+            finished(job, run_one(str(job.run_dir), str(job.config_path), str(job.status_path), 1))
+
+    monkeypatch.setitem(EXECUTORS._items, "inproc", Executor(run))
+    return "inproc"

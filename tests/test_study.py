@@ -179,19 +179,6 @@ def test_power_law_fit_recovers_known_parameters():
     assert "error" in fit_power_law([1, 2], [3, 2])
 
 
-@pytest.fixture()
-def inproc(monkeypatch):
-    """An in-process executor (same worker, same files as `local`), so tests can inject faults."""
-    def run(jobs, workers, address, started, finished):
-        from lmlab.study.worker import run_one
-
-        for job in jobs:
-            started(job)
-            finished(job, run_one(str(job.run_dir), str(job.config_path), str(job.status_path), 1))
-
-    monkeypatch.setitem(executors.EXECUTORS._items, "inproc", executors.Executor(run))
-    return "inproc"
-
 
 def _study(**kw) -> Study:
     return Study("t", "tiny", **{"overrides": dict(FAST), "grid": {"train.lr": [1e-3, 3e-3]}, "seeds": 2, **kw})
