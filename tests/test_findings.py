@@ -90,9 +90,9 @@ def test_a_claim_naming_a_missing_variant_or_metric_is_refused_before_anything_i
     with pytest.raises(UserError, match=r"claim x names metric 'attention.entropy'"):
         run_study(bad, tmp_path / "s", 1, inproc)
     with pytest.raises(UserError, match=r"unknown instrument 'analyse'; valid instruments: ablate, analyze"):
-        _study(instruments=[{"kind": "analyse"}])
+        run_study(_study(instruments=[{"kind": "analyse"}]), tmp_path / "s", 1, inproc)
     with pytest.raises(UserError, match=r"instrument analyze \(analyze\): unknown parameter\(s\) window; valid"):
-        _study(instruments=[{"kind": "analyze", "window": 3}])
+        run_study(_study(instruments=[{"kind": "analyze", "window": 3}]), tmp_path / "s", 1, inproc)
     assert not (tmp_path / "s").exists()
 
 

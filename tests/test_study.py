@@ -16,7 +16,6 @@ from scipy import stats as sps
 
 import lmlab.train.loop as loop
 from lmlab.errors import UserError
-from lmlab.study import executors
 from lmlab.study.expand import plan, variants, with_settings
 from lmlab.study.seeds import STUDIES, get_study
 from lmlab.study.results import aggregate

@@ -85,10 +85,17 @@ def parse_instrument(values: dict, where: str) -> InstrumentSpec:
     return InstrumentSpec(kind, name, variants, seeds, {**inst.params, **values})
 
 
+# Modules whose import registers instruments (as lmlab.registry.PROVIDERS: named, imported on
+# demand, so this module imports nothing that registers into it): the general kinds, and the
+# seed studies, whose modules may define instruments of their own.
+KIND_MODULES = ["lmlab.study.instrument_kinds", "lmlab.study.seeds"]
+
+
 def load_kinds() -> None:
-    """Register every instrument: the general kinds, and those a seed study defines in its module."""
-    import lmlab.study.instrument_kinds  # noqa: F401
-    import lmlab.study.seeds  # noqa: F401
+    import importlib
+
+    for module in KIND_MODULES:
+        importlib.import_module(module)
 
 
 def check_instruments(specs: list[InstrumentSpec], variants: list[str], where: str) -> None:

@@ -39,7 +39,7 @@ class Study:
     retrain: dict[str, Any] = field(default_factory=dict)  # budget changes for the retrain (from scratch)
     scaling: bool = False  # fit L(N) = a N^-alpha + c over the variants (a size series)
     description: str = ""
-    # After training (lmlab.study.findings): instruments on the best checkpoints, the seed's claims
+    # After training (lmlab.study.findings, which checks them against the plan): instruments on the best checkpoints, the seed's claims
     # with computed verdicts, the seed's tables beside ours, and how this set-up differs from the seed's.
     instruments: list[dict[str, Any]] = field(default_factory=list)
     claims: list[dict[str, Any]] = field(default_factory=list)
@@ -66,9 +66,6 @@ class Study:
             raise UserError(f"study {self.name}: metric {self.metric!r}; valid: {', '.join(METRICS)}")
         if self.select not in ("", *METRICS):
             raise UserError(f"study {self.name}: select {self.select!r}; valid: '' (none), {', '.join(METRICS)}")
-        from lmlab.study.findings import parse_findings
-
-        parse_findings(self)  # each instrument, claim and seed table well-formed (names: checked at plan)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
