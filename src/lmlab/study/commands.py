@@ -116,7 +116,20 @@ def dry_run(study, runs, out: Path, workers: int | str = "auto", executor: str =
             f"estimated time: about {format_seconds(fc.wall_s)} on {n_workers} {executor} worker(s) x {threads} "
             f"thread(s) ({format_seconds(run_s)} of run time, measured on a few steps of each shape; early "
             f"stopping counted as never firing)"
-            f"{'; a retrain of the selected variant comes on top' if study.select else ''}; nothing was trained")
+            f"{'; a retrain of the selected variant comes on top' if study.select else ''}; nothing was trained"
+            f"{_instruments_line(study, runs)}")
+
+
+def _instruments_line(study, runs) -> str:
+    from lmlab.study.findings import parse_findings
+    from lmlab.study.instruments import targets
+
+    f = parse_findings(study)
+    n = sum(len(targets(s, runs)) for s in f.instruments)
+    if not (n or f.claims):
+        return ""
+    return (f"\nafter training: {n} instrument measurement(s) on best checkpoints (not in the estimate), "
+            f"{len(f.claims)} claim(s) judged, {len(f.seed_tables)} seed table(s) set beside ours")
 
 
 def cmd_studies(args, overrides) -> int:
