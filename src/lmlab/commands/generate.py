@@ -33,8 +33,8 @@ def add_repetition_args(p, applies: str = "") -> None:
     transformers' repetition_penalty and no_repeat_ngram_size (lmlab.generate.penalize)."""
     p.add_argument("--repetition-penalty", type=_penalty, default=1.0, metavar="F",
                    help="divide the logit of every token already in the text (prompt included) by F when "
-                        "positive, multiply when negative, as transformers' repetition_penalty; 1 = off "
-                        f"(default), e.g. 1.3{applies}")
+                        "positive, multiply when negative, before temperature/top-k/top-p, as transformers' "
+                        f"repetition_penalty; 1 = off (default), e.g. 1.3{applies}")
     p.add_argument("--no-repeat-ngram", type=_ngram, default=0, metavar="N",
                    help="never complete an N-gram already in the text (prompt included), as transformers' "
                         f"no_repeat_ngram_size; 0 = off (default){applies}")
