@@ -1,5 +1,10 @@
 """Sampling: greedy, temperature, top-k and top-p (nucleus), with the model's KV cache.
 
+Repetition penalty and no-repeat-n-gram blocking have the semantics of Hugging Face
+transformers' `generate(repetition_penalty=..., no_repeat_ngram_size=...)`: they act on the
+raw logits over the whole sequence so far (prompt included), before temperature, top-k and
+top-p, in that order (transformers' `_get_logits_processor`), and greedy decoding uses them too.
+
 The cache holds keys and values of the tokens seen so far, so each new token costs one
 position's work instead of the whole prefix. Once the text is longer than the model's
 context, the oldest tokens must drop out and absolute positions shift, so from then on each
@@ -27,6 +32,49 @@ def check_sampling(max_new_tokens: int, temperature: float, top_k: int, top_p: f
         raise UserError(f"top_k={top_k} is invalid; expected 0 (all tokens) or a positive integer")
     if not (math.isfinite(top_p) and 0.0 < top_p <= 1.0):
         raise UserError(f"top_p={top_p} is invalid; expected a float in (0, 1]")
+
+
+def check_penalties(repetition_penalty: float, no_repeat_ngram: int) -> None:
+    """A penalty <= 0 would flip or zero the logits of seen tokens; an n-gram size is a count."""
+    if not (isinstance(repetition_penalty, (int, float)) and math.isfinite(repetition_penalty)
+            and repetition_penalty > 0):
+        raise UserError(f"repetition_penalty={repetition_penalty} is invalid; expected a finite number > 0 "
+                        f"(1 = off, > 1 discourages repeats)")
+    if isinstance(no_repeat_ngram, bool) or not isinstance(no_repeat_ngram, int) or no_repeat_ngram < 0:
+        raise UserError(f"no_repeat_ngram={no_repeat_ngram} is invalid; expected an integer >= 0 (0 = off)")
+
+
+def penalize(logits: torch.Tensor, seq: torch.Tensor, repetition_penalty: float = 1.0,
+             no_repeat_ngram: int = 0) -> torch.Tensor:
+    """(B, V) next-token logits after the sequence so far `seq` (B, T), prompt included, with
+    transformers' RepetitionPenaltyLogitsProcessor then NoRepeatNGramLogitsProcessor applied:
+      repetition_penalty  the logit of every id present in `seq` is divided by the penalty if
+                          positive and multiplied by it if negative (1 = off)
+      no_repeat_ngram     n: an id that would complete an n-gram already in `seq` gets -inf (0 = off)
+    Both work in float32, as transformers' sampling loop does."""
+    if repetition_penalty == 1.0 and no_repeat_ngram == 0:
+        return logits
+    logits = logits.float()
+    vocab = logits.size(-1)
+    seq = seq.to(logits.device)
+    if repetition_penalty != 1.0:
+        ids = seq.clamp(max=vocab)  # ids past the output table (cannot be drawn) go to a spare column
+        padded = torch.nn.functional.pad(logits, (0, 1))
+        score = padded.gather(1, ids)
+        score = torch.where(score < 0, score * repetition_penalty, score / repetition_penalty)
+        logits = padded.scatter(1, ids, score)[:, :vocab]
+    n, length = no_repeat_ngram, seq.size(1)
+    if n > 0 and length >= n:
+        prefix = seq[:, length + 1 - n:]  # the last n - 1 ids: a window starting with them is completed next
+        windows = seq.unfold(1, n, 1)  # (B, length - n + 1, n): every n-gram seen
+        matches = (windows[..., :-1] == prefix[:, None]).all(-1)
+        banned = torch.zeros(seq.size(0), vocab + 1, dtype=torch.bool, device=logits.device)
+        banned.scatter_(1, torch.where(matches, windows[..., -1].clamp(max=vocab), vocab), True)
+        logits = logits.masked_fill(banned[:, :vocab], float("-inf"))
+        if torch.isneginf(logits).all(-1).any():
+            raise UserError(f"no_repeat_ngram={n} leaves no token to choose after {length} tokens (each would "
+                            f"repeat a {n}-gram already there); use a larger n-gram size or fewer new tokens")
+    return logits
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
@@ -58,12 +106,16 @@ def filtered_probs(logits: torch.Tensor, temperature: float, top_k: int = 0, top
 def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, seed: int | None = None, use_cache: bool = True,
              on_token: Callable[[int], None] | None = None, autocast=None,
-             vocab_size: int | None = None, never: tuple[int, ...] = ()) -> torch.Tensor:
+             vocab_size: int | None = None, never: tuple[int, ...] = (), repetition_penalty: float = 1.0,
+             no_repeat_ngram: int = 0) -> torch.Tensor:
     """Extend idx (B, T) by max_new_tokens; returns (B, T + max_new_tokens).
     `on_token(id)` is called for each new token of the first sequence (for streaming).
     `vocab_size` (the tokenizer's) keeps ids of a padded output table from being sampled, and
-    `never` other ids (`never_sampled(tokenizer)`: the <unk> of a character vocabulary)."""
+    `never` other ids (`never_sampled(tokenizer)`: the <unk> of a character vocabulary).
+    `repetition_penalty` and `no_repeat_ngram` are transformers' `repetition_penalty` and
+    `no_repeat_ngram_size` (see `penalize`), over all of idx, even once it outgrows the context."""
     check_sampling(max_new_tokens, temperature, top_k, top_p)
+    check_penalties(repetition_penalty, no_repeat_ngram)
     was_training = model.training
     model.eval()
     device = idx.device
@@ -77,6 +129,7 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
     try:
         for _ in range(max_new_tokens):
             logits = limit_vocab(_forward(model, pending, cache, autocast), vocab_size, never)  # (B, V)
+            logits = penalize(logits, idx, repetition_penalty, no_repeat_ngram)
             nxt = sample_next(logits, temperature, top_k, top_p, generator)[:, None]  # (B, 1)
             idx = torch.cat([idx, nxt], dim=1)
             if on_token is not None:
@@ -124,6 +177,8 @@ class Request:
     top_k: int = 0
     top_p: float = 1.0
     seed: int | None = None
+    repetition_penalty: float = 1.0
+    no_repeat_ngram: int = 0
 
 
 @dataclass
@@ -136,12 +191,15 @@ class Generated:
 def generate_batch(model, requests: list[Request], max_new_tokens: int, vocab_size: int | None = None,
                    batch_size: int = 64, autocast=None, never: tuple[int, ...] = ()) -> list[Generated]:
     """Many sequences at once with one KV cache per group, each equal to
-    `generate(model, prompt, max_new_tokens, temperature, top_k, top_p, seed)` run alone.
+    `generate(model, prompt, max_new_tokens, temperature, top_k, top_p, seed, ...,
+    repetition_penalty=..., no_repeat_ngram=...)` run alone.
 
     The model has no padding mask (positions are absolute and every key is attended), so rather
     than pad, prompts are grouped by length: rows of a group share positions exactly and decode
     in lock-step. Each row keeps its own seeded generator, so a row's sample does not depend on
     the rows beside it."""
+    for r in requests:
+        check_penalties(r.repetition_penalty, r.no_repeat_ngram)
     out: list[Generated | None] = [None] * len(requests)
     groups: dict[int, list[int]] = {}
     for i, r in enumerate(requests):
@@ -171,7 +229,7 @@ def _decode_group(model, reqs: list[Request], max_new_tokens: int, vocab_size, a
     new, logps = [], []
     for _ in range(max_new_tokens):
         logits = limit_vocab(_forward(model, pending, cache, autocast), vocab_size, never).float()  # (B, V)
-        nxt = _sample_rows(logits, reqs, gens)  # (B,)
+        nxt = _sample_rows(_penalize_rows(logits, idx, reqs), reqs, gens)  # (B,)
         logps.append(torch.log_softmax(logits, -1).gather(-1, nxt[:, None])[:, 0])
         new.append(nxt)
         idx = torch.cat([idx, nxt[:, None]], dim=1)
@@ -190,6 +248,19 @@ def _generator(r: Request, device) -> torch.Generator | None:
     g = torch.Generator(device=device)
     g.manual_seed(r.seed)
     return g
+
+
+def _penalize_rows(logits: torch.Tensor, idx: torch.Tensor, reqs: list[Request]) -> torch.Tensor:
+    """`penalize` each row with its own request's settings; the log-probs stay the model's own."""
+    settings: dict[tuple, list[int]] = {}
+    for i, r in enumerate(reqs):
+        settings.setdefault((r.repetition_penalty, r.no_repeat_ngram), []).append(i)
+    if list(settings) == [(1.0, 0)]:
+        return logits
+    out = logits.clone()
+    for (penalty, n), rows in settings.items():
+        out[rows] = penalize(logits[rows], idx[rows], penalty, n)
+    return out
 
 
 def _sample_rows(logits: torch.Tensor, reqs: list[Request], gens: list) -> torch.Tensor:

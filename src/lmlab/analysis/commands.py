@@ -7,6 +7,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from lmlab.commands.generate import add_repetition_args
 from lmlab.errors import UserError, need
 from lmlab.io import check_out_folder, claim_out_folder, read_text, topmost_missing
 
@@ -71,6 +72,7 @@ def _sample(verbs) -> None:
     p.add_argument("--top-k", default="0", help="comma-separated (default 0 = off)")
     p.add_argument("--seeds", type=int, default=1, help="samples per prompt and setting (seeds 0..N-1)")
     p.add_argument("--max-new-tokens", type=int, default=100)
+    add_repetition_args(p, applies="; applies to every setting and prompt variant")
     p.set_defaults(fn=cmd_sample)
 
 
@@ -217,13 +219,15 @@ def _sample_files(args, prompts, temps, top_ps, top_ks) -> list:
     files = []
     if prompts:
         study = pipeline.sample_run(args.run_dir, prompts, args.checkpoint, temps, top_ps, top_ks, args.seeds,
-                                    args.max_new_tokens, args.device, args.out)
+                                    args.max_new_tokens, args.device, args.out, args.repetition_penalty,
+                                    args.no_repeat_ngram)
         print(sampling.format_study(study))
         files += study["files"]
     if args.prompt_variants:
         variants = _read_lines(args.prompt_variants, "--prompt-variants")
         result = pipeline.sensitivity_run(args.run_dir, variants, args.checkpoint, temps[0], top_ks[0], top_ps[0],
-                                          0, min(args.max_new_tokens, 50), args.device, args.out)
+                                          0, min(args.max_new_tokens, 50), args.device, args.out,
+                                          args.repetition_penalty, args.no_repeat_ngram)
         print(sampling.format_sensitivity(result))
         files += result["files"]
     return files

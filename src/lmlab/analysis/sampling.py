@@ -58,8 +58,11 @@ def setting_metrics(samples: list[list[int]], logprobs: list[list[float]]) -> di
 
 
 def sampling_study(model, tokenizer, prompts: list[str], temperatures=(0.5, 0.8, 1.0, 1.2), top_ps=(1.0,),
-                   top_ks=(0,), seeds: int = 1, max_new_tokens: int = 100, batch_size: int = 64) -> dict:
-    """Every prompt x setting x seed, generated in batches; a row per setting with its samples."""
+                   top_ks=(0,), seeds: int = 1, max_new_tokens: int = 100, batch_size: int = 64,
+                   repetition_penalty: float = 1.0, no_repeat_ngram: int = 0) -> dict:
+    """Every prompt x setting x seed, generated in batches; a row per setting with its samples.
+    `repetition_penalty` and `no_repeat_ngram` (transformers' semantics) apply to every setting;
+    mean_logprob stays the model's own log p of the tokens drawn, before any penalty."""
     from lmlab.generate import Request, generate_batch, never_sampled
 
     encoded = [_encode(tokenizer, p, model.config.context_len) for p in prompts]
@@ -68,7 +71,7 @@ def sampling_study(model, tokenizer, prompts: list[str], temperatures=(0.5, 0.8,
     for s_i, (t, p, k) in enumerate(grid):
         for p_i, ids in enumerate(encoded):
             for seed in range(seeds):
-                reqs.append(Request(ids, t, k, p, seed))
+                reqs.append(Request(ids, t, k, p, seed, repetition_penalty, no_repeat_ngram))
                 keys.append((s_i, p_i, seed))
     out = generate_batch(model, reqs, max_new_tokens, tokenizer.vocab_size, batch_size,
                          never=never_sampled(tokenizer))
@@ -78,7 +81,8 @@ def sampling_study(model, tokenizer, prompts: list[str], temperatures=(0.5, 0.8,
         samples = [{"prompt": prompts[key[1]], "seed": key[2], "text": tokenizer.decode(g.ids)} for key, g in mine]
         rows.append({"temperature": t, "top_p": p, "top_k": k, "samples": samples,
                      **setting_metrics([g.ids for _, g in mine], [g.logprobs for _, g in mine])})
-    return {"prompts": prompts, "seeds": seeds, "max_new_tokens": max_new_tokens, "settings": rows}
+    return {"prompts": prompts, "seeds": seeds, "max_new_tokens": max_new_tokens,
+            "repetition_penalty": repetition_penalty, "no_repeat_ngram": no_repeat_ngram, "settings": rows}
 
 
 def _encode(tokenizer, text: str, context_len: int) -> list[int]:
@@ -94,25 +98,39 @@ def bleu_matrix(texts: list[str]) -> list[list[float]]:
 
 
 def prompt_sensitivity(model, tokenizer, variants: list[str], temperature: float = 0.0, top_k: int = 0,
-                       top_p: float = 1.0, seed: int = 0, max_new_tokens: int = 50) -> dict:
+                       top_p: float = 1.0, seed: int = 0, max_new_tokens: int = 50, repetition_penalty: float = 1.0,
+                       no_repeat_ngram: int = 0) -> dict:
     """The continuation of each prompt variant, the pairwise BLEU matrix and its off-diagonal mean."""
     from lmlab.generate import Request, generate_batch, never_sampled
 
     if len(variants) < 2:
         raise UserError("--prompt-variants needs at least two prompts (one per line)")
-    reqs = [Request(_encode(tokenizer, v, model.config.context_len), temperature, top_k, top_p, seed)
-            for v in variants]
+    reqs = [Request(_encode(tokenizer, v, model.config.context_len), temperature, top_k, top_p, seed,
+                    repetition_penalty, no_repeat_ngram) for v in variants]
     outs = generate_batch(model, reqs, max_new_tokens, tokenizer.vocab_size, never=never_sampled(tokenizer))
     texts = [tokenizer.decode(g.ids) for g in outs]
     matrix = bleu_matrix(texts)
     off = [matrix[i][j] for i in range(len(texts)) for j in range(len(texts)) if i != j]
     return {"variants": variants, "continuations": texts, "bleu": matrix, "mean_bleu": sum(off) / len(off),
             "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed,
+            "repetition_penalty": repetition_penalty, "no_repeat_ngram": no_repeat_ngram,
             "max_new_tokens": max_new_tokens}
 
 
+def penalty_note(result: dict) -> str:
+    """'repetition penalty 1.3, no repeated 2-grams' for a study or sensitivity result that used them, else ''."""
+    parts = []
+    if result.get("repetition_penalty", 1.0) != 1.0:
+        parts.append(f"repetition penalty {result['repetition_penalty']:g}")
+    if result.get("no_repeat_ngram", 0):
+        parts.append(f"no repeated {result['no_repeat_ngram']}-grams")
+    return ", ".join(parts)
+
+
 def format_study(study: dict, width: int = 70) -> str:
-    lines = [f"{'temp':>5} {'top_p':>6} {'top_k':>5} {'dist-1':>7} {'dist-2':>7} {'rep-4':>6} {'logp/tok':>9}  sample"]
+    note = penalty_note(study)
+    lines = [f"every setting with {note}"] if note else []
+    lines += [f"{'temp':>5} {'top_p':>6} {'top_k':>5} {'dist-1':>7} {'dist-2':>7} {'rep-4':>6} {'logp/tok':>9}  sample"]
     for r in study["settings"]:
         text = r["samples"][0]["text"].replace("\n", " ")[:width]
         lines.append(f"{r['temperature']:>5g} {r['top_p']:>6g} {r['top_k']:>5d} {r['distinct_1']:>7.3f} "
@@ -122,7 +140,9 @@ def format_study(study: dict, width: int = 70) -> str:
 
 def study_markdown(study: dict) -> str:
     """samples/sampling.md: the table, then every sample."""
-    lines = ["| temperature | top_p | top_k | distinct-1 | distinct-2 | rep-4 | log p / token |", "|---|---|---|---|---|---|---|"]
+    note = penalty_note(study)
+    lines = [f"Every setting with {note}.\n"] if note else []
+    lines += ["| temperature | top_p | top_k | distinct-1 | distinct-2 | rep-4 | log p / token |", "|---|---|---|---|---|---|---|"]
     for r in study["settings"]:
         lines.append(f"| {r['temperature']:g} | {r['top_p']:g} | {r['top_k']} | {r['distinct_1']:.3f} | "
                      f"{r['distinct_2']:.3f} | {r['repetition']:.3f} | {r['mean_logprob']:.3f} |")
@@ -134,7 +154,9 @@ def study_markdown(study: dict) -> str:
 
 
 def format_sensitivity(result: dict) -> str:
-    lines = [f"{i}: {v!r} -> {c[:60]!r}".replace("\\n", " ") for i, (v, c) in
+    note = penalty_note(result)
+    lines = [f"continuations with {note}"] if note else []
+    lines += [f"{i}: {v!r} -> {c[:60]!r}".replace("\\n", " ") for i, (v, c) in
              enumerate(zip(result["variants"], result["continuations"]))]
     n = len(result["bleu"])
     lines.append("BLEU (row = hypothesis, column = reference):")

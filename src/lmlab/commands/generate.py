@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 
 from lmlab.errors import UserError
@@ -15,6 +17,7 @@ def add_parser(verbs) -> None:
     p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
     p.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0 = all)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
+    add_repetition_args(p)
     p.add_argument("--seed", type=int, default=None, help="same seed, same text")
     p.add_argument("--checkpoint", default="last", help="last (default), best or a step kept by train.keep_checkpoints=log")
     p.add_argument("--no-cache", action="store_true", help="recompute the whole context for every token")
@@ -23,6 +26,38 @@ def add_parser(verbs) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--ablate-heads", metavar="L.H,...", help="zero-ablate these heads (hook_z), e.g. 1.1,1.2")
     p.set_defaults(fn=cmd_generate)
+
+
+def add_repetition_args(p, applies: str = "") -> None:
+    """--repetition-penalty and --no-repeat-ngram, shared by `lmlab generate` and `lmlab sample`:
+    transformers' repetition_penalty and no_repeat_ngram_size (lmlab.generate.penalize)."""
+    p.add_argument("--repetition-penalty", type=_penalty, default=1.0, metavar="F",
+                   help="divide the logit of every token already in the text (prompt included) by F when "
+                        "positive, multiply when negative, before temperature/top-k/top-p, as transformers' "
+                        f"repetition_penalty; 1 = off (default), e.g. 1.3{applies}")
+    p.add_argument("--no-repeat-ngram", type=_ngram, default=0, metavar="N",
+                   help="never complete an N-gram already in the text (prompt included), as transformers' "
+                        f"no_repeat_ngram_size; 0 = off (default){applies}")
+
+
+def _penalty(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid; expected a number > 0 (1 = off, e.g. 1.3)")
+    return value
+
+
+def _ngram(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid; expected an integer >= 0 (0 = off, e.g. 3)")
+    return value
 
 
 def cmd_generate(args, overrides) -> int:
@@ -46,7 +81,8 @@ def cmd_generate(args, overrides) -> int:
         sys.stdout.write(args.prompt)
         generate(model, loaded.encode_prompt(args.prompt), args.max_new_tokens, args.temperature,
                  args.top_k, args.top_p, args.seed, use_cache=not args.no_cache, on_token=stream.push,
-                 vocab_size=loaded.tokenizer.vocab_size, never=never_sampled(loaded.tokenizer))
+                 vocab_size=loaded.tokenizer.vocab_size, never=never_sampled(loaded.tokenizer),
+                 repetition_penalty=args.repetition_penalty, no_repeat_ngram=args.no_repeat_ngram)
         stream.finish()
     return 0
 
