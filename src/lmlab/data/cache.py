@@ -34,7 +34,7 @@ class DamagedEntry(ValueError):
 def data_identity(data) -> dict:
     """The data settings that change the prepared arrays (not where files or the cache live)."""
     values = data.to_dict()
-    for k in ("cache", "cache_dir", "root", "sources", "source", "path", "allow_eval_sets"):
+    for k in ("cache", "cache_dir", "root", "sources", "source", "path", "allow_eval_sets", "score_pads"):
         values.pop(k)
     return values
 

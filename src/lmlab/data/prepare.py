@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lmlab.data.cache import DamagedEntry, entry_for, load_entry, write_entry
-from lmlab.data.layout import LAYOUTS, Stream, token_dtype
+from lmlab.data.layout import LAYOUTS, Rows, Stream, token_dtype
 from lmlab.data.mixture import mixture_probs
 from lmlab.data.prepared import Prepared
 from lmlab.data.sources import Where, read_documents, source_facts
@@ -47,7 +47,7 @@ def prepare(cfg, tokenizer=None, *, progress: bool = True, force: bool = False) 
         try:
             prepared = load_entry(entry, T, tokenizer)
             check_windows(prepared.splits, T)  # a packed entry serves every context length
-            return prepared
+            return scoring(prepared, data)
         except DamagedEntry as err:
             damage = str(err)
         except (OSError, ValueError, KeyError, json.JSONDecodeError):
@@ -60,6 +60,16 @@ def prepare(cfg, tokenizer=None, *, progress: bool = True, force: bool = False) 
             from lmlab.io import warn
 
             warn(f"could not write the token cache {entry} ({err.strerror or err}); continuing without it")
+    return scoring(prepared, data)
+
+
+def scoring(prepared: Prepared, data) -> Prepared:
+    """Which targets the rows' masks score: data.score_pads (a known mistake, reproduced on purpose)
+    also scores padding. Not part of the cached arrays, so one cache entry serves both."""
+    for parts in prepared.splits.values():
+        for part in parts.values():
+            if isinstance(part, Rows):
+                part.score_pads = data.score_pads
     return prepared
 
 
