@@ -24,7 +24,8 @@ from lmlab.data.prepared import Prepared
 from lmlab.data.sources import digest, fingerprint
 from lmlab.data.split import SPLITS
 
-CACHE_VERSION = 3  # bump when what an entry holds, or its source labels, change
+CACHE_VERSION = 4  # bump when what an entry holds, or its source labels, change (4: stats gained words per
+# split and the held-out overlap, which the sanity checks read)
 
 
 class DamagedEntry(ValueError):
