@@ -38,6 +38,7 @@ PROVIDERS = [
     "lmlab.eval.tasks.kinds",
     "lmlab.study.library",
     "lmlab.study.executors",
+    "lmlab.sanity",
 ]
 
 
