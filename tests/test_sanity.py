@@ -52,7 +52,7 @@ def test_initial_loss_near_ln_v(tmp_path, loss, expected):
     assert status(make_run(tmp_path / "none"), "initial_loss") == "n/a"  # a count-based model records none
 
 
-@pytest.mark.parametrize("found, expected", [(0, "ok"), (1, "ok"), (5, "warn"), (400, "fail")])
+@pytest.mark.parametrize("found, expected", [(0, "ok"), (4, "ok"), (10, "warn"), (400, "fail")])
 def test_validation_windows_found_in_training(tmp_path, found, expected):
     counting = {"windows": 500, "found": 500}  # generated: its runs of numbers repeat by construction
     stats = {"overlap": {"window": 28, "val": {"text": {"windows": 1000, "found": found}, "counting": counting}},
