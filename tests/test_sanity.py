@@ -1,6 +1,7 @@
 """lmlab.sanity: every check passes on a run folder built to pass it and fails (or warns) on one
 built to fail it; real tiny runs show a biased init, a validation file copied into training and a
-Markov source's entropy floor."""
+Markov source's entropy floor; and LLM-Lite's pad mistake (examples/llm_lite_pad_mistake.toml)
+trained for a few dozen steps reports a perplexity far below the honest one, which the checks fail."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from lmlab.cli import main
 from lmlab.errors import UserError
 from lmlab.sanity import CHECKS, check_rows, run_checks, sanity_rows, title, worst
 
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "llm_lite_pad_mistake.toml"
 V = 100
 
 
@@ -189,3 +191,46 @@ def test_a_markov_source_is_not_predicted_below_its_entropy_rate(tmp_path):
     check = next(c for c in run_checks(run) if c.name == "loss_above_floor")
     assert check.status == "ok" and check.measured.startswith("markov: ")
     assert status(run, "word_perplexity") == "n/a"  # generated text is not held to a word perplexity
+
+
+# --- LLM-Lite's pad mistake, on purpose -----------------------------------------------------
+
+# The example at tiny widths: a 512-token BPE, the first WikiText-2 lines, rows of 513 (mostly padding).
+SMALL = ["--train.progress=false", "--tokenizer.vocab_size=512", "--data.sources.0.max_docs=2000",
+         "--data.sources.1.max_docs=300", "--model.n_layer=1", "--model.n_head=2", "--model.d_model=32",
+         "--model.context_len=512", "--train.batch_size=4", "--train.lr=1e-2", "--train.warmup_steps=5",
+         "--eval.max_tokens=4096", "--train.precision=fp32"]
+
+
+def honest_perplexity(run: Path) -> float:
+    """The same checkpoint evaluated with padding masked out."""
+    from lmlab.data.prepare import prepare
+    from lmlab.eval import evaluate
+    from lmlab.load import load_run
+
+    loaded = load_run(run, "last", "cpu")
+    cfg = loaded.cfg.replace(data={"score_pads": False})
+    parts = prepare(cfg, loaded.tokenizer, progress=False).splits["val"]
+    return evaluate(loaded.model, parts, loaded.tokenizer, cfg.model.context_len, 4, 4096)["perplexity"]
+
+
+def test_llm_lite_pad_mistake_collapses_the_perplexity_and_fails_the_checks(tmp_path, shared_data):
+    mistake, fixed = tmp_path / "mistake", tmp_path / "fixed"
+    assert main(["train", str(EXAMPLE), "--run-dir", str(mistake), *SMALL, "--train.max_steps=30",
+                 "--eval.every=30"]) == 0
+    reported = [json.loads(x) for x in (mistake / "metrics.jsonl").read_text().splitlines()][-1]
+    assert reported["kind"] == "eval" and reported["val_pad_targets"] > reported["val_tokens"] / 2
+    assert reported["val_perplexity"] < honest_perplexity(mistake) / 10  # pads scored: far below the honest one
+    checks = {c.name: c for c in run_checks(mistake)}
+    assert checks["pads_not_scored"].status == "fail" and "data.score_pads = true" in checks["pads_not_scored"].message
+    assert main(["report", str(mistake)]) == 0
+    page = (mistake / "report.html").read_text()
+    assert '<section id="sanity">' in page and "checks FAIL (pads never scored" in page
+
+    assert main(["train", str(EXAMPLE), "--run-dir", str(fixed), *SMALL, "--train.max_steps=10", "--eval.every=10",
+                 "--data.score_pads=false"]) == 0
+    checks = {c.name: c.status for c in run_checks(fixed)}
+    assert checks["pads_not_scored"] == "ok" and checks["word_perplexity"] == "ok"
+    assert checks["val_not_in_train"] == "ok" and checks["initial_loss"] == "ok"
+    honest = [json.loads(x) for x in (fixed / "metrics.jsonl").read_text().splitlines()][-1]
+    assert honest["val_pad_targets"] == 0 and honest["val_perplexity"] > 10 * reported["val_perplexity"]
