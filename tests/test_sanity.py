@@ -167,6 +167,8 @@ def test_a_real_biased_init_fails_and_the_default_passes(tmp_path, shakespeare):
         assert main(["train", "tiny", "--data", str(shakespeare), "--run-dir", str(run), *TINY,
                      f"--model.init={init}"]) == 0
         assert status(run, "initial_loss") == expected, init
+        first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+        assert first["kind"] == "init" and first["step"] == 0 and first["ln_vocab"] == pytest.approx(math.log(67))
 
 
 def test_a_validation_file_copied_into_training_fails(tmp_path, shakespeare):
