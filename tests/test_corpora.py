@@ -150,6 +150,17 @@ def test_pad_rows_mask_padding_and_cut_long_documents():
     x, y, mask = part._batch(np.array([0, 1]))
     assert mask[0].tolist() == [True] * 3 + [False] * 5  # targets 2, 3, eos
     assert mask[1].all()
+    part.score_pads = True  # data.score_pads: the known mistake, every pad target scored too
+    assert part._batch(np.array([0, 1]))[2].all()
+
+
+def test_score_pads_is_refused_without_padding_and_shares_the_cache():
+    with pytest.raises(UserError, match="data.score_pads=true needs padding to score"):
+        prepare(get_preset("tiny").replace(data={"score_pads": True}))
+    cfg = config({"kind": "synthetic", "generator": "counting", "n_docs": 60, "length": 6}, layout="pad")
+    honest, mistaken = prepare(cfg), prepare(cfg.replace(data={"score_pads": True}))
+    assert mistaken.directory == honest.directory  # the arrays are the same; only the masks differ
+    assert not honest.splits["val"]["counting"].score_pads and mistaken.splits["val"]["counting"].score_pads
 
 
 def test_chunk_windows_overlap_by_stride_and_score_every_token_once():
@@ -174,6 +185,7 @@ def test_pad_layout_trains_with_the_mask(tmp_path):
     assert stats["layout"]["utilization"] < 1.0
     val = prepare(cfg).splits["val"]["counting"]
     assert result.metrics["tokens"] == val.scored  # padding is not scored
+    assert result.metrics["pad_targets"] == 0  # and the evaluation records it (lmlab.sanity reads it)
     assert result.metrics["loss"] < math.log(prepare(cfg).tokenizer.vocab_size) - 0.5
 
 

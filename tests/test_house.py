@@ -140,9 +140,10 @@ def _under(module: str, *packages: str) -> bool:
 # DESIGN.md's one-way rules: (who, never imports), counting imports inside functions too.
 STAGES = ("lmlab.data", "lmlab.tokenizer", "lmlab.model", "lmlab.train", "lmlab.eval", "lmlab.analysis",
           "lmlab.generate", "lmlab.interop", "lmlab.study", "lmlab.load", "lmlab.runs", "lmlab.checkpoint",
-          "lmlab.manifest", "lmlab.config", "lmlab.presets", "lmlab.io", "lmlab.registry", "lmlab.figures")
+          "lmlab.manifest", "lmlab.config", "lmlab.presets", "lmlab.io", "lmlab.registry", "lmlab.figures",
+          "lmlab.sanity")
 READERS = ("lmlab.load", "lmlab.interop", "lmlab.eval", "lmlab.analysis", "lmlab.generate", "lmlab.runs",
-           "lmlab.checkpoint", "lmlab.manifest", "lmlab.figures")
+           "lmlab.checkpoint", "lmlab.manifest", "lmlab.figures", "lmlab.sanity")
 ONE_WAY = [(STAGES, ("lmlab.report", "lmlab.commands", "lmlab.cli")),
            (READERS, ("lmlab.train",)),
            (("lmlab.model", "lmlab.tokenizer"), ("lmlab.data", "lmlab.train"))]

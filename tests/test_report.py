@@ -17,7 +17,7 @@ import browser
 from lmlab.cli import main
 from lmlab.report.load import read_run_page
 
-RUN_SECTIONS = ["overview", "config", "model", "data", "training", "evaluation", "samples", "analysis", "sampling"]
+RUN_SECTIONS = ["overview", "sanity", "config", "model", "data", "training", "evaluation", "samples", "analysis", "sampling"]
 STUDY_SECTIONS = ["plan", "results", "curves", "scaling", "runs"]
 
 CONFIG = """name = "tiny"
@@ -140,6 +140,7 @@ def test_run_page_holds_every_part(run_dir):
     assert "<td>train.max_steps</td><td>40</td><td>24</td>" in page  # the diff from the preset
     for text in ("Zero-shot tasks", "0.27 ± 0.031", "attention.csv", "ablation.json", "sampling.json",
                  "ROMEO: the king", "&lt;untrained &amp; noisy&gt;", "model_mean_entropy", "training FLOPs per token",
+                 "Sanity checks", "Every applicable check passes.", "initial loss near ln(V)", "pads never scored",
                  f"{json.loads((run_dir / 'model.json').read_text())['params']:,}"):
         assert text in page, text
     # self-contained: every image is embedded, nothing refers to the network

@@ -38,6 +38,7 @@ PROVIDERS = [
     "lmlab.eval.tasks.kinds",
     "lmlab.study.seeds",
     "lmlab.study.executors",
+    "lmlab.sanity",
 ]
 
 

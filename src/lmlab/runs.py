@@ -3,7 +3,8 @@
     runs/<name>/config.toml      the full RunConfig
                 model.json       parameters, FLOPs per token, activation-memory estimate
                 manifest.json    versions, device, threads, data hash, config: why two runs differ
-                metrics.jsonl    one JSON object per line: {"kind": "train" | "eval", "step": ...}
+                metrics.jsonl    one JSON object per line: {"kind": "train" | "eval", "step": ...}; also
+                                 "init" (step 0: the initialization's loss), "epoch", "skip"
                 tokenizer/       the tokenizer, reloadable on its own
                 checkpoints/     last/ and best/ (model.safetensors, state.safetensors, meta.json), step-XXXXXX/
                                  (train.keep_checkpoints)

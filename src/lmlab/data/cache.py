@@ -24,7 +24,8 @@ from lmlab.data.prepared import Prepared
 from lmlab.data.sources import digest, fingerprint
 from lmlab.data.split import SPLITS
 
-CACHE_VERSION = 3  # bump when what an entry holds, or its source labels, change
+CACHE_VERSION = 4  # bump when what an entry holds, or its source labels, change (4: stats gained words per
+# split and the held-out overlap, which the sanity checks read)
 
 
 class DamagedEntry(ValueError):
@@ -34,7 +35,7 @@ class DamagedEntry(ValueError):
 def data_identity(data) -> dict:
     """The data settings that change the prepared arrays (not where files or the cache live)."""
     values = data.to_dict()
-    for k in ("cache", "cache_dir", "root", "sources", "source", "path", "allow_eval_sets"):
+    for k in ("cache", "cache_dir", "root", "sources", "source", "path", "allow_eval_sets", "score_pads"):
         values.pop(k)
     return values
 

@@ -135,6 +135,9 @@ class DataConfig(Section):
     layout: str = "pack"  # pack (documents joined by <|endoftext|>, cut into windows) | pad | chunk
     stride: int = 0  # chunk: start of each next window of a long document; 0 = model.context_len // 2
     allow_eval_sets: bool = False  # let benchmark sets (HellaSwag, ARC, BoolQ, PIQA, WinoGrande) train
+    score_pads: bool = False  # pad / chunk: ALSO score the padding targets in training and evaluation. WRONG on
+    # purpose, for reproducing a known mistake only (LLM-Lite's perplexity 1.17: pad -> pad predictions counted);
+    # `lmlab report`'s sanity checks fail every run that sets it
     cache: bool = True  # keep encoded tokens in the cache and reuse them
     cache_dir: str = ""  # "" = $LMLAB_CACHE, else ~/.cache/lmlab
 

@@ -115,7 +115,12 @@ class Stream:
 
 
 class Rows:
-    """The pad and chunk layouts: rows of T+1 tokens with the real length and first scored target."""
+    """The pad and chunk layouts: rows of T+1 tokens with the real length and first scored target.
+
+    `score_pads` (data.score_pads, set by `prepare`) also scores the padding targets: a known mistake,
+    kept only to reproduce it (the loss then rewards predicting pad after pad)."""
+
+    score_pads = False
 
     def __init__(self, rows: np.ndarray, n_real: np.ndarray, score_from: np.ndarray, docs: int, layout: str):
         self.rows, self.n_real, self.score_from, self.docs, self.layout = rows, n_real, score_from, docs, layout
@@ -160,7 +165,9 @@ class Rows:
     def _batch(self, idx: np.ndarray) -> Batch:
         rows = _long(self.rows[idx])
         j = torch.arange(rows.shape[1] - 1)
-        mask = (j >= _long(self.score_from[idx])[:, None]) & (j < _long(self.n_real[idx])[:, None] - 1)
+        mask = j >= _long(self.score_from[idx])[:, None]
+        if not self.score_pads:
+            mask &= j < _long(self.n_real[idx])[:, None] - 1  # the targets past the real tokens are padding
         return rows[:, :-1], rows[:, 1:], mask
 
     def draw(self, gen: torch.Generator, n: int, T: int) -> np.ndarray:
@@ -273,6 +280,11 @@ class Layout:
 class Pack(Layout):
     name = "pack"
     uses_context = False
+
+    def check(self, data, T, stride):
+        if data.score_pads:
+            raise UserError("data.score_pads=true needs padding to score: use data.layout=\"pad\" (or \"chunk\"); "
+                            "the pack layout has none")
 
     def build(self, ids, lens, eos_id, T, stride, dtype):
         return pack(ids, lens, eos_id, dtype), None

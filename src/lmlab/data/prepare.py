@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lmlab.data.cache import DamagedEntry, entry_for, load_entry, write_entry
-from lmlab.data.layout import LAYOUTS, Stream, token_dtype
+from lmlab.data.layout import LAYOUTS, Rows, Stream, token_dtype
 from lmlab.data.mixture import mixture_probs
 from lmlab.data.prepared import Prepared
 from lmlab.data.sources import Where, read_documents, source_facts
@@ -47,7 +47,7 @@ def prepare(cfg, tokenizer=None, *, progress: bool = True, force: bool = False) 
         try:
             prepared = load_entry(entry, T, tokenizer)
             check_windows(prepared.splits, T)  # a packed entry serves every context length
-            return prepared
+            return scoring(prepared, data)
         except DamagedEntry as err:
             damage = str(err)
         except (OSError, ValueError, KeyError, json.JSONDecodeError):
@@ -60,6 +60,16 @@ def prepare(cfg, tokenizer=None, *, progress: bool = True, force: bool = False) 
             from lmlab.io import warn
 
             warn(f"could not write the token cache {entry} ({err.strerror or err}); continuing without it")
+    return scoring(prepared, data)
+
+
+def scoring(prepared: Prepared, data) -> Prepared:
+    """Which targets the rows' masks score: data.score_pads (a known mistake, reproduced on purpose)
+    also scores padding. Not part of the cached arrays, so one cache entry serves both."""
+    for parts in prepared.splits.values():
+        for part in parts.values():
+            if isinstance(part, Rows):
+                part.score_pads = data.score_pads
     return prepared
 
 
@@ -130,11 +140,13 @@ def build(cfg, specs, tokenizer, stride: int, progress: bool) -> Prepared:
         labels_a = np.asarray(labels, dtype=object)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         kept_docs = n_docs if was_cut or not src.max_tokens else int((keep > 0).sum())
-        doc_lengths = []
+        words = kept_words(texts, lengths, keep)
+        doc_lengths, split_words = [], {}
         for split in SPLITS:
             sel = [j for j in range(len(texts)) if labels_a[j] == split and keep[j] > 0]
             if not sel:
                 continue
+            split_words[f"{split}_words"] = int(round(words[sel].sum()))
             ids = np.concatenate([flat[offsets[j]:offsets[j] + keep[j]] for j in sel])
             lens = np.asarray([keep[j] for j in sel], dtype=np.int64)
             doc_lengths.append(lens)
@@ -146,7 +158,7 @@ def build(cfg, specs, tokenizer, stride: int, progress: bool) -> Prepared:
         if was_cut:  # the pieces of one document are one sample
             all_lengths = np.asarray([all_lengths.sum()], dtype=np.int64) if n_docs == 1 else all_lengths
         lengths_by_source[src.label] = all_lengths
-        source_stats.append(_source_stats(src, splits, kept_docs, all_lengths))
+        source_stats.append({**_source_stats(src, splits, kept_docs, all_lengths), **split_words})
     bar.close()
     for split in ("train", "val"):
         if not splits[split]:
@@ -178,6 +190,13 @@ def encode(tokenizer, texts: list[str], bar: "EncodeBar") -> tuple[np.ndarray, n
     if not flats:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(flats), np.concatenate(lens)
+
+
+def kept_words(texts: list[str], lengths: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Whitespace-separated words of each text, scaled by the share of its tokens the caps keep (the
+    sanity checks state a perplexity per word with them)."""
+    words = np.asarray([len(t.split()) for t in texts], dtype=np.float64)
+    return words * np.divide(keep, lengths, out=np.ones(len(texts)), where=lengths > 0)
 
 
 def cap_tokens(lengths: np.ndarray, labels: list[str], was_cut: bool, max_tokens: int, data) -> np.ndarray:

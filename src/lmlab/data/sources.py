@@ -285,9 +285,11 @@ def synthetic_source(where: Where) -> list[str]:
 
 
 def _synthetic_facts(src) -> dict:
+    """Generated, not natural text (the sanity checks hold natural text to a plausible perplexity),
+    and its entropy rate where one is known."""
     from lmlab.data.synthetic import facts
 
-    return facts(src)
+    return {"generated": True, **facts(src)}
 
 
 synthetic_source.facts = _synthetic_facts

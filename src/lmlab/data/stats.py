@@ -1,5 +1,6 @@
-"""Corpus statistics: per source (samples, tokens, % tokens, average and percentile lengths, share
-of training) and for the whole corpus (layout rows, padding, utilization, vocabulary coverage).
+"""Corpus statistics: per source (samples, tokens, words per split, % tokens, average and percentile
+lengths, share of training) and for the whole corpus (layout rows, padding, utilization, vocabulary
+coverage, held-out windows found in training: overlap.py).
 
 `lmlab prepare` prints them as the seed studies' tables and saves stats.json, stats.csv and a
 length histogram (lengths.png).
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lmlab.data.layout import LAYOUTS, thousands
+from lmlab.data.overlap import held_out_overlap
 from lmlab.errors import UserError
 
 CSV_FIELDS = ("name", "kind", "weight", "split", "samples", "tokens", "pct_tokens", "avg_tokens", "p50", "p90",
@@ -54,10 +56,12 @@ def corpus_stats(cfg, tokenizer, splits: dict, sources: list[dict], layout_count
            "vocab_coverage": float((counts > 0).sum()) / tokenizer.vocab_size}
     split_tokens = {s: sum(p.real_tokens for p in parts.values()) for s, parts in splits.items()}
     split_docs = {s: sum(p.docs for p in parts.values()) for s, parts in splits.items()}
+    split_words = {s: sum(src.get(f"{s}_words", 0) for src in sources) for s in splits}
     return {"sources": sources, "total": {"samples": total_samples, "tokens": total_tokens,
                                           "avg_tokens": total_tokens / max(total_samples, 1)},
-            "splits": {"tokens": split_tokens, "docs": split_docs}, "layout": layout, "tokenizer": tok,
-            "weight_by": data.weight_by, "seconds": seconds}
+            "splits": {"tokens": split_tokens, "docs": split_docs, "words": split_words}, "layout": layout,
+            "tokenizer": tok, "weight_by": data.weight_by, "seconds": seconds,
+            "overlap": held_out_overlap(splits, probs, tok["bytes_per_token"])}
 
 
 def format_table(stats: dict) -> str:

@@ -8,6 +8,9 @@ bits_per_byte  total nats / ln 2 / total UTF-8 bytes of the scored targets: comp
              (the text is not kept), so a char tokenizer's <unk> counts 1 byte whatever character it
              replaced: exact only for tokenizers without unknown input
 bits_per_char  the same per character, for character-level tokenizers
+pad_targets  (padded layouts, tokenizers with an end-of-text id) scored targets that are padding: a
+             pad predicted after a pad. Always 0 unless data.score_pads is set; recorded as the
+             evidence lmlab's sanity check ("pads never scored") reads
 """
 
 from __future__ import annotations
@@ -40,24 +43,43 @@ def evaluate(model, data, tokenizer, context_len: int, batch_size: int,
     total = sum(p.real_tokens for p in parts.values()) or 1
     byte_len = torch.as_tensor(tokenizer.token_byte_lengths(), dtype=torch.float64)
     char_level = getattr(tokenizer, "is_char_level", False)
+    pad_id = getattr(tokenizer, "eos_id", None)  # the pad and chunk layouts pad with end-of-text
     sums = {}
     was_training = model.training
     model.eval()
     try:
         for name, part in parts.items():
             cap = max(int(max_tokens * part.real_tokens / total), 1) if max_tokens else 0
-            sums[name] = _score(model, part.eval_batches(batch_size, context_len, cap), byte_len, device, autocast)
+            sums[name] = _score(model, part.eval_batches(batch_size, context_len, cap), byte_len, device, autocast,
+                                pad_id)
     finally:
         model.train(was_training)
-    out = summarize(*np.sum(list(sums.values()), axis=0), char_level)
+    padded = [v.pop() for v in sums.values()]  # pad targets per source; None where no batch had a mask
+    out = with_pads(summarize(*np.sum(list(sums.values()), axis=0), char_level), padded)
     if len(parts) > 1:
-        out["by_source"] = {name: summarize(*v, char_level) for name, v in sums.items()}
+        out["by_source"] = {name: with_pads(summarize(*v, char_level), [p])
+                            for (name, v), p in zip(sums.items(), padded)}
     return out
 
 
-def _score(model, batches, byte_len, device, autocast) -> tuple[float, float, float, float]:
+def with_pads(metrics: dict, padded: list) -> dict:
+    """`pad_targets` added where some batch was padded (a masked layout): the sum over sources."""
+    known = [p for p in padded if p is not None]
+    return {**metrics, "pad_targets": int(sum(known))} if known else metrics
+
+
+def _pad_targets(x, y, mask, pad_id) -> int:
+    """Scored targets that are padding: a pad after a pad (a real document ends in one end-of-text)."""
+    return int((mask & (x == pad_id) & (y == pad_id)).sum())
+
+
+def _score(model, batches, byte_len, device, autocast, pad_id=None) -> list:
+    """[nats, correct, count, bytes, pad targets (None without masks or a pad id)] over `batches`."""
     nats = correct = count = n_bytes = 0.0
+    pads = None
     for x, y, mask in batches:
+        if mask is not None and pad_id is not None:
+            pads = (pads or 0) + _pad_targets(x, y, mask, pad_id)
         y_dev = y.to(device)
         with autocast() if autocast else contextlib.nullcontext():
             per_token, hit = model.token_scores(x.to(device), y_dev)  # (B, T) each
@@ -70,7 +92,7 @@ def _score(model, batches, byte_len, device, autocast) -> tuple[float, float, fl
         correct += hit.sum().item()
         count += per_token.numel()
         n_bytes += tok_bytes.sum().item()
-    return nats, correct, count, n_bytes
+    return [nats, correct, count, n_bytes, pads]
 
 
 def summarize(nats: float, correct: float, count: float, n_bytes: float, char_level: bool) -> dict[str, float]:

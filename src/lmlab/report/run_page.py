@@ -10,6 +10,7 @@ from lmlab.figures import run as F
 from lmlab.report import tables as T
 from lmlab.report.load import RunData, read_run_page
 from lmlab.report.page import PageBlock, Figure, PageSection, existing_figure, figures, table, write_page
+from lmlab.sanity import check_rows, run_checks, title
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -25,6 +26,7 @@ def write_report(run_dir: str | Path) -> Path:
 
 def run_sections(run: RunData) -> list[PageSection]:
     return [PageSection("overview", "Overview", [table(T.overview_table(run))]),
+            sanity_section(run),
             config_section(run),
             PageSection("model", "Model", [table(T.model_table(run))]),
             data_section(run),
@@ -33,6 +35,19 @@ def run_sections(run: RunData) -> list[PageSection]:
             samples_section(run),
             analysis_section(run),
             sampling_section(run)]
+
+
+def sanity_section(run: RunData) -> PageSection:
+    """lmlab.sanity's checks: numbers a correct run cannot produce (a biased init, scored padding,
+    validation text in training, a perplexity near 1 on natural text)."""
+    checks = run_checks(run.root)
+    failed = [title(c.name) for c in checks if c.status == "fail"]
+    warned = [title(c.name) for c in checks if c.status == "warn"]
+    intro = (f"{len(failed)} of {len(checks)} checks FAIL ({', '.join(failed)}): these results are not to be "
+             f"trusted as they stand." if failed else "Every applicable check passes.")
+    if warned:
+        intro += f" To look at: {', '.join(warned)}."
+    return PageSection("sanity", "Sanity checks", [table(T.sanity_table(check_rows(checks)))], intro)
 
 
 def config_section(run: RunData) -> PageSection:

@@ -198,6 +198,19 @@ def evals_table(run) -> Table:
     return Table("Validation", cols, rows)
 
 
+SANITY_COLUMNS = ("check", "status", "measured", "expected", "message")
+
+
+def sanity_table(rows: list[dict]) -> Table:
+    """lmlab.sanity.check_rows: one row per check, its status in capitals when it fails."""
+    cells = [[status_cell(r[c]) if c == "status" else r[c] for c in SANITY_COLUMNS] for r in rows]
+    return Table("Sanity checks", list(SANITY_COLUMNS), cells, [False] * len(SANITY_COLUMNS))
+
+
+def status_cell(status: str) -> str:
+    return status.upper() if status == "fail" else status
+
+
 def tasks_table(tasks: dict) -> Table:
     """eval/tasks.json: a row per task with accuracy ± standard error next to the chance level."""
     rows = []

@@ -117,6 +117,14 @@ def kept_note(job: Job) -> str:
     return "no checkpoint had been saved yet"
 
 
+def initial_record(loss: float, vocab_size: int) -> dict:
+    """metrics.jsonl's {"kind": "init"} record: the first step's loss, taken before any update (the
+    initialization's loss on one training batch), next to ln(V), what uniform predictions score.
+    lmlab.sanity reads it (a biased init shows here); the train record of step 1 is written only when
+    train.log_every allows."""
+    return {"kind": "init", "step": 0, "loss": loss, "vocab_size": vocab_size, "ln_vocab": math.log(vocab_size)}
+
+
 def warn_initial_loss(loss: float, vocab_size: int, bar: Progress) -> None:
     """A model that starts far from uniform predictions (loss ln V) is usually mis-initialized."""
     expected = math.log(vocab_size)

@@ -17,7 +17,7 @@ from lmlab.device import slow_path_note
 from lmlab.errors import Interrupted
 from lmlab.io import fault_point
 from lmlab.train.checkpointing import (  # noqa: F401  (keep_if_due: a phase of the loop too)
-    check_finite, evaluate_and_save, keep_if_due, save, warn_initial_loss)
+    check_finite, evaluate_and_save, initial_record, keep_if_due, save, warn_initial_loss)
 from lmlab.train.job import Job
 from lmlab.train.loggers import FanOut, open_loggers
 from lmlab.train.memory import describe, peak_memory_mb, predict_run
@@ -85,8 +85,8 @@ def begin(job: Job) -> Loop:
 
 
 def judge_step(job: Job, loop: Loop, step: Step) -> None:
-    """A non-finite step is skipped (within train.skip_nonfinite) or stops the run; a first loss far
-    from ln(V) is flagged."""
+    """A non-finite step is skipped (within train.skip_nonfinite) or stops the run; the first step's
+    loss (the initialization's) is recorded, and flagged when far from ln(V)."""
     cfg, state, out = job.cfg.train, job.state, step.outcome
     if not out.finite and state.skipped < cfg.skip_nonfinite:
         state.skipped += 1
@@ -98,6 +98,7 @@ def judge_step(job: Job, loop: Loop, step: Step) -> None:
     else:
         check_finite(out.loss, job, loop.bar)
     if state.step == 0 and not job.model.learns_by_counting and out.finite:
+        loop.log.write(initial_record(out.loss, job.cfg.model.vocab_size or job.tokenizer.vocab_size))
         warn_initial_loss(out.loss, job.tokenizer.vocab_size, loop.bar)
 
 
