@@ -61,7 +61,8 @@ def test_a_study_runs_its_instruments_and_judges_its_claims(tmp_path, inproc):
     tables = json.loads((out / "seed_tables.json").read_text())
     assert tables[0]["rows"][0]["val loss"] == 2.9 and "±" in tables[0]["rows"][0]["val loss · lmlab"]
     page = (out / "report.html").read_text()
-    for text in ("Claims and verdicts", "x.md, Results: 2.9 vs 3.6", "the larger rate learns faster", "holds"):
+    for text in ("Claims and verdicts", "x.md, Results: 2.9 vs 3.6", "the larger rate learns faster", "holds",
+                 "Sanity checks"):
         assert text in page
     assert "claims (" in outcome.text and "12 steps of a 16-wide model" in outcome.text
     # A re-run trains nothing and measures nothing again, except the failed instrument (retried).

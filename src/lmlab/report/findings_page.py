@@ -25,6 +25,28 @@ def claims_section(study: StudyData) -> PageSection:
     return s
 
 
+def sanity_section(study: StudyData) -> PageSection:
+    """Every run's sanity checks (lmlab.sanity): the failing and warning runs first, named."""
+    from lmlab.errors import UserError
+    from lmlab.sanity import sanity_rows
+
+    s = PageSection("sanity", "Sanity checks")
+    try:
+        rows = sanity_rows(study.runs)
+    except UserError as err:
+        s.blocks.append(PageBlock("text", text=f"not checked: {err}"))
+        return s
+    bad = [r for r in rows if r.get("status") in ("fail", "warn")]
+    s.intro = (f"{len(bad)} of {len(rows)} runs fail or warn a check." if bad else
+               f"All {len(rows)} runs pass every applicable check.") if rows else ""
+    order = {"fail": 0, "warn": 1}
+    rows = sorted(rows, key=lambda r: order.get(r.get("status"), 2))
+    if rows:
+        s.blocks.append(table(T.rows_table("Per run (initial loss, leakage, pads, perplexity, floor, word-level "
+                                           "perplexity)", rows)))
+    return s
+
+
 def instruments_section(study: StudyData) -> PageSection:
     s = PageSection("instruments", "Instruments (after training)")
     for r in study.instruments:

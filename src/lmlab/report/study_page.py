@@ -12,7 +12,7 @@ from typing import Any
 from lmlab.errors import UserError
 from lmlab.figures import run as F
 from lmlab.report import tables as T
-from lmlab.report.findings_page import claims_section, instruments_section
+from lmlab.report.findings_page import claims_section, instruments_section, sanity_section
 from lmlab.report.load import StudyData, read_study_page
 from lmlab.report.page import PageBlock, Figure, PageSection, existing_figure, figures, table, write_page
 from lmlab.report.run_page import write_report
@@ -36,7 +36,7 @@ def write_study_report(study_dir: str | Path) -> Path:
     if not F.available():
         notes.append("figures left out: matplotlib is not installed (pip install 'lmlab[plot]')")
     sections = [plan_section(study), claims_section(study), results_section(study), curves_section(study),
-                scaling_section(study), instruments_section(study),
+                scaling_section(study), instruments_section(study), sanity_section(study),
                 PageSection("runs", "Runs", [PageBlock("links", links=links)] if links else [])]
     subtitle = f"study {study.root.resolve().name} · {len(study.runs)} runs"
     return write_page(study.root, "study", study.name, subtitle, [s for s in sections if s.blocks], notes)

@@ -50,9 +50,11 @@ def run_row(run_dir: Path, status: dict, axes: dict, variant: str, seed: int) ->
 
 
 def initial_loss_fields(run_dir: Path, train: list[dict]) -> dict[str, Any]:
-    """The loss of the first step (measured on the initial weights, before its update) and its
-    ratio to ln(V), V the tokenizer's vocabulary: about 1 for an unbiased initialization."""
-    first = train[0] if train and train[0].get("step") == 1 else {}
+    """The initialization's loss (the run's "init" record: the first step's loss, measured before
+    its update) and its ratio to ln(V), V the tokenizer's vocabulary: about 1 for an unbiased init."""
+    run = RunDir(run_dir)
+    init = run.read_metrics("init") if run.metrics.is_file() else []
+    first = init[0] if init else (train[0] if train and train[0].get("step") == 1 else {})
     try:
         vocab = json.loads((run_dir / "manifest.json").read_text()).get("tokenizer_vocab_size")
     except (OSError, ValueError):
