@@ -21,7 +21,12 @@ SEED = "mini-gpt.md"
 SIZES = ("small", "medium", "large")
 FAMILY = "Dad,daddy,mom,parents,Daddy"  # the seed's five nearest neighbours of "dad"
 OTHERS = "friend,dog,tree,ball,car"  # nouns about as frequent in TinyStories, none a family role
-PROMPTS = ["Once upon a time", "One day, a little girl named Lily", "Tom and his dad went to the park.",
+# The sampler draws every prompt's sample with the same generator seed, so the samples of several
+# prompts share their random draws, and distinct-2 pooled over them measures how alike they are (at
+# t = 1.2 they repeat the same novel words): distinct-2 is read from one sample per setting, the
+# 4-gram repetition (a per-sample mean) from six prompts.
+PROMPT = "Once upon a time"
+PROMPTS = [PROMPT, "One day, a little girl named Lily", "Tom and his dad went to the park.",
            "The princess lived in a big castle.", "Mom said,", "There was a boy who loved"]
 
 
@@ -87,17 +92,20 @@ def _open(run_dir: Path):
 # ---- the study as data -----------------------------------------------------------------------------
 
 
-def instruments() -> list[dict]:
+def instruments(max_new_tokens: int) -> list[dict]:
     """After training: the seed's probes on every size and seed, the temperature sweep on every
-    size, and t = 0.5 vs t = 1.2 on every seed of the large model (the claims' noise floor)."""
+    size, and on every seed of the large model (the claims' noise floor): the family probes and
+    t = 0.5 vs t = 1.2."""
     return [
         {"kind": "probe", "neighbours": "dad", "analogy": "princess - girl + boy", "expect": "prince", "k": 10,
          "seeds": "all"},
-        {"kind": "family", "name": "dad", "seeds": "all"},
-        {"kind": "sample", "name": "temperature", "prompts": PROMPTS, "temperatures": [0.5, 0.8, 1.0, 1.2],
-         "max_new_tokens": 100},
-        *({"kind": "sample", "name": name, "variants": ["large"], "seeds": "all", "prompts": PROMPTS,
-           "temperatures": [t], "max_new_tokens": 100} for name, t in (("t05", 0.5), ("t12", 1.2))),
+        {"kind": "family", "name": "dad", "variants": ["large"], "seeds": "all"},
+        {"kind": "sample", "name": "temperature", "prompts": [PROMPT], "temperatures": [0.5, 0.8, 1.0, 1.2],
+         "max_new_tokens": max_new_tokens},
+        *({"kind": "sample", "name": name, "variants": ["large"], "seeds": "all", "prompts": prompts,
+           "temperatures": [t], "max_new_tokens": max_new_tokens}
+          for name, t, prompts in (("t05", 0.5, [PROMPT]), ("t12", 1.2, [PROMPT]),
+                                   ("rep_t05", 0.5, PROMPTS), ("rep_t12", 1.2, PROMPTS))),
     ]
 
 
@@ -126,9 +134,10 @@ def claims() -> list[dict]:
                  "than to nouns as frequent that are not family roles: friend, dog, tree, ball, car (large)",
          "seed": "mini-gpt.md, What the embeddings learned: the five nearest to 'dad' are Dad, daddy, mom, parents, "
                  "Daddy, cosine 0.50-0.67"},
-        {"id": "low_temperature_repeats", "test": "greater", "a": "large:t05.repetition_mean",
-         "b": "large:t12.repetition_mean",
-         "text": "samples at t = 0.5 repeat more (4-grams seen earlier in the sample) than at t = 1.2 (large)",
+        {"id": "low_temperature_repeats", "test": "greater", "a": "large:rep_t05.repetition_mean",
+         "b": "large:rep_t12.repetition_mean",
+         "text": "samples at t = 0.5 repeat more (4-grams seen earlier in the sample; mean over six prompts) than at "
+                 "t = 1.2 (large)",
          "seed": "mini-gpt.md, Results: 'at t = 0.5 the model is most coherent but tends toward repetition'"},
         {"id": "high_temperature_novel", "test": "less", "a": "large:t05.distinct_2_mean",
          "b": "large:t12.distinct_2_mean",
@@ -166,9 +175,10 @@ def seed_tables(note: str) -> list[dict]:
     ]
 
 
-def minigpt_study(variants: dict, seeds: int, overrides: dict, budget: dict, setup: str) -> Study:
+def minigpt_study(variants: dict, seeds: int, overrides: dict, budget: dict, setup: str,
+                  max_new_tokens: int) -> Study:
     return Study("minigpt", "minigpt_small", variants=variants, seeds=seeds, scaling=True, baseline="small",
-                 overrides=overrides, budget=budget, instruments=instruments(), claims=claims(),
+                 overrides=overrides, budget=budget, instruments=instruments(max_new_tokens), claims=claims(),
                  seed_tables=seed_tables(setup), setup=setup,
                  description="Mini GPT's three sizes on TinyStories with a 3,000-token BPE, the same steps each "
                              "(seed: larger is better), then its probes and temperature sweep")
@@ -181,7 +191,7 @@ def minigpt_full() -> Study:
                          "the seed's dimensions (1,046,656 / 3,404,032 / 7,072,128 parameters) and schedule (6,348 "
                          "steps of 64 x 256 tokens, warmup 500, cosine); the corpus is the local 2 MiB TinyStories "
                          "sample (~0.5M tokens, so ~200 epochs) unless --data gives the full 104M-token set; the seed "
-                         "states no learning rate (lmlab's default) and no seed count (3 here)")
+                         "states no learning rate (lmlab's default) and no seed count (3 here)", 200)
 
 
 # cpu: the seed's 5 pre-LN blocks, sinusoidal positions, tied head and V = 3000 BPE; widths 128 /
@@ -201,7 +211,7 @@ def minigpt_cpu() -> Study:
                          f"{CPU_STEPS} steps of 16 x 128 tokens (~0.6M tokens, ~1.2 passes over the 2 MiB sample) "
                          f"instead of 6,348 x 64 x 256 (104M tokens), lr 2e-3, fp32, 3 seeds; the same 5 pre-LN "
                          f"blocks, sinusoidal positions, tied head and 3,000-token BPE (learned from the 2 MiB sample, "
-                         f"where ' prince' is two tokens)")
+                         f"where ' prince' is two tokens)", 120)
 
 
 alias("minigpt_sizes", "minigpt")
