@@ -29,16 +29,18 @@ FAST = {"train.max_steps": 6, "eval.every": 3, "eval.max_tokens": 512, "train.ch
 
 
 def test_command_line_settings_hold_for_every_run_or_are_refused_when_the_study_varies_them():
-    ladder = with_settings(get_study("ladder", "cpu"), {"train.max_steps": 10, "train.grad_clip": 0.5})
+    stages = {k: {"base": f"ladder_{k}", "train.max_steps": 300} for k in ("02", "06")}
+    ladder = with_settings(Study("ladder", "ladder_02", variants=stages), {"train.max_steps": 10,
+                                                                           "train.grad_clip": 0.5})
     assert {r.cfg.train.max_steps for r in plan(ladder)} == {10}  # each stage's own 300 is replaced too
     assert {r.cfg.train.grad_clip for r in plan(ladder)} == {0.5}
     with pytest.raises(UserError, match=r"--train.lr: study ladder varies it \(02: 0.001, 06: 0.0003\)"):
-        with_settings(get_study("ladder", "cpu"), {"train.lr": 1e-3})  # the stages' own presets differ
-    llmini = with_settings(get_study("llmini_scale", "cpu"), {"train.max_steps": 7, "eval.every": 3})
-    assert {(r.cfg.train.max_steps, r.cfg.train.epochs, r.cfg.eval.every) for r in plan(llmini)} == {(7, 0, 3)}
-    assert {r.cfg.train.max_steps for r in plan(get_study("pico", "cpu"))} == {30, 200, 600}  # an axis of its own
-    with pytest.raises(UserError, match=r"--train.max_steps: study pico varies it \(.*: 200, .*: 30, .*: 600\)"):
-        with_settings(get_study("pico", "cpu"), {"train.max_steps": 10})
+        with_settings(Study("ladder", "ladder_02", variants=stages), {"train.lr": 1e-3})  # the presets differ
+    epochs = with_settings(Study("e", "tiny", grid={"train.lr": [1e-3, 2e-3]}, budget={"train.epochs": 3}),
+                           {"train.max_steps": 7, "eval.every": 3})
+    assert {(r.cfg.train.max_steps, r.cfg.train.epochs, r.cfg.eval.every) for r in plan(epochs)} == {(7, 0, 3)}
+    with pytest.raises(UserError, match=r"--train.max_steps: study mytnano varies it \(01_bigram: "):
+        with_settings(get_study("mytnano", "cpu"), {"train.max_steps": 10})  # its stages' budgets differ
     with pytest.raises(UserError, match=r"varies it \(lr0.001: 0.001, lr0.003: 0.003\)"):
         with_settings(_study(), {"train.lr": 5e-4})
     study = Study("v", "tiny", variants={"a": {"train.lr": 1e-3}, "b": {"train.lr": 2e-3}})
@@ -57,7 +59,7 @@ def test_sweeps_and_studies_take_data_as_train_does(tmp_path, monkeypatch):
     assert here.data == str(tmp_path / "c.txt")  # absolute: study.toml is read again from anywhere
     assert {(r.cfg.data.source, r.cfg.data.path, len(r.cfg.data.sources)) for r in plan(here)} == \
         {("text", str(tmp_path / "c.txt"), 0)}
-    under_root = with_data(get_study("ladder", "cpu"), "d.txt", {"data.root": str(tmp_path / "root")})
+    under_root = with_data(get_study("mytnano", "cpu"), "d.txt", {"data.root": str(tmp_path / "root")})
     assert {r.cfg.data.path for r in plan(under_root)} == {str(tmp_path / "root" / "d.txt")}  # stages' presets too
     (tmp_path / "s.toml").write_text(here.to_toml())
     assert load_study(tmp_path / "s.toml").data == here.data
@@ -84,8 +86,9 @@ def test_grid_zip_variants_and_seeds_expand_to_readable_slugs():
     v = Study("v", "tiny", variants={"pre": {}, "post": {"model.norm_position": "post"}}, grid={"train.lr": [1, 2]})
     assert [x.slug for x in variants(v)] == ["pre-lr1", "pre-lr2", "post-lr1", "post-lr2"]
     assert plan(v)[2].cfg.model.norm_position == "post"
-    ladder = get_study("ladder", "cpu")
-    assert [x.slug for x in variants(ladder)] == [f"0{i}" for i in range(2, 10)] and len(ladder.seeds) >= 3
+    ladder = get_study("ladder", "cpu")  # the earlier name of mytnano
+    assert ladder.name == "mytnano" and len(ladder.seeds) >= 3
+    assert [x.slug for x in variants(ladder)][:3] == ["01_bigram", "01_mlp", "01_wavenet"]
 
 
 def test_planning_many_seeds_builds_each_variant_once_and_refuses_absurd_studies(monkeypatch):
@@ -262,7 +265,7 @@ def test_select_retrain_and_test_once(tmp_path, inproc, capsys):
     assert "selected" in out.text and "test loss" in out.text
     from lmlab.study.commands import cmd_table
 
-    cmd_table(type("A", (), {"study_dir": str(tmp_path / "s")}), {})  # reprints the selection line too
+    cmd_table(type("A", (), {"study_dir": [str(tmp_path / "s")]}), {})  # reprints the selection line too
     assert f"selected {best} by mean val_loss" in capsys.readouterr().out
 
 
@@ -328,8 +331,9 @@ def test_refuses_a_directory_that_is_not_a_study_and_dry_run_writes_nothing(tmp_
     (tmp_path / "x" / "keep.txt").write_text("mine")
     r = _cli("sweep", "tiny", "--grid", "model.n_layer=1", "--out", str(tmp_path / "x"), "--force")
     assert r.returncode == 2 and "not an lmlab study" in r.stderr and (tmp_path / "x" / "keep.txt").is_file()
-    d = _cli("study", "ladder", "--dry-run", "--out", str(tmp_path / "l"))
-    assert d.returncode == 0 and "8 variants x 3 seeds = 24 runs" in d.stdout and "flops_per_token" in d.stdout
+    d = _cli("study", "minigpt", "--dry-run", "--out", str(tmp_path / "l"))
+    assert d.returncode == 0 and "3 variants x 3 seeds = 9 runs" in d.stdout and "flops_per_token" in d.stdout
+    assert "claim(s) judged" in d.stdout
     assert not (tmp_path / "l").exists()
 
 
@@ -365,7 +369,7 @@ def test_a_sweep_over_a_relative_config_file_reopens_from_its_study_folder(tmp_p
     r = _cli("sweep", "cfg/my.toml", "--grid", "train.lr=1e-3,2e-3", "--workers", "1", *fast, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     monkeypatch.chdir(tmp_path / "cfg")  # elsewhere: the study's base path no longer depends on the cwd
-    assert cmd_table(type("A", (), {"study_dir": str(tmp_path / "studies" / "sweep-my")}), {}) == 0
+    assert cmd_table(type("A", (), {"study_dir": [str(tmp_path / "studies" / "sweep-my")]}), {}) == 0
 
 
 def test_a_run_stopped_by_a_signal_is_interrupted_not_failed(tmp_path, monkeypatch):
