@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from lmlab.config import RunConfig
-from lmlab.presets.corpora import GPT2_FILE, GPT2_VOCAB, corpus
-from lmlab.presets.registry import preset
+from lmlab.presets.corpora import (AG_NEWS, COMMONSENSE_QA, GPT2_FILE, GPT2_VOCAB, GSM8K, SCIQ, SQUAD, TINYSTORIES,
+                                   WIKITEXT_TRAIN, corpus)
+from lmlab.presets.registry import get_preset, preset
 
 
 def llmini(name: str, d_model: int, n_head: int, n_layer: int) -> RunConfig:
@@ -48,3 +49,27 @@ def llmini_b() -> RunConfig:
 def llmini_c() -> RunConfig:
     """LLmini C: 8 layers x 256 (4 heads of 64), GPT-2 vocab, context 256, untied; 32.12M params."""
     return llmini("llmini_c", 256, 4, 8)
+
+
+# The four benchmarks the seed also trained on, from the local evaluation files (the only copies
+# here: shared/data/SOURCES.md). Weight 0: they count in the statistics and are never trained on.
+BOOLQ = {"kind": "jsonl", "name": "boolq", "path": "eval/boolq/boolq.jsonl", "field": "query", "weight": 0.0}
+HELLASWAG = {"kind": "jsonl", "name": "hellaswag", "path": "eval/hellaswag/hellaswag_val_sample1000.jsonl",
+             "field": "ctx", "weight": 0.0}
+WINOGRANDE = {"kind": "jsonl", "name": "winogrande", "path": "eval/winogrande/winogrande.jsonl",
+              "template": "{context_options[0]} {continuation}", "weight": 0.0}
+ARC_CHALLENGE = {"kind": "jsonl", "name": "arc_challenge", "path": "eval/arc_challenge/arc_challenge.jsonl",
+                 "field": "query", "weight": 0.0}
+
+
+@preset
+def llmini_mix11() -> RunConfig:
+    """LLmini's 11 sources in its table's order, 4 of them eval-only; small GPT, 16.09M params at V=50257"""
+    # llmini_mix (its 7 training sources) plus BoolQ, HellaSwag, WinoGrande and ARC-Challenge from
+    # their evaluation files, each capped at 20,000 samples like the seed's. Its statistics stand
+    # beside the seed's "Training Data" table. The four benchmarks have weight 0 (validation only):
+    # training on their evaluation files would make zero-shot scores on them meaningless.
+    sources = (TINYSTORIES, SQUAD, WIKITEXT_TRAIN, BOOLQ, SCIQ, AG_NEWS, HELLASWAG, WINOGRANDE, GSM8K,
+               COMMONSENSE_QA, ARC_CHALLENGE)
+    return get_preset("llmini_mix").replace(name="llmini_mix11",
+                                            data={"sources": [{**s, "max_docs": 20000} for s in sources]})
