@@ -157,7 +157,7 @@ def variants(rows: dict, extra: dict | None = None) -> dict:
 def instruments(test_tokens: int) -> list[dict]:
     return [{"kind": "test_split", "name": "test", "seeds": "all", "max_tokens": test_tokens},
             {"kind": "attention_impl", "name": "impl", "seeds": "all", "variants": ["08_flash"]},
-            {"kind": "names", "variants": ["01_bigram", "01_mlp", "01_wavenet"]},
+            {"kind": "names", "name": "names", "variants": ["01_bigram", "01_mlp", "01_wavenet"]},
             {"kind": "generate", "name": "sample_final", "variants": ["06_char", "09_final"],
              "prompt": "ROMEO:", "max_new_tokens": 80, "temperature": 0.8}]
 
