@@ -86,7 +86,7 @@ def _less(claim: Claim, read, metric: str) -> Verdict:
 
 @claim_test("greater", "a > b", ("a", "b"))
 def _greater(claim: Claim, read, metric: str) -> Verdict:
-    return _ordered([(claim.b, claim.a)], claim, read, metric)
+    return _ordered([(claim.b, claim.a)], claim, read, metric)  # b < a: its measurement reads b first
 
 
 @claim_test("increasing", "chain[0] < chain[1] < ...", ("chain",))

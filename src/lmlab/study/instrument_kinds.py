@@ -102,7 +102,7 @@ def probe(run_dir: Path, folder: Path, p: dict) -> dict:
 
 
 @instrument("sample", {"prompts": ["Once upon a time"], "temperatures": [0.5, 0.8, 1.0, 1.2], "top_ps": [1.0],
-                       "top_ks": [0], "seeds": 1, "max_new_tokens": 60},
+                       "top_ks": [0], "samples_per_prompt": 1, "max_new_tokens": 60},
             lambda p: ["distinct_2_mean", "repetition_mean"])
 def sample(run_dir: Path, folder: Path, p: dict) -> dict:
     """the sampling table: every prompt x temperature x top-p x top-k, with diversity metrics"""
@@ -110,7 +110,7 @@ def sample(run_dir: Path, folder: Path, p: dict) -> dict:
     from lmlab.analysis.sampling import study_markdown
 
     got = sample_run(run_dir, list(p["prompts"]), "best", tuple(p["temperatures"]), tuple(p["top_ps"]),
-                     tuple(p["top_ks"]), int(p["seeds"]), int(p["max_new_tokens"]), "cpu", folder)
+                     tuple(p["top_ks"]), int(p["samples_per_prompt"]), int(p["max_new_tokens"]), "cpu", folder)
     rows = got["settings"]
     metrics = {"distinct_2_mean": sum(r["distinct_2"] for r in rows) / len(rows),
                "repetition_mean": sum(r["repetition"] for r in rows) / len(rows)}
