@@ -227,8 +227,9 @@ def llm_lite_full() -> Study:
     with twice the epochs and tested once; generation, prompt sensitivity, sampling, head ablation,
     attention maps."""
     return Study("llm_lite", "llm_lite", variants=grid(FULL), seeds=3, select="val_loss",
-                 # warmup: the seed's 8,000 of 50,000 steps (16%) of the 10-epoch search (~1,600 steps)
-                 overrides={"train.warmup_steps": 250, "train.patience": 3, "eval.every": EPOCH_ENDS},
+                 # warmup: the seed's 8,000 of 50,000 steps (16%) of stage 2's 10 epochs (23,975 windows of
+                 # 128 tokens per epoch, `lmlab prepare llm_lite`: 188 steps of 128)
+                 overrides={"train.warmup_steps": 300, "train.patience": 3, "eval.every": EPOCH_ENDS},
                  budget={"train.epochs": 10}, retrain={"train.epochs": 20}, description=DOC,
                  instruments=instruments(FULL, FULL.layers[2]), claims=claims(FULL),
                  seed_tables=seed_tables(FULL, SEED_PPL),
