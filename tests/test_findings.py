@@ -60,7 +60,9 @@ def test_a_study_runs_its_instruments_and_judges_its_claims(tmp_path, inproc):
     assert claims["ablation"]["verdict"] == "not tested"
     tables = json.loads((out / "seed_tables.json").read_text())
     assert tables[0]["rows"][0]["val loss"] == 2.9 and "±" in tables[0]["rows"][0]["val loss · lmlab"]
-    page = (out / "report.html").read_text()
+    from lmlab.report.study_page import write_study_report
+
+    page = write_study_report(out).read_text()  # what `lmlab study` writes at its end
     for text in ("Claims and verdicts", "x.md, Results: 2.9 vs 3.6", "the larger rate learns faster", "holds",
                  "Sanity checks"):
         assert text in page

@@ -83,12 +83,23 @@ def run(study, args) -> int:
 
     outcome = run_study(study, out, workers, args.executor, args.address or "", args.force)
     print(outcome.text, end="")
+    print(write_page(out), end="")
     print(f"\nstudy directory: {out}  (lmlab table {out} reprints this)")
     if outcome.failed:
         print(f"lmlab: {len(outcome.failed)} of {len(outcome.rows)} runs failed; re-run to retry them",
               file=sys.stderr)
         return 1
     return 0
+
+
+def write_page(out: Path) -> str:
+    """The study's report.html (and every run's page): its claims, the seed's tables, results."""
+    from lmlab.report.study_page import write_study_report
+
+    try:
+        return f"\nstudy page: {write_study_report(out)}\n"
+    except UserError as err:  # the results are written; a page that cannot be drawn is named
+        return f"\n(no study page: {err})\n"
 
 
 def _positive(text: str) -> int:

@@ -152,20 +152,9 @@ def run_study(study: Study, out: str | Path, workers: int | str = "auto", execut
 
             outcome.text += select_retrain_test(study, out, outcome, execution)
         outcome.text += find(study, out, runs, outcome.rows, outcome.epochs, stream)
-        outcome.text += write_page(out)
     finally:
         lock.release()
     return outcome
-
-
-def write_page(out: Path) -> str:
-    """The study's report.html (and every run's page): its claims, the seed's tables, results."""
-    from lmlab.report.study_page import write_study_report
-
-    try:
-        return f"\nstudy page: {write_study_report(out)}\n"
-    except UserError as err:  # the results are written; a page that cannot be drawn is named
-        return f"\n(no study page: {err})\n"
 
 
 def check_data(runs: list[RunPlan]) -> None:
