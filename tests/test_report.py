@@ -18,7 +18,7 @@ from lmlab.cli import main
 from lmlab.report.load import read_run_page
 
 RUN_SECTIONS = ["overview", "sanity", "config", "model", "data", "training", "evaluation", "samples", "analysis", "sampling"]
-STUDY_SECTIONS = ["plan", "results", "curves", "scaling", "runs"]
+STUDY_SECTIONS = ["plan", "results", "curves", "scaling", "sanity", "runs"]
 
 CONFIG = """name = "tiny"
 [model]

@@ -91,6 +91,8 @@ def test_sampling_study_table(model):
     assert len(study["settings"]) == 4 and all(len(r["samples"]) == 4 for r in study["settings"])
     greedy = study["settings"][0]
     assert greedy["samples"][0]["text"] == greedy["samples"][1]["text"]  # seeds do not change greedy
+    # no two prompts share a generator seed; every setting reuses the same ones
+    assert all(sorted(x["seed"] for x in r["samples"]) == [0, 1, 2, 3] for r in study["settings"])
     assert all(0 < r["distinct_1"] <= 1 and r["mean_logprob"] < 0 for r in study["settings"])
     with pytest.raises(UserError, match="context"):
         sampling_study(model, Digits(), ["1" * 13])

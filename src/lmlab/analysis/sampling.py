@@ -61,7 +61,9 @@ def sampling_study(model, tokenizer, prompts: list[str], temperatures=(0.5, 0.8,
                    top_ks=(0,), seeds: int = 1, max_new_tokens: int = 100, batch_size: int = 64,
                    repetition_penalty: float = 1.0, no_repeat_ngram: int = 0) -> dict:
     """Every prompt x setting x seed, generated in batches; a row per setting with its samples.
-    `repetition_penalty` and `no_repeat_ngram` (transformers' semantics) apply to every setting;
+    Sample j of prompt i draws with generator seed i x seeds + j: no two prompts share their random
+    draws (shared draws would correlate the pooled distinct-n), while every setting reuses the same
+    seeds (common random numbers make the settings' differences less noisy). `repetition_penalty` and `no_repeat_ngram` (transformers' semantics) apply to every setting;
     mean_logprob stays the model's own log p of the tokens drawn, before any penalty."""
     from lmlab.generate import Request, generate_batch, never_sampled
 
@@ -70,7 +72,7 @@ def sampling_study(model, tokenizer, prompts: list[str], temperatures=(0.5, 0.8,
     reqs, keys = [], []
     for s_i, (t, p, k) in enumerate(grid):
         for p_i, ids in enumerate(encoded):
-            for seed in range(seeds):
+            for seed in range(p_i * seeds, (p_i + 1) * seeds):
                 reqs.append(Request(ids, t, k, p, seed, repetition_penalty, no_repeat_ngram))
                 keys.append((s_i, p_i, seed))
     out = generate_batch(model, reqs, max_new_tokens, tokenizer.vocab_size, batch_size,
