@@ -58,7 +58,14 @@ def test_constructed_results_get_each_verdict():
                  wild=[2.0, 2.8, 1.6, 2.5, 1.7])
     assert evaluate(claim(a="good", b="bad"), m).verdict == HOLDS
     assert evaluate(claim(a="bad", b="good"), m).verdict == FAILS
-    assert evaluate(claim("greater", a="bad", b="good"), m).verdict == HOLDS
+    greater = evaluate(claim("greater", a="bad", b="good"), m)
+    assert greater.verdict == HOLDS and greater.stats[0]["a_mean"] > greater.stats[0]["b_mean"]  # a read first
+    assert evaluate(claim("greater", a="good", b="bad"), m).verdict == FAILS
+    # a factor: 2.0 is below 0.9 x 2.5 = 2.25 but not below half of 2.5
+    assert evaluate(claim(a="good", b="bad", ratio=0.9), m).verdict == HOLDS
+    halves = verdict_rows([claim(a="good", b="bad", ratio=0.5)], m)[0]
+    assert halves["verdict"] == FAILS and "1.249" in halves["measured"] and "(b x 0.5)" in halves["measured"]
+    assert evaluate(claim("greater", a="bad", b="good", ratio=1.2), m).verdict == HOLDS  # 2.5 > 2.4
     assert evaluate(claim(a="twin", b="good"), m).verdict == NOISE  # the interval inside +-noise floor
     unresolved = evaluate(claim(a="wild", b="good"), m)
     assert unresolved.verdict == UNRESOLVED and "detects |a - b| >=" in unresolved.why
@@ -130,6 +137,8 @@ def test_claims_that_name_what_the_study_lacks_are_refused_in_one_line():
         claim_from_dict({"id": "c", "text": "t", "test": "near", "a": "x"}, "s")
     with pytest.raises(UserError, match=r"unknown claim field\(s\) verdict"):
         claim_from_dict({"id": "c", "text": "t", "test": "less", "a": "x", "b": "y", "verdict": "holds"}, "s")
+    with pytest.raises(UserError, match=r"claim c: ratio -1 must be a positive number"):
+        claim_from_dict({"id": "c", "text": "t", "test": "less", "a": "x", "b": "y", "ratio": -1}, "s")
 
 
 def test_seed_tables_set_the_seeds_numbers_beside_ours():

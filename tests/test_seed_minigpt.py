@@ -112,3 +112,18 @@ def test_family_instrument_on_a_tiny_trained_run(tmp_path):
     assert set(m) == set(M._family_metrics({}))
     assert -1 <= m["other_cosine"] <= 1 and -1 <= m["related_cosine"] <= 1 and 1 <= m["analogy_rank"] <= 11
     assert "'dad' vs related" in got["text"]
+
+
+def test_analogy_rank_of_a_word_the_tokenizer_splits_is_not_measured():
+    from lmlab.analysis.probe import answer_rank, rank_note
+
+    class Pieces(Vocab):
+        def encode(self, text):
+            return [self.tokens.index(f" {w}") for w in text.split()]  # "tree ball" is two tokens
+
+    tok = Pieces(["tree", "ball", "car"])
+    answers = [{"token": " ball"}, {"token": " tree"}]
+    assert answer_rank(answers, "Tree", tok) == 2 and answer_rank(answers, "ball", tok) == 1
+    assert answer_rank(answers, "car", tok) == 3 and "not in the top 2" in rank_note("car", 3, 2)
+    assert answer_rank(answers, "tree ball", tok) is None  # no single-token answer could match it
+    assert "not measured" in rank_note("tree ball", None, 2)

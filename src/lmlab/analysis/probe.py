@@ -127,6 +127,23 @@ def analogy(emb: torch.Tensor, tokenizer, expr: str, k: int = 10) -> dict:
             "answers": nearest(emb, target, k, exclude, tokenizer)}
 
 
+def answer_rank(answers: list[dict], expect: str, tokenizer) -> int | None:
+    """The expected word's rank (1-based, case-insensitive) among an analogy's answers, k + 1 when it
+    is not among them; None when the tokenizer splits it, since answers are single tokens and no
+    rank could be found (a claim on it is then not tested, not failed)."""
+    want = expect.strip().lower()
+    if len(lookup(tokenizer, want).ids) != 1:
+        return None
+    found = [a["token"].strip().lower() for a in answers]
+    return found.index(want) + 1 if want in found else len(found) + 1
+
+
+def rank_note(expect: str, rank: int | None, k: int) -> str:
+    if rank is None:
+        return f"expected answer {expect.strip()!r} is several tokens here: its rank is not measured"
+    return f"{expect.strip()!r} at rank {rank}" + (f" (not in the top {k})" if rank > k else "")
+
+
 def pca(emb: torch.Tensor, tokenizer, words: list[str]) -> dict:
     """2-D principal-component coordinates of the words' vectors (centred on their mean)."""
     if len(words) < 2:

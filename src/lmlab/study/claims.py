@@ -3,7 +3,8 @@
 A claim names quantities as "VARIANT" (read with the claim's `metric`) or "VARIANT:METRIC", and
 a test from TESTS:
 
-  less / greater           a < b  /  a > b
+  less / greater           a < b  /  a > b; with `ratio` r, a < r x b  /  a > r x b
+                           ("a more than halves b": less, ratio 0.5)
   increasing / decreasing  chain[0] < chain[1] < ...  /  chain[0] > chain[1] > ...
   same                     a ~ b: no difference beyond the margin
   near                     a ~ value, within +-tolerance (relative)
@@ -28,7 +29,7 @@ from typing import Callable
 
 from lmlab.errors import UserError
 from lmlab.registry import Registry
-from lmlab.study.verdicts import (FAILS, NOT_TESTED, Verdict, combine, less_verdict, near_verdict, pair_stats,
+from lmlab.study.verdicts import (FAILS, NOT_TESTED, Verdict, combine, near_verdict, order_verdict, pair_stats,
                                   same_verdict)
 
 Measurements = dict[tuple[str, str], dict[int, float]]  # (variant, metric) -> seed -> value
@@ -46,11 +47,13 @@ class Claim:
     metrics: list[str] = field(default_factory=list)  # the claim for each metric, combined
     value: float | None = None  # near: the reference value
     tolerance: float = 0.1  # near: relative half-width of the band
+    ratio: float = 1.0  # less/greater/chains compare a with ratio x b ("more than halves": less, 0.5)
     margin: float | None = None  # the smallest difference that matters (default: noise floor or 1%)
     seed: str = ""  # the seed's evidence: the number(s) it reports and where
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v not in (None, [], "")}
+        default_ratio = {"ratio": 1.0}
+        return {k: v for k, v in asdict(self).items() if v not in (None, [], "") and default_ratio.get(k) != v}
 
     def quantities(self) -> list[str]:
         return [q for q in (self.a, self.b, *self.chain) if q]
@@ -75,28 +78,32 @@ def claim_test(name: str, doc: str, needs: tuple[str, ...]):
     return add
 
 
-def _ordered(pairs: list[tuple[str, str]], claim: Claim, read, metric: str) -> Verdict:
-    return combine([less_verdict(pair_stats(read(x, metric), read(y, metric), claim.margin)) for x, y in pairs])
+def _ordered(pairs: list[tuple[str, str]], claim: Claim, read, metric: str, sign: int) -> Verdict:
+    """Each pair (x, y) ordered as x < ratio * y (sign -1) or x > ratio * y (sign +1)."""
+    def scaled(q: str) -> dict[int, float]:
+        return {s: claim.ratio * v for s, v in read(q, metric).items()}
+
+    return combine([order_verdict(pair_stats(read(x, metric), scaled(y), claim.margin), sign) for x, y in pairs])
 
 
-@claim_test("less", "a < b", ("a", "b"))
+@claim_test("less", "a < ratio x b", ("a", "b"))
 def _less(claim: Claim, read, metric: str) -> Verdict:
-    return _ordered([(claim.a, claim.b)], claim, read, metric)
+    return _ordered([(claim.a, claim.b)], claim, read, metric, -1)
 
 
-@claim_test("greater", "a > b", ("a", "b"))
+@claim_test("greater", "a > ratio x b", ("a", "b"))
 def _greater(claim: Claim, read, metric: str) -> Verdict:
-    return _ordered([(claim.b, claim.a)], claim, read, metric)  # b < a: its measurement reads b first
+    return _ordered([(claim.a, claim.b)], claim, read, metric, +1)
 
 
 @claim_test("increasing", "chain[0] < chain[1] < ...", ("chain",))
 def _increasing(claim: Claim, read, metric: str) -> Verdict:
-    return _ordered(list(zip(claim.chain, claim.chain[1:])), claim, read, metric)
+    return _ordered(list(zip(claim.chain, claim.chain[1:])), claim, read, metric, -1)
 
 
 @claim_test("decreasing", "chain[0] > chain[1] > ...", ("chain",))
 def _decreasing(claim: Claim, read, metric: str) -> Verdict:
-    return _ordered([(y, x) for x, y in zip(claim.chain, claim.chain[1:])], claim, read, metric)
+    return _ordered(list(zip(claim.chain, claim.chain[1:])), claim, read, metric, +1)
 
 
 @claim_test("same", "a ~ b within the margin", ("a", "b"))
@@ -152,6 +159,8 @@ def claim_from_dict(values: dict, where: str) -> Claim:
     for name in TESTS.get(claim.test).needs:
         if getattr(claim, name) in (None, "", []):
             raise UserError(f"{where}: claim {claim.id} ({claim.test}) needs `{name}`")
+    if not (isinstance(claim.ratio, (int, float)) and claim.ratio > 0):
+        raise UserError(f"{where}: claim {claim.id}: ratio {claim.ratio!r} must be a positive number")
     if claim.chain and len(claim.chain) < 2:
         raise UserError(f"{where}: claim {claim.id}: a chain needs at least two quantities")
     return claim
@@ -181,7 +190,8 @@ def verdict_rows(claims: list[Claim], measured: Measurements, failed: set[str] =
         v = evaluate(c, measured, failed)
         why = f"{v.why} (variant failed)" if v.verdict == NOT_TESTED and "failed" in v.why else v.why
         rows.append({"id": c.id, "claim": c.text, "seed": c.seed, "verdict": v.verdict, "why": why,
-                     "measured": measured_text(v), "stats": v.stats})
+                     "measured": measured_text(v) + (f" (b x {c.ratio:g})" if c.ratio != 1.0 else ""),
+                     "stats": v.stats})
     return rows
 
 

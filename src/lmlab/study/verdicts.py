@@ -9,7 +9,7 @@ A claim compares quantities measured once per seed. For two quantities a and b:
   detectable    the smallest |a - b| this many seeds would find with 80% power at alpha 0.05:
                 (t(1 - alpha/2) + t(0.8)) x standard error — the study's resolution
 
-and the verdict of a directional claim (a < b):
+and the verdict of a directional claim (a < b, or a > b):
 
   holds           p < 0.05, a - b on the claimed side and larger than the noise floor
   does not hold   p < 0.05, on the other side and larger than the noise floor
@@ -99,13 +99,13 @@ def pair_stats(a: dict[int, float], b: dict[int, float], margin: float | None = 
     return PairStats(n, a_mean, b_mean, diff, diff - half, diff + half, p, test, noise, margin, detectable)
 
 
-def less_verdict(st: PairStats) -> Verdict:
-    """The claim a < b."""
+def order_verdict(st: PairStats, sign: int = -1) -> Verdict:
+    """The claim a < b (sign -1) or a > b (sign +1)."""
     if st.n < 2 or not math.isfinite(st.ci_low):
         return Verdict(UNRESOLVED, f"{st.n} seed(s): no noise floor to compare with", [st.to_dict()])
     beyond_noise = abs(st.diff) > st.noise_floor
     if st.p_value < ALPHA and beyond_noise:
-        side = HOLDS if st.diff < 0 else FAILS
+        side = HOLDS if st.diff * sign > 0 else FAILS
         return Verdict(side, f"a - b = {st.diff:+.4g}, p = {st.p_value:.2g}, beyond the noise floor "
                              f"{st.noise_floor:.3g}", [st.to_dict()])
     return _noise_or_unresolved(st)

@@ -61,18 +61,17 @@ def family(run_dir: Path, folder: Path, p: dict) -> dict:
     top = {n["id"] for n in near}
     in_top = sum(len(ids) == 1 and ids[0] in top for ids in (P.lookup(tok, w).ids for w in related))
     analogy = P.analogy(emb, tok, str(p["analogy"]), int(p["k"]))
-    answers = [a["token"].strip().lower() for a in analogy["answers"]]
-    want = str(p["expect"]).strip().lower()
+    rank = P.answer_rank(analogy["answers"], str(p["expect"]), tok)
     metrics = {"related_cosine": sum(related.values()) / len(related),
                "other_cosine": sum(others.values()) / len(others), "related_in_top": in_top,
-               "analogy_rank": answers.index(want) + 1 if want in answers else len(answers) + 1}
+               **({"analogy_rank": rank} if rank is not None else {})}
     text = "\n".join([
         f"{word.text!r} vs related: " + ", ".join(f"{w} {c:.3f}" for w, c in related.items())
         + f" (mean {metrics['related_cosine']:.3f}; {in_top} of {len(related)} in its top {p['k']})",
         f"{word.text!r} vs others:  " + ", ".join(f"{w} {c:.3f}" for w, c in others.items())
         + f" (mean {metrics['other_cosine']:.3f})",
         f"{word.text!r} nearest: " + ", ".join(f"{n['token']!r} {n['cosine']:.3f}" for n in near),
-        P.format_analogy(analogy) + f"  ({want!r} at rank {metrics['analogy_rank']})",
+        P.format_analogy(analogy) + f"  ({P.rank_note(str(p['expect']), rank, len(analogy['answers']))})",
         *(f"  note: {w.note}" for w in [word] if w.note)])
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "family.txt", text + "\n")
