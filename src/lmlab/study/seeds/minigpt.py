@@ -21,10 +21,8 @@ SEED = "mini-gpt.md"
 SIZES = ("small", "medium", "large")
 FAMILY = "Dad,daddy,mom,parents,Daddy"  # the seed's five nearest neighbours of "dad"
 OTHERS = "friend,dog,tree,ball,car"  # nouns about as frequent in TinyStories, none a family role
-# The sampler draws every prompt's sample with the same generator seed, so the samples of several
-# prompts share their random draws, and distinct-2 pooled over them measures how alike they are (at
-# t = 1.2 they repeat the same novel words): distinct-2 is read from one sample per setting, the
-# 4-gram repetition (a per-sample mean) from six prompts.
+# The temperature claims read six prompts (each prompt its own generator seeds, lmlab.analysis.sampling):
+# distinct-2 pooled over their samples and the 4-gram repetition as a per-sample mean.
 PROMPT = "Once upon a time"
 PROMPTS = [PROMPT, "One day, a little girl named Lily", "Tom and his dad went to the park.",
            "The princess lived in a big castle.", "Mom said,", "There was a boy who loved"]
@@ -101,10 +99,8 @@ def instruments(max_new_tokens: int) -> list[dict]:
         {"kind": "family", "name": "dad", "variants": ["large"], "seeds": "all"},
         {"kind": "sample", "name": "temperature", "prompts": [PROMPT], "temperatures": [0.5, 0.8, 1.0, 1.2],
          "max_new_tokens": max_new_tokens},
-        *({"kind": "sample", "name": name, "variants": ["large"], "seeds": "all", "prompts": prompts,
-           "temperatures": [t], "max_new_tokens": max_new_tokens}
-          for name, t, prompts in (("t05", 0.5, [PROMPT]), ("t12", 1.2, [PROMPT]),
-                                   ("rep_t05", 0.5, PROMPTS), ("rep_t12", 1.2, PROMPTS))),
+        *({"kind": "sample", "name": name, "variants": ["large"], "seeds": "all", "prompts": PROMPTS,
+           "temperatures": [t], "max_new_tokens": max_new_tokens} for name, t in (("t05", 0.5), ("t12", 1.2))),
     ]
 
 
@@ -133,14 +129,14 @@ def claims() -> list[dict]:
                  "than to nouns as frequent that are not family roles: friend, dog, tree, ball, car (large)",
          "seed": "mini-gpt.md, What the embeddings learned: the five nearest to 'dad' are Dad, daddy, mom, parents, "
                  "Daddy, cosine 0.50-0.67"},
-        {"id": "low_temperature_repeats", "test": "greater", "a": "large:rep_t05.repetition_mean",
-         "b": "large:rep_t12.repetition_mean",
+        {"id": "low_temperature_repeats", "test": "greater", "a": "large:t05.repetition_mean",
+         "b": "large:t12.repetition_mean",
          "text": "samples at t = 0.5 repeat more (4-grams seen earlier in the sample; mean over six prompts) than at "
                  "t = 1.2 (large)",
          "seed": "mini-gpt.md, Results: 'at t = 0.5 the model is most coherent but tends toward repetition'"},
         {"id": "high_temperature_novel", "test": "less", "a": "large:t05.distinct_2_mean",
          "b": "large:t12.distinct_2_mean",
-         "text": "samples at t = 1.2 hold more distinct bigrams than at t = 0.5 (large)",
+         "text": "samples at t = 1.2 hold more distinct bigrams than at t = 0.5 (pooled over six prompts; large)",
          "seed": "mini-gpt.md, Results: 'at t = 1.2 it introduces more novel elements'"},
     ]
 
