@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -150,6 +151,7 @@ def read_result(folder: Path) -> dict | None:
 
 def _measure(spec: InstrumentSpec, run_dir: Path, folder: Path, stream) -> dict:
     print(f"instrument {spec.name} on {run_dir.name} ...", file=stream, flush=True)
+    t0 = time.perf_counter()
     try:
         got = INSTRUMENTS.get(spec.kind).run(run_dir, folder, spec.params)
     except NotApplicable as why:
@@ -157,12 +159,14 @@ def _measure(spec: InstrumentSpec, run_dir: Path, folder: Path, stream) -> dict:
     except Exception as err:  # noqa: BLE001  (recorded with its one line; the others go on)
         line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"instrument {spec.name} on {run_dir.name} failed: {line}", file=stream, flush=True)
-        return {"status": "failed", "note": line, "metrics": {}, "text": "", "files": []}
+        return {"status": "failed", "note": line, "metrics": {}, "text": "", "files": [],
+                "seconds": round(time.perf_counter() - t0, 2)}
     else:
         files = [str(Path(f).relative_to(folder.parent.parent.parent)) for f in got.get("files", [])
                  if Path(f).is_relative_to(folder.parent.parent.parent)]
         saved = {"status": "done", "note": got.get("note", ""), "metrics": got.get("metrics", {}),
                  "text": got.get("text", ""), "files": files}
+    saved["seconds"] = round(time.perf_counter() - t0, 2)  # what the instrument cost (forecasts are checked on it)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "result.json", json.dumps(saved, indent=1, default=str) + "\n")
     return saved
