@@ -111,6 +111,10 @@ def test_presets_lists_each_with_one_line(capsys):
     for name in ("demo", "tiny", "shakespeare_char"):
         assert name in out
     assert "--train.lr=<float>" in out and "model.norm:" in out
+    # the hardware choices are registries too, each value written once (lmlab.hardware)
+    for registry, entry in (("train.precision:", "  bf16 "), ("train.device:", "  mps "),
+                            ("train.dist_backend:", "  nccl ")):
+        assert registry in out and entry in out.split(registry)[1].split("\n\n")[0], registry
 
 
 @pytest.mark.slow

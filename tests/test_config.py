@@ -40,6 +40,9 @@ def test_overrides_are_typed(tiny_cfg):
     ({"modle.n_layer": "3"}, "--modle.n_layer: unknown setting"),
     ({"model.norm": "batchnorm"}, "model.norm='batchnorm' is not known; valid: layernorm, none, rmsnorm"),
     ({"train.precision": "fp8"}, "train.precision='fp8' is invalid; expected one of auto, fp32, bf16, fp16"),
+    ({"train.dist_backend": "mpi"}, "train.dist_backend='mpi' is invalid; expected one of auto, gloo, nccl"),
+    ({"train.device": "cuda:x"}, "train.device='cuda:x' is invalid; expected auto, cpu, cuda, cuda:N or mps"),
+    ({"train.device": "cpu:1"}, "expected auto, cpu, cuda, cuda:N or mps"),  # only cuda is indexed
     ({"train.lr": "-1"}, "train.lr=-1.0 is invalid; expected a positive float"),
     ({"data.val_fraction": "0.9"}, "data.val_fraction=0.9 is invalid"),
 ])

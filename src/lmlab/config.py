@@ -23,6 +23,7 @@ from lmlab.config_base import (
 )
 from lmlab.data.config import DataConfig
 from lmlab.errors import UserError
+from lmlab.hardware import BACKENDS, PRECISIONS, device_choices, device_kind
 from lmlab.model.config import ModelConfig
 
 
@@ -66,8 +67,8 @@ class TrainConfig(Section):
     beta2: float = 0.99
     eps: float = 1e-8
     grad_clip: float = 1.0  # max global grad norm; 0 = no clipping (the norm is still logged)
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (fp16 on CUDA only, with a grad scaler)
-    device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps
+    precision: str = "auto"  # a lmlab.hardware.PRECISIONS name: auto, fp32, bf16, fp16 (CUDA only)
+    device: str = "auto"  # a lmlab.hardware.DEVICES name: auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps
     seed: int = 1337
     compile: bool = False  # torch.compile the model
     threads: int = 0  # torch intra-op threads on CPU; 0 = torch's default
@@ -78,7 +79,7 @@ class TrainConfig(Section):
     skip_nonfinite: int = 0  # skip (no update) up to N steps whose loss or grad norm is NaN/inf; 0 = stop at once
     debug_nan_at_step: int = 0  # fault testing: make the loss of this step (1-based) NaN; 0 = off
     parallel: str = "none"  # none | ddp | fsdp (per-block FSDP2); ddp/fsdp run under torchrun or `lmlab train --nproc N`
-    dist_backend: str = "auto"  # auto (nccl on CUDA, gloo on CPU) | gloo | nccl
+    dist_backend: str = "auto"  # a lmlab.hardware.BACKENDS name: auto (nccl on CUDA, gloo on CPU), gloo, nccl
     fsdp_offload: bool = False  # fsdp: keep parameters, gradients and optimizer state on the CPU between uses
     loggers: list[str] = field(default_factory=lambda: ["jsonl"])  # experiment trackers: jsonl (always on),
     # tensorboard (event files in RUN/tensorboard), wandb (offline in RUN/wandb unless WANDB_API_KEY is set)
@@ -105,11 +106,10 @@ class TrainConfig(Section):
         require(0 <= self.beta1 < 1, self, "beta1", "a float in [0, 1)")
         require(0 <= self.beta2 < 1, self, "beta2", "a float in [0, 1)")
         require(self.grad_clip >= 0, self, "grad_clip", "a non-negative float (0 = off)")
-        require_choice(self, "precision", ("auto", "fp32", "bf16", "fp16"))
+        require_choice(self, "precision", tuple(PRECISIONS))
         require(self.keep_every >= 0, self, "keep_every", "a non-negative integer (0 = eval.every)")
-        require_choice(self, "dist_backend", ("auto", "gloo", "nccl"))
-        require(self.device in ("auto", "cpu", "mps", "cuda") or self.device.startswith("cuda:"),
-                self, "device", "auto, cpu, cuda, cuda:N or mps")
+        require_choice(self, "dist_backend", tuple(BACKENDS))
+        require(device_kind(self.device) is not None, self, "device", device_choices())
 
 
 @dataclass

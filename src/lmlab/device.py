@@ -19,24 +19,24 @@ import torch
 
 from lmlab.cpu import cpu_info, onednn_allows_bf16
 from lmlab.errors import UserError
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+from lmlab.hardware import AUTO, PRECISIONS, device_choices, device_kind
 
 
 def resolve_device(name: str, what: str = "train.device") -> torch.device:
     """auto, cpu, cuda, cuda:N or mps -> the device; `what` names the setting in errors (a config
     field, or --device of the verbs that load a run)."""
-    if not (name in ("auto", "cpu", "cuda", "mps") or (name.startswith("cuda:") and name[5:].isdigit())):
-        raise UserError(f"{what} {name!r} is not valid; expected auto, cpu, cuda, cuda:N or mps")
-    if name == "auto":
+    kind = device_kind(name)
+    if kind is None:
+        raise UserError(f"{what} {name!r} is not valid; expected {device_choices()}")
+    if kind == AUTO:
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    if kind == "cuda" and not torch.cuda.is_available():
         raise UserError(f"{what}={name!r} but CUDA is not available here; use cpu or auto")
-    if name == "mps" and not torch.backends.mps.is_available():
+    if kind == "mps" and not torch.backends.mps.is_available():
         raise UserError(f"{what}='mps' but MPS is not available here; use cpu or auto")
     return torch.device(name)
 
@@ -88,12 +88,12 @@ def _cap() -> str:
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
-    if name == "auto":
+    if name == AUTO:
         if device.type == "cuda":  # is_bf16_supported() alone is True on V100/T4 too, which emulate bf16
             return "bf16" if native_bf16(device) else "fp16"
         return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
-    if name == "fp16" and device.type != "cuda":
-        raise UserError(f"train.precision='fp16' needs a CUDA device (this run uses {device.type}); "
+    if PRECISIONS.get(name).cuda_only and device.type != "cuda":
+        raise UserError(f"train.precision={name!r} needs a CUDA device (this run uses {device.type}); "
                         f"use bf16 or fp32")
     return name
 
@@ -106,13 +106,13 @@ class Precision:
     device: torch.device
 
     def __post_init__(self) -> None:
-        enabled = self.name == "fp16"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=enabled) if enabled else None
+        self.kind = PRECISIONS.get(self.name)  # a resolved name: never auto
+        self.scaler = torch.amp.GradScaler("cuda") if self.kind.scaler else None
 
     def autocast(self):
-        if self.name == "fp32":
+        if not self.kind.autocast:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=DTYPES[self.name])
+        return torch.autocast(device_type=self.device.type, dtype=getattr(torch, self.kind.autocast))
 
     def backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler else loss).backward()

@@ -20,6 +20,7 @@ T = TypeVar("T")
 # Modules whose import fills the registries. A package that adds a registry appends its module
 # here: listed by name and imported on demand, so this module imports nothing of lmlab's upward.
 PROVIDERS = [
+    "lmlab.hardware",
     "lmlab.data.sources",
     "lmlab.data.documents",
     "lmlab.data.synthetic",

@@ -36,6 +36,7 @@ import torch.distributed as dist
 from torch import nn
 
 from lmlab.errors import UserError
+from lmlab.hardware import AUTO, BACKENDS, device_kind
 from lmlab.registry import Registry
 
 PARALLEL: Registry = Registry("train.parallel")
@@ -117,11 +118,11 @@ def is_main_process() -> bool:
 
 def resolve_backend(name: str, device: str) -> str:
     """auto: NCCL when the run uses CUDA, gloo otherwise; NCCL needs a GPU."""
-    cuda = torch.cuda.is_available() and device != "cpu" and device != "mps"
-    if name == "nccl" and not cuda:
+    cuda = torch.cuda.is_available() and device_kind(device) in ("cuda", AUTO)
+    if BACKENDS.get(name).needs_cuda and not cuda:
         why = "this machine has no CUDA GPU" if not torch.cuda.is_available() else f"train.device={device!r}"
-        raise UserError(f"train.dist_backend='nccl' needs CUDA GPUs, but {why}; use gloo (or auto)")
-    if name == "auto":
+        raise UserError(f"train.dist_backend={name!r} needs CUDA GPUs, but {why}; use gloo (or auto)")
+    if name == AUTO:
         return "nccl" if cuda else "gloo"
     return name
 

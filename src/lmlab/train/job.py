@@ -126,9 +126,10 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
 def check_unbuilt(cfg: RunConfig, vocab_size: int, precision: str) -> None:
     """Refuse a run that cannot fit before its model is built (a huge one takes minutes to build or
     fails in the allocator with a traceback) and before its run directory is made."""
+    from lmlab.hardware import PRECISIONS
     from lmlab.train.memory import predict_config, runtime_bytes
 
-    value_bytes = 4 if precision == "fp32" else 2
+    value_bytes = PRECISIONS.get(precision).activation_bytes
     check_fits(predict_config(cfg, vocab_size, value_bytes), runtime_bytes(), where=f"run {cfg.name}")
 
 
