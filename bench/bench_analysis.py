@@ -15,7 +15,7 @@ import time
 import torch
 
 from lmlab.analysis import Windows, attention_stats, head_roles
-from lmlab.generate import Request, generate, generate_batch
+from lmlab.generate import Request, Sampling, generate, generate_batch
 from lmlab.model import build_model
 from lmlab.model.config import ModelConfig
 
@@ -51,11 +51,11 @@ def bench_sampling(n_samples: int, new_tokens: int, repeats: int) -> dict:
     batched, sequential = [], []
     for _ in range(repeats):  # interleaved: both sides see the same machine load
         t0 = time.perf_counter()
-        generate_batch(model, [Request(prompt, 0.8, 0, 0.95, s) for s in range(n_samples)], new_tokens, GPT2_VOCAB)
+        generate_batch(model, [Request(prompt, Sampling(0.8, 0, 0.95), s) for s in range(n_samples)], new_tokens, GPT2_VOCAB)
         batched.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         for s in range(n_samples):
-            generate(model, torch.tensor([prompt]), new_tokens, 0.8, 0, 0.95, seed=s, vocab_size=GPT2_VOCAB)
+            generate(model, torch.tensor([prompt]), new_tokens, Sampling(0.8, 0, 0.95), seed=s, vocab_size=GPT2_VOCAB)
         sequential.append(time.perf_counter() - t0)
     tokens = n_samples * new_tokens
     b, s = min(batched), min(sequential)

@@ -26,7 +26,7 @@ import time
 import torch
 
 from lmlab.cpu import cpu_info
-from lmlab.generate import generate
+from lmlab.generate import GREEDY, generate
 from lmlab.interop import to_hf_model
 from lmlab.model import ModelConfig, build_model
 from lmlab.quantize import quantize_int8
@@ -52,7 +52,7 @@ def part_hf(repeats: int, new_tokens: int) -> list[dict]:
         for cache in (True, False):
             hf_run = lambda: theirs.generate(prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
                                              do_sample=False, use_cache=cache, pad_token_id=0)
-            lm_run = lambda: generate(ours, prompt, new_tokens, temperature=0, use_cache=cache)
+            lm_run = lambda: generate(ours, prompt, new_tokens, GREEDY, use_cache=cache)
             assert torch.equal(hf_run(), lm_run()), "greedy tokens differ between lmlab and transformers"
             hf_t, lm_t = [], []
             for _ in range(repeats):
@@ -65,7 +65,7 @@ def part_hf(repeats: int, new_tokens: int) -> list[dict]:
                     f"lmlab {new_tokens / lm_s:8.1f} tok/s ({hf_s / lm_s:4.2f}x)")
             if cache:  # lmlab's fastest CPU decoding: weight-only int8 (see lmlab/quantize.py)
                 q = quantize_int8(ours)
-                q_run = lambda: generate(q, prompt, new_tokens, temperature=0)
+                q_run = lambda: generate(q, prompt, new_tokens, GREEDY)
                 q_out = q_run()
                 q_s = statistics.median(timed(q_run) for _ in range(repeats))
                 agree = (q_out == hf_run()).float().mean().item()
@@ -117,7 +117,7 @@ def part_zoo(new_tokens: int) -> list[dict]:
         auto = train_tokens_per_s(model, "auto", 16)
         model.eval()
         prompt = torch.randint(0, 65, (1, 8))
-        gen_t = statistics.median(timed(lambda: generate(model, prompt, new_tokens, temperature=0)) for _ in range(3))
+        gen_t = statistics.median(timed(lambda: generate(model, prompt, new_tokens, GREEDY)) for _ in range(3))
         rows.append({"arch": name, "params": model.num_params(), "train_tok_s_fp32": fp32,
                      "train_tok_s_auto": auto, "gen_tok_s": new_tokens / gen_t})
         print(f"{name:<32} {model.num_params() / 1e6:6.3f}M  train fp32 {fp32:9,.0f} tok/s  auto {auto:9,.0f} tok/s"

@@ -10,7 +10,7 @@ import math
 import torch
 
 from lmlab.checkpoint import load_weights, save_checkpoint
-from lmlab.generate import generate
+from lmlab.generate import GREEDY, generate
 
 
 def shapes_and_initial_loss(model, V: int, T: int = 16) -> None:
@@ -62,8 +62,8 @@ def cache_equals_recompute(model, V: int, new_tokens: int = 30) -> torch.Tensor:
     """Greedy generation with the model's cache equals recomputing the window every step
     (30 tokens after a 5-token prompt: past a 16-token context, so the window slides too)."""
     prompt = torch.randint(0, V, (2, 5))
-    cached = generate(model, prompt, new_tokens, temperature=0)
-    assert torch.equal(cached, generate(model, prompt, new_tokens, temperature=0, use_cache=False))
+    cached = generate(model, prompt, new_tokens, GREEDY)
+    assert torch.equal(cached, generate(model, prompt, new_tokens, GREEDY, use_cache=False))
     return cached
 
 

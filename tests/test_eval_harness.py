@@ -106,7 +106,7 @@ def test_lm_eval_command_and_the_other_request_types(setup, tmp_path, capsys):
     from lm_eval.api.instance import Instance
 
     from lmlab.eval.harness import LmlabLM
-    from lmlab.generate import generate
+    from lmlab.generate import GREEDY, generate
 
     lm = LmlabLM(run=str(run), device="cpu")
     text = "First Citizen:\nBefore we proceed any further, hear me speak."
@@ -116,7 +116,7 @@ def test_lm_eval_command_and_the_other_request_types(setup, tmp_path, capsys):
         logp = lm.model(torch.tensor([ids[:-1]]))[0][0].log_softmax(-1)  # (T, V)
     assert rolling == pytest.approx(float(logp.gather(1, torch.tensor(ids[1:])[:, None]).sum()), abs=1e-3)
     (gen,) = lm.generate_until([Instance("generate_until", {}, ("ROMEO:", {"until": ["\n\n"], "max_gen_toks": 12}), 0)])
-    ref = generate(lm.model, torch.tensor([lm.tok_encode("ROMEO:")]), 12, temperature=0.0)
+    ref = generate(lm.model, torch.tensor([lm.tok_encode("ROMEO:")]), 12, GREEDY)
     new = ref[0, 6:].tolist()
     new = new[:new.index(lm.eot_token_id)] if lm.eot_token_id in new else new  # end of text stops generation
     assert gen == lm.tok_decode(new).split("\n\n")[0]

@@ -3,7 +3,7 @@ import io
 import torch
 
 from lmlab.commands.generate import TextStream
-from lmlab.generate import generate, sample_next
+from lmlab.generate import GREEDY, Sampling, generate, sample_next
 from lmlab.model import ModelConfig, build_model
 from lmlab.tokenizer import build_tokenizer
 
@@ -32,9 +32,9 @@ def test_top_p_keeps_the_smallest_set_covering_p():
 def test_same_seed_same_text_different_seed_differs():
     model = build_model(ModelConfig(n_layer=1, n_head=2, d_model=16, context_len=8), 20)
     prompt = torch.tensor([[1, 2, 3]])
-    a = generate(model, prompt, 20, temperature=1.0, seed=5)
-    b = generate(model, prompt, 20, temperature=1.0, seed=5)
-    c = generate(model, prompt, 20, temperature=1.0, seed=6)
+    a = generate(model, prompt, 20, Sampling(temperature=1.0), seed=5)
+    b = generate(model, prompt, 20, Sampling(temperature=1.0), seed=5)
+    c = generate(model, prompt, 20, Sampling(temperature=1.0), seed=6)
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.shape == (1, 23) and torch.equal(a[:, :3], prompt)
 
@@ -66,5 +66,5 @@ def test_int8_weights_stay_close_and_keep_the_cache_exact():
         full, approx = model(x)[0], quantized(x)[0]
     assert (full - approx).abs().max() < 0.05
     prompt = torch.tensor([[1, 2, 3]])
-    assert torch.equal(generate(quantized, prompt, 20, temperature=0),
-                       generate(quantized, prompt, 20, temperature=0, use_cache=False))
+    assert torch.equal(generate(quantized, prompt, 20, GREEDY),
+                       generate(quantized, prompt, 20, GREEDY, use_cache=False))

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from lmlab.alloc import tune_malloc
 from lmlab.config import RunConfig
 from lmlab.eval import evaluate
-from lmlab.generate import generate
+from lmlab.generate import GREEDY, Sampling, generate
 from lmlab.model import build_model, head_loss
 from lmlab.model.config import ModelConfig
 
@@ -180,9 +180,9 @@ def test_padded_vocabulary_shapes_counts_and_no_pad_ids():
     logits, loss = model(x, y)
     assert logits.shape == (3, 16, V)
     assert loss.item() == pytest.approx(F.cross_entropy(logits.flatten(0, 1), y.flatten()).item(), rel=1e-6)
-    out = generate(model, x[:, :4], 20, temperature=2.0, seed=0)
+    out = generate(model, x[:, :4], 20, Sampling(temperature=2.0), seed=0)
     assert out.max() < V
-    assert generate(model, x[:, :4], 20, temperature=0).max() < V
+    assert generate(model, x[:, :4], 20, GREEDY).max() < V
     assert model.next_logits(x).shape == (3, V)
 
 

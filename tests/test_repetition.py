@@ -15,7 +15,7 @@ from transformers import NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsPr
 
 from lmlab.cli import main
 from lmlab.errors import UserError
-from lmlab.generate import Request, filtered_probs, generate, generate_batch, penalize
+from lmlab.generate import GREEDY, Request, Sampling, filtered_probs, generate, generate_batch, penalize
 from lmlab.interop import to_hf_model
 from lmlab.model import ModelConfig, build_model
 from tree import snapshot
@@ -73,9 +73,9 @@ def test_penalize_equals_transformers_processors_exactly():
 def test_python_api_refuses_bad_values(penalty, n, expect):
     model = build_model(dataclasses.replace(GPT2, n_layer=1))
     with pytest.raises(UserError, match=expect):
-        generate(model, torch.tensor([[1, 2]]), 3, repetition_penalty=penalty, no_repeat_ngram=n)
+        generate(model, torch.tensor([[1, 2]]), 3, Sampling(repetition_penalty=penalty, no_repeat_ngram=n))
     with pytest.raises(UserError, match=expect):
-        generate_batch(model, [Request([1, 2], 0.0, repetition_penalty=penalty, no_repeat_ngram=n)], 3)
+        generate_batch(model, [Request([1, 2], Sampling(0.0, repetition_penalty=penalty, no_repeat_ngram=n))], 3)
 
 
 # ----------------------------------------------------------------------------- (b) greedy text equals transformers'
@@ -116,17 +116,17 @@ def test_greedy_generation_equals_transformers_generate(cfg):
     changed = set()
     for prompt in prompts:
         plain = hf_greedy(hf_model, prompt, n, 1.0, 0)
-        ours = generate(model, torch.tensor([prompt]), n, temperature=0)[0, len(prompt):].tolist()
+        ours = generate(model, torch.tensor([prompt]), n, GREEDY)[0, len(prompt):].tolist()
         assert ours == plain and bigrams_repeat(prompt + plain)  # greedy alone repeats itself here
         for penalty, ngram in SETTINGS:
             expected = hf_greedy(hf_model, prompt, n, penalty, ngram)
             if expected != plain:
                 changed.add((penalty, ngram))
             for use_cache in (True, False):
-                got = generate(model, torch.tensor([prompt]), n, temperature=0, use_cache=use_cache,
-                               repetition_penalty=penalty, no_repeat_ngram=ngram)
+                got = generate(model, torch.tensor([prompt]), n, Sampling(0.0, repetition_penalty=penalty,
+                               no_repeat_ngram=ngram), use_cache=use_cache)
                 assert got[0, len(prompt):].tolist() == expected, (prompt, penalty, ngram, use_cache)
-        reqs = [Request(prompt, 0.0, repetition_penalty=p, no_repeat_ngram=k) for p, k in SETTINGS]
+        reqs = [Request(prompt, Sampling(0.0, repetition_penalty=p, no_repeat_ngram=k)) for p, k in SETTINGS]
         batched = generate_batch(model, reqs, n)  # rows with different settings side by side
         assert [g.ids for g in batched] == [hf_greedy(hf_model, prompt, n, p, k) for p, k in SETTINGS]
         assert not repeats_after(prompt + batched[1].ids, len(prompt), 2)  # no new token repeats a bigram
@@ -159,10 +159,10 @@ def test_past_the_context_and_when_sampling_the_whole_sequence_counts():
         for t, k, p in [(0.0, 0, 1.0), (0.9, 0, 1.0), (1.2, 5, 1.0), (1.0, 0, 0.8)]:
             expected = reference(model, prompt, n, penalty, ngram, t, k, p, seed=7)
             for use_cache in (True, False):
-                got = generate(model, torch.tensor([prompt]), n, t, k, p, seed=7, use_cache=use_cache,
-                               repetition_penalty=penalty, no_repeat_ngram=ngram)
+                got = generate(model, torch.tensor([prompt]), n, Sampling(t, k, p, penalty, ngram), seed=7,
+                               use_cache=use_cache)
                 assert got[0, len(prompt):].tolist() == expected, (penalty, ngram, t, k, p, use_cache)
-            batched = generate_batch(model, [Request(prompt, t, k, p, 7, penalty, ngram)], n)[0]
+            batched = generate_batch(model, [Request(prompt, Sampling(t, k, p, penalty, ngram), 7)], n)[0]
             assert batched.ids == expected
     window_only = reference(model, prompt, n, 1.0, 0)
     assert window_only != reference(model, prompt, n, 1.0, 2)
@@ -171,7 +171,7 @@ def test_past_the_context_and_when_sampling_the_whole_sequence_counts():
 def test_no_token_left_is_one_clear_error():
     model = perturbed(dataclasses.replace(GPT2, vocab_size=5, context_len=16), 6)
     with pytest.raises(UserError, match="no_repeat_ngram=1 leaves no token to choose after 5 tokens"):
-        generate(model, torch.tensor([[0]]), 10, temperature=0, no_repeat_ngram=1)
+        generate(model, torch.tensor([[0]]), 10, Sampling(0.0, no_repeat_ngram=1))
 
 
 # ----------------------------------------------------------------------------- the CLI on a trained, exported run

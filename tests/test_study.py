@@ -595,3 +595,19 @@ def test_a_study_folder_on_a_read_only_file_system_is_one_line_and_keeps_its_run
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "cannot write into the study directory" in r.stderr and "Read-only file system" in r.stderr
     assert sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*")) == before
+
+
+def test_dry_run_of_a_select_study_adds_the_retrain_of_its_costliest_variant(tmp_path):
+    from lmlab.study.commands import dry_run
+    from lmlab.study.estimate import forecast, retrain_forecast
+
+    s = _study(select="val_loss", retrain={"train.max_steps": 600})
+    runs = plan(s)
+    fc = forecast(runs, 1, 1)
+    retrain = retrain_forecast(s, runs, fc)
+    assert retrain is not None and len(retrain.seconds) == 1
+    assert retrain.wall_s > max(fc.seconds.values())  # 600 steps against the grid's 6
+    assert retrain_forecast(_study(), runs, fc) is None  # no select, no retrain
+    text = dry_run(s, runs, tmp_path / "s")
+    assert "then the selected variant's retrain ({'train.max_steps': 600}): at most" in text and "in all" in text
+    assert not (tmp_path / "s").exists()

@@ -10,7 +10,7 @@ import math
 import torch
 
 from lmlab.config import apply_overrides
-from lmlab.generate import generate, never_sampled
+from lmlab.generate import Sampling, generate, never_sampled
 from lmlab.presets import get_preset
 from lmlab.report import write_report
 from lmlab.io import atomic_write_text
@@ -23,7 +23,7 @@ SAMPLE_TOKENS = 300
 
 def sample(job, label: str) -> str:
     idx = torch.tensor([job.tokenizer.encode(PROMPT)], device=job.device)  # (1, T)
-    out = generate(job.model, idx, SAMPLE_TOKENS, temperature=0.8, top_k=0, seed=0,
+    out = generate(job.model, idx, SAMPLE_TOKENS, Sampling(temperature=0.8), seed=0,
                    vocab_size=job.tokenizer.vocab_size, never=never_sampled(job.tokenizer))
     text = job.tokenizer.decode(out[0].tolist())
     atomic_write_text(job.run.samples / f"{label}.txt", text + "\n")

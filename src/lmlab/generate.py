@@ -44,6 +44,31 @@ def check_penalties(repetition_penalty: float, no_repeat_ngram: int) -> None:
         raise UserError(f"no_repeat_ngram={no_repeat_ngram} is invalid; expected an integer >= 0 (0 = off)")
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How each next token is chosen: temperature (0 = greedy), top-k (0 = all tokens), top-p
+    (1 = off), then transformers' repetition_penalty (1 = off) and no_repeat_ngram_size (0 = off).
+    The settings that travel together through generate, sampling tables and prompt sensitivity."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    no_repeat_ngram: int = 0
+
+    def check(self, max_new_tokens: int = 0) -> "Sampling":
+        check_sampling(max_new_tokens, self.temperature, self.top_k, self.top_p)
+        check_penalties(self.repetition_penalty, self.no_repeat_ngram)
+        return self
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+
+GREEDY = Sampling(temperature=0.0)
+
+
 def penalize(logits: torch.Tensor, seq: torch.Tensor, repetition_penalty: float = 1.0,
              no_repeat_ngram: int = 0) -> torch.Tensor:
     """(B, V) next-token logits after the sequence so far `seq` (B, T), prompt included, with
@@ -103,24 +128,21 @@ def filtered_probs(logits: torch.Tensor, temperature: float, top_k: int = 0, top
 
 
 @torch.no_grad()
-def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
-             top_p: float = 1.0, seed: int | None = None, use_cache: bool = True,
-             on_token: Callable[[int], None] | None = None, autocast=None,
-             vocab_size: int | None = None, never: tuple[int, ...] = (), repetition_penalty: float = 1.0,
-             no_repeat_ngram: int = 0) -> torch.Tensor:
-    """Extend idx (B, T) by max_new_tokens; returns (B, T + max_new_tokens).
+def generate(model, idx: torch.Tensor, max_new_tokens: int, sampling: Sampling = Sampling(),
+             seed: int | None = None, use_cache: bool = True, on_token: Callable[[int], None] | None = None,
+             autocast=None, vocab_size: int | None = None, never: tuple[int, ...] = ()) -> torch.Tensor:
+    """Extend idx (B, T) by max_new_tokens drawn with `sampling`; returns (B, T + max_new_tokens).
     `on_token(id)` is called for each new token of the first sequence (for streaming).
     `vocab_size` (the tokenizer's) keeps ids of a padded output table from being sampled, and
-    `never` other ids (`never_sampled(tokenizer)`: the <unk> of a character vocabulary).
-    `repetition_penalty` and `no_repeat_ngram` are transformers' `repetition_penalty` and
-    `no_repeat_ngram_size` (see `penalize`), over all of idx, even once it outgrows the context."""
-    check_sampling(max_new_tokens, temperature, top_k, top_p)
-    check_penalties(repetition_penalty, no_repeat_ngram)
+    `never` other ids (`never_sampled(tokenizer)`: the <unk> of a character vocabulary). The
+    repetition penalty and n-gram blocking (see `penalize`) see all of idx, even once it outgrows
+    the context."""
+    sampling.check(max_new_tokens)
     was_training = model.training
     model.eval()
     device = idx.device
     generator = None
-    if seed is not None and temperature > 0:
+    if seed is not None and not sampling.greedy:
         generator = torch.Generator(device=device)
         generator.manual_seed(seed)
     context = model.config.context_len
@@ -129,8 +151,8 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
     try:
         for _ in range(max_new_tokens):
             logits = limit_vocab(_forward(model, pending, cache, autocast), vocab_size, never)  # (B, V)
-            logits = penalize(logits, idx, repetition_penalty, no_repeat_ngram)
-            nxt = sample_next(logits, temperature, top_k, top_p, generator)[:, None]  # (B, 1)
+            logits = penalize(logits, idx, sampling.repetition_penalty, sampling.no_repeat_ngram)
+            nxt = sample_next(logits, sampling.temperature, sampling.top_k, sampling.top_p, generator)[:, None]
             idx = torch.cat([idx, nxt], dim=1)
             if on_token is not None:
                 on_token(int(nxt[0, 0]))
@@ -170,15 +192,11 @@ def never_sampled(tokenizer) -> tuple[int, ...]:
 
 @dataclass
 class Request:
-    """One sequence to generate: its prompt ids and sampling settings (temperature 0 = greedy)."""
+    """One sequence to generate: its prompt ids, how it samples and its generator's seed."""
 
     prompt: list[int]
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
+    sampling: Sampling = Sampling()
     seed: int | None = None
-    repetition_penalty: float = 1.0
-    no_repeat_ngram: int = 0
 
 
 @dataclass
@@ -191,15 +209,14 @@ class Generated:
 def generate_batch(model, requests: list[Request], max_new_tokens: int, vocab_size: int | None = None,
                    batch_size: int = 64, autocast=None, never: tuple[int, ...] = ()) -> list[Generated]:
     """Many sequences at once with one KV cache per group, each equal to
-    `generate(model, prompt, max_new_tokens, temperature, top_k, top_p, seed, ...,
-    repetition_penalty=..., no_repeat_ngram=...)` run alone.
+    `generate(model, prompt, max_new_tokens, request.sampling, request.seed, ...)` run alone.
 
     The model has no padding mask (positions are absolute and every key is attended), so rather
     than pad, prompts are grouped by length: rows of a group share positions exactly and decode
     in lock-step. Each row keeps its own seeded generator, so a row's sample does not depend on
     the rows beside it."""
     for r in requests:
-        check_penalties(r.repetition_penalty, r.no_repeat_ngram)
+        r.sampling.check(max_new_tokens)
     out: list[Generated | None] = [None] * len(requests)
     groups: dict[int, list[int]] = {}
     for i, r in enumerate(requests):
@@ -243,7 +260,7 @@ def _decode_group(model, reqs: list[Request], max_new_tokens: int, vocab_size, a
 
 
 def _generator(r: Request, device) -> torch.Generator | None:
-    if r.seed is None or r.temperature <= 0:
+    if r.seed is None or r.sampling.greedy:
         return None
     g = torch.Generator(device=device)
     g.manual_seed(r.seed)
@@ -254,7 +271,7 @@ def _penalize_rows(logits: torch.Tensor, idx: torch.Tensor, reqs: list[Request])
     """`penalize` each row with its own request's settings; the log-probs stay the model's own."""
     settings: dict[tuple, list[int]] = {}
     for i, r in enumerate(reqs):
-        settings.setdefault((r.repetition_penalty, r.no_repeat_ngram), []).append(i)
+        settings.setdefault((r.sampling.repetition_penalty, r.sampling.no_repeat_ngram), []).append(i)
     if list(settings) == [(1.0, 0)]:
         return logits
     out = logits.clone()
@@ -268,7 +285,7 @@ def _sample_rows(logits: torch.Tensor, reqs: list[Request], gens: list) -> torch
     nxt = torch.empty(logits.size(0), dtype=torch.long, device=logits.device)
     settings: dict[tuple, list[int]] = {}
     for i, r in enumerate(reqs):
-        settings.setdefault((r.temperature, r.top_k, r.top_p), []).append(i)
+        settings.setdefault((r.sampling.temperature, r.sampling.top_k, r.sampling.top_p), []).append(i)
     for (t, k, p), rows in settings.items():
         if t <= 0:
             nxt[rows] = logits[rows].argmax(-1)

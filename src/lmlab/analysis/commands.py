@@ -206,28 +206,29 @@ def cmd_sample(args, overrides) -> int:
     prompts = _prompts(args)
     if not prompts and not args.prompt_variants:
         raise UserError("lmlab sample needs --prompt TEXT, --prompts FILE or --prompt-variants FILE")
+    settings = sampling.sampling_grid(temps, top_ps, top_ks, args.repetition_penalty, args.no_repeat_ngram)
+    for setting in settings:  # refused before the model loads
+        setting.check(args.max_new_tokens)
     files = []
     with _writing_to(args.out):
-        files += _sample_files(args, prompts, temps, top_ps, top_ks)
+        files += _sample_files(args, prompts, settings)
     _wrote(files)
     return 0
 
 
-def _sample_files(args, prompts, temps, top_ps, top_ks) -> list:
+def _sample_files(args, prompts, settings) -> list:
     from lmlab.analysis import pipeline, sampling
 
     files = []
     if prompts:
-        study = pipeline.sample_run(args.run_dir, prompts, args.checkpoint, temps, top_ps, top_ks, args.seeds,
-                                    args.max_new_tokens, args.device, args.out, args.repetition_penalty,
-                                    args.no_repeat_ngram)
+        study = pipeline.sample_run(args.run_dir, prompts, settings, args.checkpoint, args.seeds,
+                                    args.max_new_tokens, args.device, args.out)
         print(sampling.format_study(study))
         files += study["files"]
-    if args.prompt_variants:
+    if args.prompt_variants:  # the first setting
         variants = _read_lines(args.prompt_variants, "--prompt-variants")
-        result = pipeline.sensitivity_run(args.run_dir, variants, args.checkpoint, temps[0], top_ks[0], top_ps[0],
-                                          0, min(args.max_new_tokens, 50), args.device, args.out,
-                                          args.repetition_penalty, args.no_repeat_ngram)
+        result = pipeline.sensitivity_run(args.run_dir, variants, settings[0], 0, min(args.max_new_tokens, 50),
+                                          args.checkpoint, args.device, args.out)
         print(sampling.format_sensitivity(result))
         files += result["files"]
     return files

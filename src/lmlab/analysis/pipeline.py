@@ -116,16 +116,14 @@ def probe_run(run_dir, checkpoint: str = "last", neighbours: list[str] | None = 
     return result
 
 
-def sample_run(run_dir, prompts: list[str], checkpoint: str = "last", temperatures=(0.5, 0.8, 1.0, 1.2),
-               top_ps=(1.0,), top_ks=(0,), seeds: int = 1, max_new_tokens: int = 100, device: str = "auto",
-               out: str | Path | None = None, repetition_penalty: float = 1.0, no_repeat_ngram: int = 0) -> dict:
-    """The sampling table of a run, written to samples/sampling.{json,csv,md}."""
+def sample_run(run_dir, prompts: list[str], settings: list | None = None, checkpoint: str = "last", seeds: int = 1,
+               max_new_tokens: int = 100, device: str = "auto", out: str | Path | None = None) -> dict:
+    """The sampling table of a run (`settings`: lmlab.generate.Sampling rows, default
+    sampling.sampling_grid()), written to samples/sampling.{json,csv,md}."""
     from lmlab.io import atomic_write_text
 
     loaded = open_run(run_dir, checkpoint, device)
-    study = sampling.sampling_study(loaded.model, loaded.tokenizer, prompts, temperatures, top_ps, top_ks, seeds,
-                                    max_new_tokens, repetition_penalty=repetition_penalty,
-                                    no_repeat_ngram=no_repeat_ngram)
+    study = sampling.sampling_study(loaded.model, loaded.tokenizer, prompts, settings, seeds, max_new_tokens)
     folder = Path(out) if out else loaded.run.samples
     rows = [{k: v for k, v in r.items() if k != "samples"} for r in study["settings"]]
     files = output.write_table(folder, "sampling", study, rows)
@@ -134,14 +132,12 @@ def sample_run(run_dir, prompts: list[str], checkpoint: str = "last", temperatur
     return study
 
 
-def sensitivity_run(run_dir, variants: list[str], checkpoint: str = "last", temperature: float = 0.0,
-                    top_k: int = 0, top_p: float = 1.0, seed: int = 0, max_new_tokens: int = 50,
-                    device: str = "auto", out: str | Path | None = None, repetition_penalty: float = 1.0,
-                    no_repeat_ngram: int = 0) -> dict:
-    """Prompt sensitivity of a run: samples/prompt_sensitivity.json and its BLEU heatmap."""
+def sensitivity_run(run_dir, variants: list[str], sampler=None, seed: int = 0, max_new_tokens: int = 50,
+                    checkpoint: str = "last", device: str = "auto", out: str | Path | None = None) -> dict:
+    """Prompt sensitivity of a run (greedy unless `sampler`, a lmlab.generate.Sampling, says
+    otherwise): samples/prompt_sensitivity.json and its BLEU heatmap."""
     loaded = open_run(run_dir, checkpoint, device)
-    result = sampling.prompt_sensitivity(loaded.model, loaded.tokenizer, variants, temperature, top_k, top_p, seed,
-                                         max_new_tokens, repetition_penalty, no_repeat_ngram)
+    result = sampling.prompt_sensitivity(loaded.model, loaded.tokenizer, variants, sampler, seed, max_new_tokens)
     folder = Path(out) if out else loaded.run.samples
     result["files"] = [output.write_json(folder / "prompt_sensitivity.json", result),
                        plots.bleu_heatmap(result["bleu"], folder / "prompt_sensitivity.png", result["mean_bleu"])]

@@ -57,34 +57,53 @@ def setting_metrics(samples: list[list[int]], logprobs: list[list[float]]) -> di
             "mean_logprob": sum(flat) / len(flat) if flat else float("nan")}
 
 
-def sampling_study(model, tokenizer, prompts: list[str], temperatures=(0.5, 0.8, 1.0, 1.2), top_ps=(1.0,),
-                   top_ks=(0,), seeds: int = 1, max_new_tokens: int = 100, batch_size: int = 64,
-                   repetition_penalty: float = 1.0, no_repeat_ngram: int = 0) -> dict:
-    """Every prompt x setting x seed, generated in batches; a row per setting with its samples.
-    Sample j of prompt i draws with generator seed i x seeds + j: no two prompts share their random
-    draws (shared draws would correlate the pooled distinct-n), while every setting reuses the same
-    seeds (common random numbers make the settings' differences less noisy). `repetition_penalty` and `no_repeat_ngram` (transformers' semantics) apply to every setting;
-    mean_logprob stays the model's own log p of the tokens drawn, before any penalty."""
+def sampling_grid(temperatures=(0.5, 0.8, 1.0, 1.2), top_ps=(1.0,), top_ks=(0,), repetition_penalty: float = 1.0,
+                  no_repeat_ngram: int = 0) -> list:
+    """Every temperature x top-p x top-k, each with the same penalties: a sampling table's rows."""
+    from lmlab.generate import Sampling
+
+    return [Sampling(t, k, p, repetition_penalty, no_repeat_ngram)
+            for t, p, k in itertools.product(temperatures, top_ps, top_ks)]
+
+
+def sampling_study(model, tokenizer, prompts: list[str], settings: list | None = None, seeds: int = 1,
+                   max_new_tokens: int = 100, batch_size: int = 64) -> dict:
+    """Every prompt x setting (lmlab.generate.Sampling; default `sampling_grid()`) x seed,
+    generated in batches; a row per setting with its samples. Sample j of prompt i draws with
+    generator seed i x seeds + j: no two prompts share their random draws (shared draws would
+    correlate the pooled distinct-n), while every setting reuses the same seeds (common random
+    numbers make the settings' differences less noisy). mean_logprob stays the model's own log p of
+    the tokens drawn, before any penalty."""
     from lmlab.generate import Request, generate_batch, never_sampled
 
+    settings = settings if settings is not None else sampling_grid()
     encoded = [_encode(tokenizer, p, model.config.context_len) for p in prompts]
-    grid = list(itertools.product(temperatures, top_ps, top_ks))
     reqs, keys = [], []
-    for s_i, (t, p, k) in enumerate(grid):
+    for s_i, sampling in enumerate(settings):
         for p_i, ids in enumerate(encoded):
             for seed in range(p_i * seeds, (p_i + 1) * seeds):
-                reqs.append(Request(ids, t, k, p, seed, repetition_penalty, no_repeat_ngram))
+                reqs.append(Request(ids, sampling, seed))
                 keys.append((s_i, p_i, seed))
     out = generate_batch(model, reqs, max_new_tokens, tokenizer.vocab_size, batch_size,
                          never=never_sampled(tokenizer))
     rows = []
-    for s_i, (t, p, k) in enumerate(grid):
+    for s_i, sampling in enumerate(settings):
         mine = [(key, g) for key, g in zip(keys, out) if key[0] == s_i]
         samples = [{"prompt": prompts[key[1]], "seed": key[2], "text": tokenizer.decode(g.ids)} for key, g in mine]
-        rows.append({"temperature": t, "top_p": p, "top_k": k, "samples": samples,
+        rows.append({"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": sampling.top_k,
+                     "samples": samples,
                      **setting_metrics([g.ids for _, g in mine], [g.logprobs for _, g in mine])})
-    return {"prompts": prompts, "seeds": seeds, "max_new_tokens": max_new_tokens,
-            "repetition_penalty": repetition_penalty, "no_repeat_ngram": no_repeat_ngram, "settings": rows}
+    return {"prompts": prompts, "seeds": seeds, "max_new_tokens": max_new_tokens, **_penalties(settings),
+            "settings": rows}
+
+
+def _penalties(settings: list) -> dict:
+    """The penalties the settings share (a sampling table states them once), or none."""
+    shared = {(s.repetition_penalty, s.no_repeat_ngram) for s in settings}
+    if len(shared) != 1:
+        return {}
+    penalty, ngram = shared.pop()
+    return {"repetition_penalty": penalty, "no_repeat_ngram": ngram}
 
 
 def _encode(tokenizer, text: str, context_len: int) -> list[int]:
@@ -99,24 +118,24 @@ def bleu_matrix(texts: list[str]) -> list[list[float]]:
     return [[sacrebleu.sentence_bleu(h, [r]).score for r in texts] for h in texts]
 
 
-def prompt_sensitivity(model, tokenizer, variants: list[str], temperature: float = 0.0, top_k: int = 0,
-                       top_p: float = 1.0, seed: int = 0, max_new_tokens: int = 50, repetition_penalty: float = 1.0,
-                       no_repeat_ngram: int = 0) -> dict:
-    """The continuation of each prompt variant, the pairwise BLEU matrix and its off-diagonal mean."""
-    from lmlab.generate import Request, generate_batch, never_sampled
+def prompt_sensitivity(model, tokenizer, variants: list[str], sampling=None, seed: int = 0,
+                       max_new_tokens: int = 50) -> dict:
+    """The continuation of each prompt variant (greedy unless `sampling` says otherwise), the
+    pairwise BLEU matrix and its off-diagonal mean."""
+    from dataclasses import asdict
 
+    from lmlab.generate import GREEDY, Request, generate_batch, never_sampled
+
+    sampling = sampling or GREEDY
     if len(variants) < 2:
         raise UserError("--prompt-variants needs at least two prompts (one per line)")
-    reqs = [Request(_encode(tokenizer, v, model.config.context_len), temperature, top_k, top_p, seed,
-                    repetition_penalty, no_repeat_ngram) for v in variants]
+    reqs = [Request(_encode(tokenizer, v, model.config.context_len), sampling, seed) for v in variants]
     outs = generate_batch(model, reqs, max_new_tokens, tokenizer.vocab_size, never=never_sampled(tokenizer))
     texts = [tokenizer.decode(g.ids) for g in outs]
     matrix = bleu_matrix(texts)
     off = [matrix[i][j] for i in range(len(texts)) for j in range(len(texts)) if i != j]
     return {"variants": variants, "continuations": texts, "bleu": matrix, "mean_bleu": sum(off) / len(off),
-            "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed,
-            "repetition_penalty": repetition_penalty, "no_repeat_ngram": no_repeat_ngram,
-            "max_new_tokens": max_new_tokens}
+            **asdict(sampling), "seed": seed, "max_new_tokens": max_new_tokens}
 
 
 def penalty_note(result: dict) -> str:

@@ -61,13 +61,14 @@ def _ngram(text: str) -> int:
 
 
 def cmd_generate(args, overrides) -> int:
-    from lmlab.generate import generate, never_sampled
+    from lmlab.generate import Sampling, generate, never_sampled
     from lmlab.load import load_run
 
     if args.max_new_tokens < 0:
         raise UserError(f"--max-new-tokens={args.max_new_tokens} is invalid; expected 0 or more")
     if not 0.0 < args.top_p <= 1.0:
         raise UserError(f"--top-p={args.top_p} is invalid; expected a float in (0, 1]")
+    sampling = Sampling(args.temperature, args.top_k, args.top_p, args.repetition_penalty, args.no_repeat_ngram)
     loaded = load_run(args.run_dir, args.checkpoint, args.device)
     model = loaded.model
     if args.quantize == "int8":
@@ -79,10 +80,9 @@ def cmd_generate(args, overrides) -> int:
     with ablate_heads_text(model, args.ablate_heads):
         stream = TextStream(loaded.tokenizer, sys.stdout)
         sys.stdout.write(args.prompt)
-        generate(model, loaded.encode_prompt(args.prompt), args.max_new_tokens, args.temperature,
-                 args.top_k, args.top_p, args.seed, use_cache=not args.no_cache, on_token=stream.push,
-                 vocab_size=loaded.tokenizer.vocab_size, never=never_sampled(loaded.tokenizer),
-                 repetition_penalty=args.repetition_penalty, no_repeat_ngram=args.no_repeat_ngram)
+        generate(model, loaded.encode_prompt(args.prompt), args.max_new_tokens, sampling, args.seed,
+                 use_cache=not args.no_cache, on_token=stream.push, vocab_size=loaded.tokenizer.vocab_size,
+                 never=never_sampled(loaded.tokenizer))
         stream.finish()
     return 0
 

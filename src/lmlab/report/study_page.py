@@ -54,7 +54,9 @@ def plan_section(study: StudyData) -> PageSection:
     if plan:  # the study's own fields (axes, seeds, budget, retrain) and its runs; the base config is in the file
         fields = plan.get("study", plan)
         fields = fields if isinstance(fields, dict) else {}
-        s.blocks += [table(t) for t in T.object_tables("Study", {k: v for k, v in fields.items() if k != "plan"})]
+        shown_below = ("plan", "claims", "seed_tables")  # claims and seed tables have their own sections
+        s.blocks += [table(t) for t in T.object_tables("Study", {k: v for k, v in fields.items()
+                                                                 if k not in shown_below})]
         if isinstance(plan.get("plan"), list):
             s.blocks += [table(t) for t in T.object_tables("Runs", plan["plan"])]
         text = (study.root / "study.toml").read_text(encoding="utf-8", errors="replace")

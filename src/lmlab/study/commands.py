@@ -112,7 +112,7 @@ def dry_run(study, runs, out: Path, workers: int | str = "auto", executor: str =
     """The plan without training: variants, seeds, size and cost of each, and the study's wall time
     predicted from a few measured steps of each distinct shape plus the measured per-run overhead,
     over the workers (lmlab.study.estimate)."""
-    from lmlab.study.estimate import forecast
+    from lmlab.study.estimate import forecast, retrain_forecast
     from lmlab.study.execution import worker_layout
     from lmlab.study.results import markdown
     from lmlab.study.shared import warm_data
@@ -122,12 +122,16 @@ def dry_run(study, runs, out: Path, workers: int | str = "auto", executor: str =
     warm_data(runs)  # what the study would do first: its runs' data from the token cache
     fc = forecast(runs, n_workers, threads, executor)
     run_s = sum(fc.seconds.values())
+    retrain = retrain_forecast(study, runs, fc, executor)
+    total = fc.wall_s + (retrain.wall_s if retrain else 0.0)
+    retrain_text = (f"; then the selected variant's retrain ({study.retrain or 'the same budget'}): at most "
+                    f"{format_seconds(retrain.wall_s)} (the costliest variant's), {format_seconds(total)} in all"
+                    if retrain else "")
     return (f"study {study.name}: {len(fc.rows)} variants x {len(study.seeds)} seeds = {len(runs)} runs -> {out}\n"
             f"{markdown(fc.rows)}"
             f"estimated time: about {format_seconds(fc.wall_s)} on {n_workers} {executor} worker(s) x {threads} "
             f"thread(s) ({format_seconds(run_s)} of run time, measured on a few steps of each shape; early "
-            f"stopping counted as never firing)"
-            f"{'; a retrain of the selected variant comes on top' if study.select else ''}; nothing was trained"
+            f"stopping counted as never firing){retrain_text}; nothing was trained"
             f"{_instruments_line(study, runs)}")
 
 

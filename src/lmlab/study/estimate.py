@@ -95,6 +95,20 @@ def forecast(runs: list[RunPlan], workers: int, threads: int, executor: str = "l
     return Forecast(workers, threads, seconds, 0.0 if per_run_start else STARTUP, list(rows.values()))
 
 
+def retrain_forecast(study, runs: list[RunPlan], fc: Forecast, executor: str = "local") -> Forecast | None:
+    """A select study's retrain, which runs after the grid: the selected variant is not known yet,
+    so the costliest variant of the grid is measured with the retrain budget (an upper bound)."""
+    from lmlab.study.execution import worker_layout
+    from lmlab.study.expand import variant_config
+
+    if not study.select or not runs:
+        return None
+    costliest = max(runs, key=lambda r: fc.seconds.get(r.name, 0.0))
+    cfg = variant_config(study, costliest.variant, costliest.seed, budget={**study.budget, **study.retrain})
+    plan = RunPlan(costliest.variant, costliest.seed, cfg.replace(name=f"{study.name}/retrain/{costliest.name}"))
+    return forecast([plan], *worker_layout([plan], 1), executor)
+
+
 def saves(run: RunPlan, est) -> int:
     """Checkpoints a run writes: `last` at each evaluation and every checkpoint_every steps, `best`
     at each improvement (counted at every evaluation: an upper bound)."""

@@ -112,10 +112,11 @@ def probe(run_dir: Path, folder: Path, p: dict) -> dict:
 def sample(run_dir: Path, folder: Path, p: dict) -> dict:
     """the sampling table: every prompt x temperature x top-p x top-k, with diversity metrics"""
     from lmlab.analysis.pipeline import sample_run
-    from lmlab.analysis.sampling import study_markdown
+    from lmlab.analysis.sampling import sampling_grid, study_markdown
 
-    got = sample_run(run_dir, list(p["prompts"]), "best", tuple(p["temperatures"]), tuple(p["top_ps"]),
-                     tuple(p["top_ks"]), int(p["samples_per_prompt"]), int(p["max_new_tokens"]), "cpu", folder)
+    grid = sampling_grid(tuple(p["temperatures"]), tuple(p["top_ps"]), tuple(p["top_ks"]))
+    got = sample_run(run_dir, list(p["prompts"]), grid, "best", int(p["samples_per_prompt"]),
+                     int(p["max_new_tokens"]), "cpu", folder)
     rows = got["settings"]
     metrics = {"distinct_2_mean": sum(r["distinct_2"] for r in rows) / len(rows),
                "repetition_mean": sum(r["repetition"] for r in rows) / len(rows)}
@@ -127,7 +128,7 @@ def sensitivity(run_dir: Path, folder: Path, p: dict) -> dict:
     """prompt sensitivity: greedy continuations of prompt variants and their pairwise BLEU"""
     from lmlab.analysis.pipeline import sensitivity_run
 
-    got = sensitivity_run(run_dir, list(p["prompts"]), "best", max_new_tokens=int(p["max_new_tokens"]),
+    got = sensitivity_run(run_dir, list(p["prompts"]), max_new_tokens=int(p["max_new_tokens"]), checkpoint="best",
                           device="cpu", out=folder)
     lines = [f"mean off-diagonal BLEU {got['mean_bleu']:.2f}"]
     lines += [f"{v!r} -> {c!r}" for v, c in zip(got.get("variants", []), got.get("continuations", []))]
@@ -137,13 +138,13 @@ def sensitivity(run_dir: Path, folder: Path, p: dict) -> dict:
 def _generate_text(loaded, prompt: str, p: dict) -> str:
     import torch
 
-    from lmlab.generate import generate, never_sampled
+    from lmlab.generate import Sampling, generate, never_sampled
 
     ids = loaded.tokenizer.encode(prompt)[-loaded.cfg.model.context_len:]
-    extra = {k: p[k] for k in ("repetition_penalty", "no_repeat_ngram") if p.get(k, GENERATE[k]) != GENERATE[k]}
-    out = generate(loaded.model, torch.tensor([ids]), int(p["max_new_tokens"]), float(p["temperature"]),
-                   int(p["top_k"]), float(p["top_p"]), seed=0, vocab_size=loaded.tokenizer.vocab_size,
-                   never=never_sampled(loaded.tokenizer), **extra)
+    sampling = Sampling(float(p["temperature"]), int(p["top_k"]), float(p["top_p"]),
+                        float(p.get("repetition_penalty", 1.0)), int(p.get("no_repeat_ngram", 0)))
+    out = generate(loaded.model, torch.tensor([ids]), int(p["max_new_tokens"]), sampling, seed=0,
+                   vocab_size=loaded.tokenizer.vocab_size, never=never_sampled(loaded.tokenizer))
     return loaded.tokenizer.decode(out[0, len(ids):].tolist())
 
 

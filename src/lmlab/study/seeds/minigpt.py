@@ -116,7 +116,7 @@ def claims() -> list[dict]:
           for s in SIZES),
         {"id": "analogy_prince", "test": "near", "a": "large:probe.analogy_rank", "value": 1.0, "tolerance": 0.0,
          "text": "'princess - girl + boy' returns 'prince' as the top cosine match (large; rank 11 = not in the top "
-                 "10, always so when ' prince' is not one token of the BPE)",
+                 "10; not tested where the BPE splits ' prince', as no single-token answer could match it)",
          "seed": "mini-gpt.md, What the embeddings learned: 'prince' is the top match, cosine 0.66"},
         {"id": "analogy_family", "test": "near", "a": "large:dad.analogy_rank", "value": 1.0, "tolerance": 0.0,
          "text": "the same form on single-token family words: 'mom - girl + boy' returns 'dad' as the top match "

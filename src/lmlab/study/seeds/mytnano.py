@@ -102,14 +102,14 @@ def names(run_dir: Path, folder: Path, p: dict) -> dict:
     """the seed's name creator: names sampled one after another (each ends at end-of-text), and how many are new"""
     import torch
 
-    from lmlab.generate import generate, never_sampled
+    from lmlab.generate import Sampling, generate, never_sampled
 
     loaded = _open_best(run_dir)
     tok = loaded.tokenizer
     if tok.eos_id is None:
         raise NotApplicable("the tokenizer has no end-of-text token to end a name with")
-    out = generate(loaded.model, torch.tensor([[tok.eos_id]]), int(p["max_new_tokens"]), float(p["temperature"]),
-                   seed=0, vocab_size=tok.vocab_size, never=never_sampled(tok))[0, 1:].tolist()
+    out = generate(loaded.model, torch.tensor([[tok.eos_id]]), int(p["max_new_tokens"]),
+                   Sampling(float(p["temperature"])), seed=0, vocab_size=tok.vocab_size, never=never_sampled(tok))[0, 1:].tolist()
     made, name = [], []
     for i in out:
         if i == tok.eos_id:

@@ -35,10 +35,10 @@ def _open(run_dir: Path):
 def _greedy(loaded, prompt: str, max_new_tokens: int, use_cache: bool = True) -> str:
     import torch
 
-    from lmlab.generate import generate, never_sampled
+    from lmlab.generate import GREEDY, generate, never_sampled
 
     ids = loaded.tokenizer.encode(prompt)[-loaded.cfg.model.context_len:]
-    out = generate(loaded.model, torch.tensor([ids]), max_new_tokens, 0.0, use_cache=use_cache,
+    out = generate(loaded.model, torch.tensor([ids]), max_new_tokens, GREEDY, use_cache=use_cache,
                    vocab_size=loaded.tokenizer.vocab_size, never=never_sampled(loaded.tokenizer))
     return loaded.tokenizer.decode(out[0, len(ids):].tolist())
 
@@ -96,15 +96,16 @@ def on_greedy(sample: list[int], greedy: list[int]) -> float:
 @instrument("top_p", TOP_P, _top_p_metrics)
 def top_p_table(run_dir: Path, folder: Path, p: dict) -> dict:
     """the seed's nucleus-sampling table: greedy, then each top-p; per top-p the share on the greedy path"""
-    from lmlab.analysis.sampling import distinct, sampling_study
+    from lmlab.analysis.sampling import distinct, sampling_grid, sampling_study
+    from lmlab.generate import GREEDY
     from lmlab.tables import markdown
 
     loaded = _open(run_dir)
     model, tok, n = loaded.model, loaded.tokenizer, int(p["max_new_tokens"])
     prompts = list(p["prompts"])
-    greedy = sampling_study(model, tok, prompts, (0.0,), (1.0,), (0,), 1, n)["settings"][0]["samples"]
+    greedy = sampling_study(model, tok, prompts, [GREEDY], 1, n)["settings"][0]["samples"]
     greedy_ids = {s["prompt"]: tok.encode(s["text"]) for s in greedy}
-    study = sampling_study(model, tok, prompts, (float(p["temperature"]),), tuple(p["top_ps"]), (0,),
+    study = sampling_study(model, tok, prompts, sampling_grid((float(p["temperature"]),), tuple(p["top_ps"])),
                            int(p["samples"]), n)
     metrics = {"distinct_2_greedy": distinct(list(greedy_ids.values()), 2)}
     rows = [{"top-p": "greedy", "generated output (first prompt, seed 0)": prompts[0] + greedy[0]["text"],
@@ -173,12 +174,14 @@ def split_text(loaded, split: str) -> str:
 def memorized(run_dir: Path, folder: Path, p: dict) -> dict:
     """sampled continuations and the share of their word n-grams found in the training text (vs validation)"""
     from lmlab.analysis.sampling import sampling_study
+    from lmlab.generate import Sampling
 
     loaded = _open(run_dir)
     n = int(p["n"])
     train, val = (ngrams(split_text(loaded, s).split(), n) for s in ("train", "val"))
-    study = sampling_study(loaded.model, loaded.tokenizer, list(p["prompts"]), (float(p["temperature"]),),
-                           (float(p["top_p"]),), (0,), int(p["samples"]), int(p["max_new_tokens"]))
+    setting = Sampling(float(p["temperature"]), top_p=float(p["top_p"]))
+    study = sampling_study(loaded.model, loaded.tokenizer, list(p["prompts"]), [setting], int(p["samples"]),
+                           int(p["max_new_tokens"]))
     samples = study["settings"][0]["samples"]
     copied = [copied_share(s["text"], train, n) for s in samples]
     copied_val = [copied_share(s["text"], val, n) for s in samples]
