@@ -96,7 +96,7 @@ def test_planning_many_seeds_builds_each_variant_once_and_refuses_absurd_studies
     worker count built every run's model again."""
     import lmlab.model as model
     import lmlab.study.expand as expand
-    from lmlab.study.execution import worker_layout
+    from lmlab.study.estimate import worker_layout
     from lmlab.study.expand import variant_config
 
     built = []

@@ -112,8 +112,7 @@ def dry_run(study, runs, out: Path, workers: int | str = "auto", executor: str =
     """The plan without training: variants, seeds, size and cost of each, and the study's wall time
     predicted from a few measured steps of each distinct shape plus the measured per-run overhead,
     over the workers (lmlab.study.estimate)."""
-    from lmlab.study.estimate import forecast, retrain_forecast
-    from lmlab.study.execution import worker_layout
+    from lmlab.study.estimate import forecast, retrain_forecast, worker_layout
     from lmlab.study.results import markdown
     from lmlab.study.shared import warm_data
     from lmlab.train.plan import format_seconds

@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lmlab.study.expand import RunPlan
+from lmlab.study import executors
+from lmlab.study.expand import RunPlan, model_stats
 
 STARTS_PER_RUN = {"process": True, "ray": True}  # executors that start a Python process for each run
 
@@ -50,6 +51,15 @@ def deal(seconds: list[float], workers: int) -> float:
     for s in seconds:
         heapq.heappush(free, heapq.heappop(free) + s)
     return max(free)
+
+
+def worker_layout(pending: list[RunPlan], workers: int | str) -> tuple[int, int]:
+    """(parallel workers, CPU threads each) for these runs: `--workers auto` decides by model size;
+    more workers than runs would only idle, so there are at most as many as runs."""
+    params = max(model_stats(r.cfg)["params"] for r in pending)
+    n_workers = executors.auto_workers(len(pending), params) if workers == "auto" else int(workers)
+    n_workers = max(1, min(n_workers, len(pending)))
+    return n_workers, max(1, executors.cpu_count() // n_workers)
 
 
 def shape_key(run: RunPlan) -> str:
@@ -98,7 +108,6 @@ def forecast(runs: list[RunPlan], workers: int, threads: int, executor: str = "l
 def retrain_forecast(study, runs: list[RunPlan], fc: Forecast, executor: str = "local") -> Forecast | None:
     """A select study's retrain, which runs after the grid: the selected variant is not known yet,
     so the costliest variant of the grid is measured with the retrain budget (an upper bound)."""
-    from lmlab.study.execution import worker_layout
     from lmlab.study.expand import variant_config
 
     if not study.select or not runs:

@@ -12,8 +12,8 @@ from lmlab.io import atomic_write_text, iter_jsonl
 from lmlab.runs import RunDir
 from lmlab.study import executors
 from lmlab.study.executors import Execution
-from lmlab.study.expand import RunPlan, model_stats
-from lmlab.study.estimate import forecast
+from lmlab.study.expand import RunPlan
+from lmlab.study.estimate import forecast, worker_layout
 from lmlab.study.live import StudyLine, duration
 from lmlab.study.shared import warm_data
 
@@ -39,15 +39,6 @@ def status_of(out: Path, name: str) -> dict:
 def proves_done(run_dir: Path) -> bool:
     run = RunDir(run_dir)
     return run.has_checkpoint("last") and any(r.get("kind") == "eval" for r in iter_jsonl(run.metrics, quiet=True))
-
-
-def worker_layout(pending: list[RunPlan], workers: int | str) -> tuple[int, int]:
-    """(parallel workers, CPU threads each) for these runs: `--workers auto` decides by model size;
-    more workers than runs would only idle, so there are at most as many as runs."""
-    params = max(model_stats(r.cfg)["params"] for r in pending)
-    n_workers = executors.auto_workers(len(pending), params) if workers == "auto" else int(workers)
-    n_workers = max(1, min(n_workers, len(pending)))
-    return n_workers, max(1, executors.cpu_count() // n_workers)
 
 
 def pending_runs(runs: list[RunPlan], out: Path, stream) -> list[RunPlan]:
