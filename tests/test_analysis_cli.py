@@ -59,6 +59,11 @@ def test_probe_and_sample_and_generate_ablated(run, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("'e': ") and "a - b + c ~" in out
     assert (run / "analysis" / "probe" / "pca.png").is_file()
+    from lmlab.analysis.pipeline import probe_run
+
+    for expect, ranked in (("e", True), ("ea", False)):  # a character run ranks single characters only
+        got = probe_run(run, "last", None, "a - b + c", None, 3, tmp_path / expect, expect)["analogy"]
+        assert got["expect"] == expect and (1 <= got["rank"] <= 4 if ranked else got["rank"] is None)
     variants = tmp_path / "variants.txt"
     variants.write_text("ROMEO: my\nROMEO: thy\nJULIET: my\n")
     assert main(["sample", str(run), "--prompt", "ROMEO:", "--temperature", "0.5,1.0", "--top-p", "0.5,1",

@@ -95,8 +95,10 @@ def analyze_run(run_dir, checkpoint: str = "last", windows: int = 64, threshold:
 
 
 def probe_run(run_dir, checkpoint: str = "last", neighbours: list[str] | None = None, analogy: str | None = None,
-              pca: list[str] | None = None, k: int = 10, out: str | Path | None = None) -> dict:
-    """Embedding probes of a run, written under analysis/probe/."""
+              pca: list[str] | None = None, k: int = 10, out: str | Path | None = None,
+              expect: str | None = None) -> dict:
+    """Embedding probes of a run, written under analysis/probe/; with `expect`, the analogy's result
+    holds that word and its rank among the answers (probe.answer_rank)."""
     loaded = open_run(run_dir, checkpoint, "cpu")
     emb = probe.embedding_matrix(loaded.model, loaded.tokenizer.vocab_size)
     folder = (Path(out) if out else loaded.run.analysis) / "probe"
@@ -105,6 +107,9 @@ def probe_run(run_dir, checkpoint: str = "last", neighbours: list[str] | None = 
         result["neighbours"] = probe.neighbours(emb, loaded.tokenizer, neighbours, k)
     if analogy:
         result["analogy"] = probe.analogy(emb, loaded.tokenizer, analogy, k)
+        if expect:
+            result["analogy"].update(expect=expect, rank=probe.answer_rank(result["analogy"]["answers"], expect,
+                                                                          loaded.tokenizer))
     if pca:
         result["pca"] = probe.pca(emb, loaded.tokenizer, pca)
     for name, value in result.items():

@@ -130,9 +130,13 @@ def analogy(emb: torch.Tensor, tokenizer, expr: str, k: int = 10) -> dict:
 def answer_rank(answers: list[dict], expect: str, tokenizer) -> int | None:
     """The expected word's rank (1-based, case-insensitive) among an analogy's answers, k + 1 when it
     is not among them; None when the tokenizer splits it, since answers are single tokens and no
-    rank could be found (a claim on it is then not tested, not failed)."""
+    rank could be found (a claim on it is then not tested, not failed); likewise a word outside a
+    character vocabulary."""
     want = expect.strip().lower()
-    if len(lookup(tokenizer, want).ids) != 1:
+    try:
+        if len(lookup(tokenizer, want).ids) != 1:
+            return None
+    except UserError:
         return None
     found = [a["token"].strip().lower() for a in answers]
     return found.index(want) + 1 if want in found else len(found) + 1

@@ -85,11 +85,10 @@ def probe(run_dir: Path, folder: Path, p: dict) -> dict:
     """nearest neighbours of words and an analogy in the embedding (Mini GPT's probes)"""
     from lmlab.analysis import probe as P
     from lmlab.analysis.pipeline import probe_run
-    from lmlab.runs import RunDir
-    from lmlab.tokenizer import load_tokenizer
 
     words = [w.strip() for w in str(p["neighbours"]).split(",") if w.strip()]
-    result = probe_run(run_dir, "best", words or None, p["analogy"] or None, None, int(p["k"]), folder)
+    result = probe_run(run_dir, "best", words or None, p["analogy"] or None, None, int(p["k"]), folder,
+                       str(p["expect"]) or None)
     text = []
     if "neighbours" in result:
         text.append(P.format_neighbours(result["neighbours"]))
@@ -97,12 +96,10 @@ def probe(run_dir: Path, folder: Path, p: dict) -> dict:
         text.append(P.format_analogy(result["analogy"]))
     metrics = {}
     if p["expect"] and "analogy" in result:
-        answers = result["analogy"]["answers"]
-        tokenizer = load_tokenizer(RunDir.open(run_dir, need_checkpoint=False).tokenizer)
-        rank = P.answer_rank(answers, str(p["expect"]), tokenizer)
+        rank = result["analogy"]["rank"]
         if rank is not None:
             metrics["analogy_rank"] = rank
-        text.append(P.rank_note(str(p["expect"]), rank, len(answers)))
+        text.append(P.rank_note(str(p["expect"]), rank, len(result["analogy"]["answers"])))
     return {"metrics": metrics, "text": "\n".join(text), "files": result["files"]}
 
 
