@@ -168,3 +168,76 @@ def test_import_lmlab_and_the_cli_parser_leave_torch_unloaded():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[0, 0, 2, 2] []"
+
+
+# Identifiers that hold a registry's names where no config field does (a field's are its last part:
+# model.mlp -> `mlp`). A comparison of one against a registered name is a choice made outside its registry.
+HOLDERS = {"study.executor": {"executor"}, "study.sizes": {"size"}, "eval.task_kinds": {"kind"},
+           "train.device": {"device"}, "studies": {"study"}, "data.source": {"kind"},
+           "data.sources.generator": {"generator"}, "preset": {"preset"}}
+# Comparisons that are not forks, each with its reason: (module, function) -> why.
+NOT_FORKS = {
+    ("lmlab.model.config", "qk_norm_name"): "'none' is the absence of a norm, which QK-norm cannot be",
+    ("lmlab.model.head_loss", "compute_dtype"): "torch's device.type (autocast's vocabulary), not a train.device",
+    ("lmlab.model.head_loss", "no_autocast"): "torch's device.type (autocast's vocabulary), not a train.device",
+}
+
+
+def _strings(node: ast.AST) -> set[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return {e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+    return set()
+
+
+def _holder(node: ast.AST) -> str | None:
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+
+
+def registry_forks() -> list[str]:
+    """Comparisons of a registry-held value against one of its registered names, outside the module
+    that fills the registry; a `require(...)` (a constraint between fields that the config checks
+    before any component loads) is not a fork."""
+    from lmlab.registry import all_registries
+
+    found = []
+    registries = all_registries()
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Compare):
+                continue
+            sides = [node.left, *node.comparators]
+            owner, inside_require = node, False
+            while owner in parents and not isinstance(owner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                owner = parents[owner]
+                inside_require |= isinstance(owner, ast.Call) and _holder(owner.func) == "require"
+            where = (name, getattr(owner, "name", ""))
+            if inside_require or where in NOT_FORKS:
+                continue
+            for registry in registries.values():
+                holders = HOLDERS.get(registry.name, set()) | ({registry.field.rsplit(".", 1)[-1]} if registry.field else set())
+                home = {type(entry).__module__ for entry in registry.values()} | {
+                    getattr(entry, "__module__", "") for entry in registry.values()}
+                if name in home:
+                    continue
+                if any(_holder(s) in holders and any(_strings(o) & set(registry) for o in sides if o is not s)
+                       for s in sides):
+                    found.append(f"{name}:{node.lineno} ({registry.name}): {ast.unparse(node)}")
+    return sorted(set(found))
+
+
+def test_no_choice_among_registered_names_outside_its_registry():
+    """A registered component carries what callers need to know about it (`PARALLEL[p].distributed`,
+    `DEVICES[d].available()`, `OPTIMIZERS[o].min_state_bytes`), so no caller tests its name."""
+    assert registry_forks() == []
+
+
+def test_the_fork_reader_sees_a_fork(tmp_path, monkeypatch):
+    """Guard the check above against a reader that finds nothing."""
+    fake = tmp_path / "fork.py"
+    fake.write_text("def pick(cfg):\n    return 1 if cfg.train.optimizer == 'muon' else 2\n", encoding="utf-8")
+    monkeypatch.setitem(MODULES, "lmlab.fake_fork", fake)
+    assert registry_forks() == ["lmlab.fake_fork:2 (train.optimizer): cfg.train.optimizer == 'muon'"]

@@ -19,7 +19,7 @@ import torch
 
 from lmlab.cpu import cpu_info, onednn_allows_bf16
 from lmlab.errors import UserError
-from lmlab.hardware import AUTO, PRECISIONS, device_choices, device_kind
+from lmlab.hardware import AUTO, AUTO_ORDER, DEVICES, PRECISIONS, device_choices, device_kind
 
 
 def resolve_device(name: str, what: str = "train.device") -> torch.device:
@@ -29,15 +29,9 @@ def resolve_device(name: str, what: str = "train.device") -> torch.device:
     if kind is None:
         raise UserError(f"{what} {name!r} is not valid; expected {device_choices()}")
     if kind == AUTO:
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"{what}={name!r} but CUDA is not available here; use cpu or auto")
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise UserError(f"{what}='mps' but MPS is not available here; use cpu or auto")
+        return torch.device(next(k for k in AUTO_ORDER if DEVICES[k].available()))
+    if not DEVICES[kind].available():
+        raise UserError(f"{what}={name!r} but {kind.upper()} is not available here; use cpu or auto")
     return torch.device(name)
 
 
@@ -68,15 +62,19 @@ def native_bf16(device: torch.device) -> bool:
     return device.type == "cpu" and cpu_has_bf16()
 
 
+def _is_bf16(precision: str) -> bool:
+    return PRECISIONS.get(precision).autocast == "bfloat16"
+
+
 def low_precision_dtype(precision: str, device: torch.device) -> torch.dtype:
     """The dtype of lmlab's own matmuls outside autocast that tolerate rounding (Muon's
     orthogonalization): bf16 in a bf16 run where bf16 is native, else fp32. An fp32 run stays fp32."""
-    return torch.bfloat16 if precision == "bf16" and native_bf16(device) else torch.float32
+    return torch.bfloat16 if _is_bf16(precision) and native_bf16(device) else torch.float32
 
 
 def slow_path_note(precision: str, device: torch.device) -> str | None:
     """The start line's warning when the run asked for a precision this hardware only emulates."""
-    if precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+    if _is_bf16(precision) and device.type == "cpu" and not cpu_has_bf16():
         return (f"lmlab: warning: train.precision=bf16 on a CPU without native bf16 ({cpu_info().describe()}"
                 f"{_cap()}): every bf16 matmul is emulated, several times slower than fp32; "
                 f"train.precision=auto (fp32 here) avoids it")

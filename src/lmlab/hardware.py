@@ -6,6 +6,7 @@ is: lmlab.device (device, precision, autocast) and lmlab.train.distributed (the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from lmlab.registry import Registry
 
@@ -36,6 +37,19 @@ PRECISIONS.register("fp16", "fp16 autocast with a gradient scaler (CUDA only)")(
 @dataclass(frozen=True)
 class DeviceKind:
     indexed: bool = False  # may name one of several: cuda:N
+    available: Callable[[], bool] = lambda: True  # asks torch (imported then): is it on this machine?
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _mps() -> bool:
+    import torch
+
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
 # Device names are a kind with an optional index (cuda:1), so no config field selects from this
@@ -43,8 +57,9 @@ class DeviceKind:
 DEVICES: Registry = Registry("train.device", config_field=False, noun="device")
 DEVICES.register(AUTO, "cuda, else mps, else cpu")(DeviceKind())
 DEVICES.register("cpu", "the CPU")(DeviceKind())
-DEVICES.register("cuda", "the current CUDA GPU; cuda:N names the N-th")(DeviceKind(indexed=True))
-DEVICES.register("mps", "Apple's Metal GPU")(DeviceKind())
+DEVICES.register("cuda", "the current CUDA GPU; cuda:N names the N-th")(DeviceKind(indexed=True, available=_cuda))
+DEVICES.register("mps", "Apple's Metal GPU")(DeviceKind(available=_mps))
+AUTO_ORDER = ("cuda", "mps", "cpu")  # what auto tries, first available wins
 
 
 def device_kind(name: str) -> str | None:

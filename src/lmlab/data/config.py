@@ -29,6 +29,7 @@ from pathlib import Path
 
 from lmlab.config_base import Section, require, require_choice
 from lmlab.data.documents import DOC_MODES
+from lmlab.data.sources import SOURCES
 from lmlab.data.synthetic import GENERATORS
 from lmlab.errors import UserError
 
@@ -102,10 +103,9 @@ class SourceConfig(Section):
     def label(self) -> str:
         if self.name:
             return self.name
-        if self.kind == "synthetic":
-            return self.generator
-        if self.kind == "hf" and self.dataset and not self.path:
-            return self.dataset.rsplit("/", 1)[-1] + (f"-{self.subset}" if self.subset else "")
+        own = getattr(SOURCES[self.kind], "label", None) if self.kind in SOURCES else None  # a kind may name its documents (a generator)
+        if own and own(self):
+            return own(self)
         if self.path:
             path = Path(self.path.rstrip("/*"))
             # "mix/gsm8k/train.jsonl" is gsm8k, not train: split-like file names take their folder's

@@ -293,6 +293,9 @@ def _synthetic_facts(src) -> dict:
 
 
 synthetic_source.facts = _synthetic_facts
+synthetic_source.label = lambda src: src.generator  # a source kind's optional `label(src)`: its short name
+hf_source.label = lambda src: (src.dataset.rsplit("/", 1)[-1] + (f"-{src.subset}" if src.subset else "")
+                               if src.dataset and not src.path else None)
 synthetic_source.content_identity = lambda src, data: {}  # its settings are its content
 
 

@@ -95,9 +95,12 @@ def check_hf_folder(hf_dir: Path) -> str:
         config = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(f"{hf_dir / 'config.json'} is not valid JSON ({err})") from None
+    from lmlab.interop.models import HF_FAMILIES  # with every family registered
+
     kind = config.get("model_type") if isinstance(config, dict) else None
-    if kind not in ("gpt2", "llama"):
-        raise UserError(f"{hf_dir / 'config.json'} has model_type {kind!r}; lmlab imports gpt2 and llama")
+    if kind not in HF_FAMILIES:
+        raise UserError(f"{hf_dir / 'config.json'} has model_type {kind!r}; lmlab imports "
+                        f"{' and '.join(HF_FAMILIES.names())}")
     if not any(hf_dir.glob("*.safetensors")):
         raise UserError(f"{hf_dir} has no *.safetensors weights (lmlab never unpickles pytorch_model.bin); "
                         f"save the model with safe_serialization=True")

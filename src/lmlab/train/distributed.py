@@ -61,7 +61,7 @@ class Dist:
 
     @property
     def active(self) -> bool:
-        return self.parallel != "none"
+        return PARALLEL.get(self.parallel).distributed
 
     def device(self, base: torch.device) -> torch.device:
         """One GPU per rank on CUDA (cuda:LOCAL_RANK; with more ranks than GPUs, ranks share them

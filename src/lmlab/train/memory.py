@@ -100,6 +100,7 @@ def predict_config(cfg, vocab_size: int, value_bytes: int) -> dict[str, int]:
     import torch
 
     from lmlab.model import build_model
+    from lmlab.train.optim import OPTIMIZERS
 
     m, t = cfg.model, cfg.train
     small = []
@@ -109,7 +110,7 @@ def predict_config(cfg, vocab_size: int, value_bytes: int) -> dict[str, int]:
         small.append((sum(p.numel() for p in model.parameters()), buffer_bytes(model),
                       model.activation_bytes(t.batch_size, value_bytes) or 0))
     params, buffers, activations = (a + (m.n_layer - 1) * (b - a) for a, b in zip(small[0], small[-1]))
-    per_param = 4 if t.optimizer == "muon" else 12
+    per_param = OPTIMIZERS.get(t.optimizer).min_state_bytes
     return combine(params, buffers, per_param * params, activations, head_bytes(model, t.batch_size, value_bytes),
                    value_bytes, t.grad_accum)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from lmlab.cpu import cpu_info
+from lmlab.hardware import PRECISIONS
 
 TFLOPS = 1e12
 # name pattern (matched in order, case-insensitive, on torch.cuda.get_device_name) ->
@@ -59,7 +60,7 @@ def gpu_peak(name: str, precision: str) -> float | None:
 
 def cuda_matmul_precision(precision: str) -> str:
     """fp32 matmuls run on tensor cores as TF32 when torch allows it (lmlab does on CUDA)."""
-    if precision == "fp32" and torch.backends.cuda.matmul.allow_tf32:
+    if not PRECISIONS.get(precision).autocast and torch.backends.cuda.matmul.allow_tf32:
         return "tf32"
     return precision
 

@@ -84,6 +84,13 @@ def muon(model: nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer |
     return OptimizerChain(ortho, adam)
 
 
+# Bytes of gradient and state per parameter, a lower bound for memory forecasts made before the model
+# is built: AdamW's gradient and two moments; for Muon only the gradient (its momentum, and the AdamW
+# moments of embeddings and head, come on top).
+adamw.min_state_bytes = 12
+muon.min_state_bytes = 4
+
+
 def make_optimizer(model: nn.Module, cfg, device: torch.device) -> torch.optim.Optimizer | OptimizerChain:
     return OPTIMIZERS.get(cfg.optimizer)(model, cfg, device)
 
