@@ -14,7 +14,7 @@ import torch
 from lmlab.cli import main
 from lmlab.eval.tasks import Item, score_task
 from lmlab.eval.tasks.harness_yaml import local_task_yaml
-from lmlab.eval.tasks.scoring import encode_pair, score_requests
+from lmlab.eval.tasks.scoring import Scoring, encode_pair, score_requests
 from lmlab.load import load_run
 from lmlab.tokenizer.char import CharTokenizer
 
@@ -57,9 +57,9 @@ def setup(tmp_path_factory, shakespeare, shared_data, offline):
 def in_process(run, rows):
     loaded = load_run(run, device="cpu")
     items = [Item(r["query"] + "\nAnswer:", r["choices"], r["gold"]) for r in rows]
-    metrics = score_task(loaded.model, loaded.tokenizer, items, "multiple_choice", loaded.cfg.model.context_len)
+    metrics = score_task(loaded.model, loaded.tokenizer, items, "multiple_choice", Scoring(loaded.cfg.model.context_len))
     pairs = [encode_pair(loaded.tokenizer, it.context, " " + c) for it in items for c in it.choices]
-    lls = [s.logprob for s in score_requests(loaded.model, pairs, loaded.cfg.model.context_len)]
+    lls = [s.logprob for s in score_requests(loaded.model, pairs, Scoring(loaded.cfg.model.context_len))]
     return metrics, lls
 
 
@@ -156,7 +156,7 @@ def test_adapter_scores_a_long_continuation_as_the_in_process_path(short_lm, cap
             ("ab", " y")]
     got = lm.loglikelihood([Instance("loglikelihood", {}, r, i) for i, r in enumerate(reqs)], disable_tqdm=True)
     pairs = [encode_pair(tok, c, t) for c, t in reqs]
-    in_process = score_requests(lm.model, pairs, 8)
+    in_process = score_requests(lm.model, pairs, Scoring(8))
     assert [lp for lp, _ in got] == pytest.approx([s.logprob for s in in_process], abs=1e-5)
     assert got[0][0] == pytest.approx(rolling_reference(lm.model, *pairs[0], 8), abs=1e-4)
     # the adapter counts what lm-eval's results cannot show, and says so on stderr

@@ -19,7 +19,7 @@ from lmlab.eval.tasks import TASKS, Item, score_task
 from lmlab.eval.tasks.loading import load_hf_items, load_items, parse_task_names, read_hellaswag_text
 from lmlab.eval.tasks.run import binomial_stderr
 from lmlab.eval.tasks.commands import format_table, to_csv
-from lmlab.eval.tasks.scoring import encode_pair, score_requests
+from lmlab.eval.tasks.scoring import Scoring, encode_pair, score_requests
 from lmlab.tokenizer.char import CharTokenizer
 
 ALL = ["arc_challenge", "arc_easy", "boolq", "copa", "hellaswag", "lambada", "openbook_qa", "piqa", "siqa",
@@ -58,7 +58,7 @@ def hand_ll(tok, table, context: str, continuation: str) -> float:
 def test_loglikelihood_equals_hand_sum_and_greedy(toy):
     tok, model = toy
     pairs = [("ab", " xyz"), ("ba", " a"), ("", "ab")]
-    scored = score_requests(model, [encode_pair(tok, c, t) for c, t in pairs], context_len=64)
+    scored = score_requests(model, [encode_pair(tok, c, t) for c, t in pairs], Scoring(64))
     for (c, t), s in zip(pairs[:2], scored[:2]):
         assert s.logprob == pytest.approx(hand_ll(tok, model.table, c, t), abs=1e-5)
         assert not s.truncated
@@ -66,7 +66,7 @@ def test_loglikelihood_equals_hand_sum_and_greedy(toy):
     assert scored[2].logprob == pytest.approx(float(model.table[tok.eos_id, ids[0]] + model.table[ids[0], ids[1]]),
                                               abs=1e-5)
     greedy_next = int(model.table[tok.encode("a")[0]].argmax())
-    greedy = score_requests(model, [(tok.encode("a"), [greedy_next])], 64)[0]
+    greedy = score_requests(model, [(tok.encode("a"), [greedy_next])], Scoring(64))[0]
     assert greedy.greedy
 
 
@@ -86,7 +86,7 @@ def test_right_answer_is_found_and_acc_norm_can_disagree():
     norm_pick = max(range(3), key=lambda i: lls[i] / len(item.choices[i]))
     assert acc_pick != norm_pick  # the case is built so that they disagree
     for gold, acc, acc_norm in ((acc_pick, 1.0, 0.0), (norm_pick, 0.0, 1.0)):
-        out = score_task(model, tok, [Item("a", item.choices, gold)], "multiple_choice", 64)
+        out = score_task(model, tok, [Item("a", item.choices, gold)], "multiple_choice", Scoring(64))
         assert (out["acc"], out["acc_norm"]) == (acc, acc_norm)
         assert out["chance"] == pytest.approx(1 / 3)
 
@@ -97,11 +97,11 @@ def test_partial_and_last_word_scoring(toy):
     contexts = ["ab x", "ab y"]
     lls = [hand_ll(tok, model.table, c, " zz") for c in contexts]
     gold = int(lls[1] > lls[0])
-    out = score_task(model, tok, [Item(contexts[0], ["zz"], gold, contexts=contexts)], "partial", 64)
+    out = score_task(model, tok, [Item(contexts[0], ["zz"], gold, contexts=contexts)], "partial", Scoring(64))
     assert out["acc"] == 1.0 and out["acc_norm"] == 1.0 and out["chance"] == 0.5
     # LAMBADA: perplexity = exp(-mean log-prob of " word")
     items = [Item("ab", ["xy"], 0), Item("ba", ["zz"], 0)]
-    out = score_task(model, tok, items, "last_word", 64)
+    out = score_task(model, tok, items, "last_word", Scoring(64))
     mean_ll = (hand_ll(tok, model.table, "ab", " xy") + hand_ll(tok, model.table, "ba", " zz")) / 2
     assert out["perplexity"] == pytest.approx(math.exp(-mean_ll), rel=1e-5)
     assert out["chance"] == 0.0 and out["acc_norm"] is None
@@ -112,7 +112,7 @@ def test_binomial_stderr_by_hand(toy):
     assert binomial_stderr([1]) is None
     tok, model = toy
     items = [Item("a", ["x", "y"], g) for g in (0, 1, 0, 0, 1)]
-    out = score_task(model, tok, items, "multiple_choice", 64)
+    out = score_task(model, tok, items, "multiple_choice", Scoring(64))
     p = out["acc"]
     assert out["acc_stderr"] == pytest.approx(math.sqrt(p * (1 - p) / 4))
 
@@ -122,11 +122,11 @@ def test_contexts_are_left_truncated_and_counted(toy):
     model = Bigram(toy[1].table, context_len=8)
     long_ctx = "ab" * 20
     items = [Item(long_ctx, ["x", "yz"], 0), Item("a", ["x", "y"], 0)]
-    out = score_task(model, tok, items, "multiple_choice", 8)
+    out = score_task(model, tok, items, "multiple_choice", Scoring(8))
     assert out["truncated"] == 1
     assert max(model.seen_lengths) <= 8
     # a bigram only looks one token back, so truncation keeps the score: compare with the hand sum
-    s = score_requests(model, [encode_pair(tok, long_ctx, " yz")], 8)[0]
+    s = score_requests(model, [encode_pair(tok, long_ctx, " yz")], Scoring(8))[0]
     assert s.truncated and s.logprob == pytest.approx(hand_ll(tok, model.table, long_ctx, " yz"), abs=1e-5)
 
 
@@ -156,7 +156,7 @@ def test_a_continuation_longer_than_the_context_is_scored_in_windows(tiny_cfg):
              ("a", " xyzzy abb")]  # 10 tokens after a 1-token context: 8 and 2
     pairs = [encode_pair(tok, c, t) for c, t in cases]
     assert [len(t) for _, t in pairs] == [20, 8, 10]
-    scored = score_requests(model, pairs, C)
+    scored = score_requests(model, pairs, Scoring(C))
     for (ctx, cont), s in zip(pairs, scored):
         assert s.logprob == pytest.approx(windowed_reference(model, ctx, cont, C), abs=1e-4)
     assert [s.windowed for s in scored] == [True, False, True]
@@ -178,7 +178,7 @@ def test_acc_norm_divides_the_whole_windowed_continuation():
     item = Item("a", ["x" * 20, "y"], gold=1)
     # a bigram only looks one token back, and every window is fed the token before its first target
     lls = [hand_ll(tok, model.table, "a", " " + c) for c in item.choices]
-    out = score_task(model, tok, [item], "multiple_choice", 8)
+    out = score_task(model, tok, [item], "multiple_choice", Scoring(8))
     assert out["acc"] == float(max(range(2), key=lambda i: lls[i]) == 1) == 1.0
     assert out["acc_norm"] == float(max(range(2), key=lambda i: lls[i] / len(item.choices[i])) == 1) == 1.0
     assert out["continuation_windowed"] == 1 and out["truncated"] == 0
@@ -191,13 +191,13 @@ def test_windowed_continuations_are_counted_apart_from_cut_contexts(toy):
              Item("a", ["xyzxyzxyz", "y"], 0),  # " xyzxyzxyz": 10 tokens > 8, scored in two windows
              Item("ab" * 20, ["xyzxyzxyz", "y"], 0),  # both, in different choices
              Item("a", ["x", "y"], 0)]
-    out = score_task(model, tok, items, "multiple_choice", 8)
+    out = score_task(model, tok, items, "multiple_choice", Scoring(8))
     assert (out["truncated"], out["continuation_windowed"]) == (2, 2)
     assert max(model.seen_lengths) <= 8
     assert "continuation_windowed" in to_csv({"t": out}).splitlines()[0].split(",")
     table = format_table({"tasks": {"t": out}, "checkpoint": "last", "step": 1, "stderr": "", "context_len": 8})
     assert "windowed" in table.splitlines()[0]
-    assert score_task(model, tok, [Item("ABC", ["x"], 0)], "multiple_choice", 8)["continuation_windowed"] == 0
+    assert score_task(model, tok, [Item("ABC", ["x"], 0)], "multiple_choice", Scoring(8))["continuation_windowed"] == 0
 
 
 def test_one_token_continuations_share_a_row(toy):
@@ -205,7 +205,7 @@ def test_one_token_continuations_share_a_row(toy):
     ctx = tok.encode("abab")
     reqs = [(ctx, [c]) for c in tok.encode("xyz")]
     model.seen_lengths.clear()
-    scored = score_requests(model, reqs, 64)
+    scored = score_requests(model, reqs, Scoring(64))
     assert model.seen_lengths == [len(ctx)]  # one forward row for the three choices
     for (c, t), s in zip(reqs, scored):
         assert s.logprob == pytest.approx(float(model.table[c[-1], t[0]]), abs=1e-6)
@@ -214,9 +214,9 @@ def test_one_token_continuations_share_a_row(toy):
 def test_unencodable_items_are_skipped_and_counted(toy):
     tok, model = toy
     items = [Item("ab", ["x", "y"], 0), Item("ABC?", ["x", "y"], 0)]
-    out = score_task(model, tok, items, "multiple_choice", 64)
+    out = score_task(model, tok, items, "multiple_choice", Scoring(64))
     assert out["items"] == 1 and out["skipped_unencodable"] == 1
-    none = score_task(model, tok, items[1:], "multiple_choice", 64, name="t")
+    none = score_task(model, tok, items[1:], "multiple_choice", Scoring(64), name="t")
     assert none["items"] == 0 and none["skipped_unencodable"] == 1 and none["acc"] is None
 
 
@@ -385,7 +385,7 @@ def test_head_only_on_scored_positions_equals_the_full_forward(tiny_cfg):
     reqs = [(torch.randint(0, 40, (int(n),), generator=g).tolist(), torch.randint(0, 40, (k,), generator=g).tolist())
             for n, k in ((5, 3), (20, 1), (9, 4), (30, 2))]
     ctx = tiny_cfg.model.context_len
-    fast = score_requests(model, reqs, ctx)
-    slow = score_requests(ForwardOnly(model), reqs, ctx)
+    fast = score_requests(model, reqs, Scoring(ctx))
+    slow = score_requests(ForwardOnly(model), reqs, Scoring(ctx))
     for a, b in zip(fast, slow):
         assert a.logprob == pytest.approx(b.logprob, abs=1e-5) and a.greedy == b.greedy

@@ -32,7 +32,7 @@ need("lm_eval.models", "lmlab lm-eval (lm-evaluation-harness)")
 from lm_eval.api.model import TemplateLM  # noqa: E402
 from lm_eval.api.registry import register_model  # noqa: E402
 
-from lmlab.eval.tasks.scoring import score_requests
+from lmlab.eval.tasks.scoring import Scoring, score_requests
 from lmlab.io import warn
 
 
@@ -85,8 +85,8 @@ class LmlabLM(TemplateLM):
 
     # --------------------------------------------------------------- scoring
     def _score(self, pairs, disable_tqdm: bool = True):
-        return score_requests(self.model, pairs, self.context_len, self.batch_tokens, self._device, self._autocast,
-                              progress=not disable_tqdm, desc="lmlab")
+        scoring = Scoring(self.context_len, self.batch_tokens, self._device, self._autocast, not disable_tqdm)
+        return score_requests(self.model, pairs, scoring, desc="lmlab")
 
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
         """requests: ((context, continuation), context ids, continuation ids) from TemplateLM.loglikelihood."""

@@ -5,4 +5,5 @@ Names load on first use (lmlab.lazy), so the CLI's parser (which imports `comman
 from lmlab.lazy import lazy
 
 __getattr__, __all__ = lazy(__name__, {"TASKS": "specs", "Item": "specs", "TaskSpec": "specs",
-                                       "evaluate_tasks": "run", "score_task": "run"})
+                                       "evaluate_tasks": "run", "score_task": "run",
+                                       "TaskSelection": "loading", "Scoring": "scoring"})

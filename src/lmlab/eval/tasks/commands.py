@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lmlab.eval.tasks.loading import parse_task_names
+from lmlab.eval.tasks.loading import TaskSelection, parse_task_names
 
 COLUMNS = ("task", "items", "chance", "acc", "acc_stderr", "acc_norm", "acc_norm_stderr", "perplexity",
            "truncated", "continuation_windowed", "skipped_unencodable", "seconds", "items_per_s")
@@ -26,16 +26,17 @@ def add_task_args(p) -> None:
 def run_tasks(run_dir, tasks: str | list[str], limit: int | None = None, tasks_dir=None, checkpoint: str = "last",
               device: str = "auto", hf: bool = False, batch_tokens: int = 0, progress: bool = True) -> dict:
     """Score a saved run on the tasks and save RUN/eval/tasks.json and tasks.csv atomically."""
-    from lmlab.eval.tasks.run import STDERR, check_limit, evaluate_tasks
+    from lmlab.eval.tasks.run import STDERR, Scoring, evaluate_tasks
     from lmlab.load import load_run
     from lmlab.io import atomic_write_text
 
     names = parse_task_names(tasks) if isinstance(tasks, str) else parse_task_names(",".join(tasks))
-    check_limit(limit)
+    TaskSelection(names, limit)  # a bad --limit is refused before the run loads
     loaded = load_run(run_dir, checkpoint, device)
     cfg = loaded.cfg
-    results = evaluate_tasks(loaded.model, loaded.tokenizer, cfg.model.context_len, names, limit, tasks_dir,
-                             cfg.data.root, hf, batch_tokens, loaded.device, loaded.precision().autocast, progress)
+    selection = TaskSelection(names, limit, tasks_dir, cfg.data.root, hf)
+    scoring = Scoring(cfg.model.context_len, batch_tokens, loaded.device, loaded.precision().autocast, progress)
+    results = evaluate_tasks(loaded.model, loaded.tokenizer, selection, scoring)
     source = {"checkpoint": checkpoint, "step": loaded.meta.get("step"), "limit": limit}
     for r in results.values():  # each entry says what scored it: tasks.json gathers entries of several calls
         r.update(source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from lmlab.errors import UserError, need
@@ -25,6 +26,36 @@ def parse_task_names(text: str) -> list[str]:
         if n not in TASKS:
             raise UserError(f"--tasks: unknown task {n!r}; valid tasks: {', '.join(TASKS.names())}")
     return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class TaskSelection:
+    """Which items are scored: the tasks by name, the first `limit` items of each (None = all), read
+    from local files (under `tasks_dir`, else `data_root`/$LMLAB_DATA + eval/) or from the Hub (`hf`)."""
+
+    names: list[str]
+    limit: int | None = None
+    tasks_dir: str | Path | None = None
+    data_root: str = ""
+    hf: bool = False
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise UserError(f"--limit must be a positive number of items per task (got {self.limit}); "
+                            f"omit it for all items")
+
+    def load(self) -> dict[str, tuple[TaskSpec, list[Item], str]]:
+        """{task: (spec, items, where they came from)}; every file is read before any is scored, so a
+        bad one fails first."""
+        root, loaded = tasks_root(self.tasks_dir, self.data_root), {}
+        for name in self.names:
+            spec = TASKS.get(name)
+            if self.hf:
+                loaded[name] = (spec, load_hf_items(spec, self.limit or 0), f"hf:{spec.hf[0]}")
+            else:
+                items, path = load_items(spec, root, self.limit or 0)
+                loaded[name] = (spec, items, str(path))
+        return loaded
 
 
 def tasks_root(tasks_dir: str | Path | None, data_root: str = "") -> Path:

@@ -13,8 +13,9 @@ import time
 
 from lmlab.errors import UserError
 from lmlab.eval.tasks.kinds import TASK_KINDS, binomial_stderr  # noqa: F401  (binomial_stderr: re-exported)
-from lmlab.eval.tasks.scoring import encode_pair, score_requests
-from lmlab.eval.tasks.specs import TASKS, Item
+from lmlab.eval.tasks.loading import TaskSelection
+from lmlab.eval.tasks.scoring import Scoring, encode_pair, score_requests
+from lmlab.eval.tasks.specs import Item
 
 STDERR = "binomial: sqrt(p(1-p)/(n-1)), as lm-eval's mean_stderr"
 
@@ -38,8 +39,8 @@ def encode_items(tokenizer, items: list[Item], kind: str):
     return kept, reqs, skipped
 
 
-def score_task(model, tokenizer, items: list[Item], kind: str, context_len: int, batch_tokens: int = 0,
-               device="cpu", autocast=None, progress: bool = False, name: str = "task", encoded=None) -> dict:
+def score_task(model, tokenizer, items: list[Item], kind: str, scoring: Scoring, name: str = "task",
+               encoded=None) -> dict:
     """Metrics of one task's items (see kinds.py). A task none of whose items the tokenizer can encode
     gets items = 0 and no scores."""
     t0 = time.perf_counter()
@@ -51,7 +52,7 @@ def score_task(model, tokenizer, items: list[Item], kind: str, context_len: int,
                 "acc_stderr": None, "acc_norm": None, "acc_norm_stderr": None, "chance": None, "stderr": STDERR,
                 "note": "the tokenizer cannot encode any item (characters outside its vocabulary)"}
     flat = [p for pairs in reqs for p in pairs]
-    scored = score_requests(model, flat, context_len, batch_tokens, device, autocast, progress, name)
+    scored = score_requests(model, flat, scoring, name)
     k, truncated, windowed, scores = 0, 0, 0, []
     for item, pairs in zip(kept, reqs):
         s = scored[k:k + len(pairs)]
@@ -66,34 +67,13 @@ def score_task(model, tokenizer, items: list[Item], kind: str, context_len: int,
     return out
 
 
-def check_limit(limit: int | None) -> None:
-    if limit is not None and limit < 1:
-        raise UserError(f"--limit must be a positive number of items per task (got {limit}); omit it for all items")
-
-
-def evaluate_tasks(model, tokenizer, context_len: int, names: list[str], limit: int | None = None, tasks_dir=None,
-                   data_root: str = "", hf: bool = False, batch_tokens: int = 0, device="cpu", autocast=None,
-                   progress: bool = False) -> dict[str, dict]:
+def evaluate_tasks(model, tokenizer, tasks: TaskSelection, scoring: Scoring) -> dict[str, dict]:
     """{task: metrics} for a model in memory (the Python API behind `lmlab eval --tasks`)."""
-    from lmlab.eval.tasks.loading import load_hf_items, load_items, tasks_root
-
-    check_limit(limit)
-    limit = limit or 0
-    root = tasks_root(tasks_dir, data_root)
-    loaded = {}
-    for name in names:  # read every file first: a bad file fails before any scoring
-        spec = TASKS.get(name)
-        if hf:
-            loaded[name] = (spec, load_hf_items(spec, limit), f"hf:{spec.hf[0]}")
-        else:
-            items, path = load_items(spec, root, limit)
-            loaded[name] = (spec, items, str(path))
+    loaded = tasks.load()
     encoded = {name: encode_items(tokenizer, items, spec.kind) for name, (spec, items, _) in loaded.items()}
     if not any(kept for kept, _, _ in encoded.values()):
-        raise UserError(f"the tokenizer cannot encode any item of {', '.join(names)} (characters outside its "
-                        f"vocabulary, e.g. a character tokenizer trained on other text); use a byte-level tokenizer")
-    results = {}
-    for name, (spec, items, source) in loaded.items():
-        results[name] = {"source": source, **score_task(model, tokenizer, items, spec.kind, context_len, batch_tokens,
-                                                        device, autocast, progress, name, encoded[name])}
-    return results
+        raise UserError(f"the tokenizer cannot encode any item of {', '.join(tasks.names)} (characters outside "
+                        f"its vocabulary, e.g. a character tokenizer trained on other text); use a byte-level "
+                        f"tokenizer")
+    return {name: {"source": source, **score_task(model, tokenizer, items, spec.kind, scoring, name, encoded[name])}
+            for name, (spec, items, source) in loaded.items()}

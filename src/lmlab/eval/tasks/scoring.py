@@ -25,6 +25,19 @@ from dataclasses import dataclass
 import torch
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """How requests are scored, the settings that travel together from the caller to the batches: the
+    model's context (longer requests are cut or windowed), tokens per batch (0 = sized to the vocabulary),
+    the device the inputs go to, an autocast context factory (or None) and whether a bar shows."""
+
+    context_len: int
+    batch_tokens: int = 0
+    device: object = "cpu"
+    autocast: object = None
+    progress: bool = False
+
+
 @dataclass
 class Scored:
     logprob: float
@@ -71,8 +84,7 @@ def windows(ctx: list[int], cont: list[int], context_len: int) -> list[tuple[lis
 
 
 @torch.no_grad()
-def score_requests(model, requests: list[tuple[list[int], list[int]]], context_len: int,
-                   batch_tokens: int = 0, device="cpu", autocast=None, progress: bool = False,
+def score_requests(model, requests: list[tuple[list[int], list[int]]], scoring: Scoring,
                    desc: str = "scoring") -> list[Scored]:
     """Sum of log-probabilities of each continuation given its context (see the module docstring). Both
     `lmlab eval --tasks` and the lm-eval adapter score through here, so their rules cannot drift apart."""
@@ -83,7 +95,7 @@ def score_requests(model, requests: list[tuple[list[int], list[int]]], context_l
     for k, (ctx, cont) in enumerate(requests):
         if not ctx:  # the first continuation token would have nothing to condition on
             raise ValueError(f"request {k} has an empty context; give the end-of-text token as context")
-        for inp, targets in windows(ctx, cont, context_len):
+        for inp, targets in windows(ctx, cont, scoring.context_len):
             key = tuple(inp)
             if key not in rows:
                 rows[key] = len(row_inputs)
@@ -92,9 +104,9 @@ def score_requests(model, requests: list[tuple[list[int], list[int]]], context_l
             row_requests[rows[key]].append((len(owner), targets))
             owner.append(k)
     vocab = getattr(getattr(model, "config", None), "vocab_size", 0) or 50257
-    scores = _score_rows(model, row_inputs, row_requests, len(owner), batch_tokens or default_batch_tokens(vocab),
-                         device, autocast, progress, desc)
-    out = [Scored(0.0, True, len(ctx) + len(cont) > context_len + 1, 0) for ctx, cont in requests]
+    batch_tokens = scoring.batch_tokens or default_batch_tokens(vocab)
+    scores = _score_rows(model, row_inputs, row_requests, len(owner), batch_tokens, scoring, desc)
+    out = [Scored(0.0, True, len(ctx) + len(cont) > scoring.context_len + 1, 0) for ctx, cont in requests]
     for k, (lp, greedy) in zip(owner, scores):
         s = out[k]
         s.logprob, s.greedy, s.windows = s.logprob + lp, s.greedy and greedy, s.windows + 1
@@ -103,8 +115,8 @@ def score_requests(model, requests: list[tuple[list[int], list[int]]], context_l
     return out
 
 
-def _score_rows(model, inputs: list[list[int]], row_requests, n_windows: int, batch_tokens: int, device,
-                autocast, progress: bool, desc: str) -> list[tuple[float, bool]]:
+def _score_rows(model, inputs: list[list[int]], row_requests, n_windows: int, batch_tokens: int,
+                scoring: Scoring, desc: str) -> list[tuple[float, bool]]:
     """(log-prob, greedy) of every window, from length-sorted batches of rows."""
     from lmlab.progress import track
 
@@ -119,14 +131,14 @@ def _score_rows(model, inputs: list[list[int]], row_requests, n_windows: int, ba
     was_training = model.training
     model.eval()
     try:
-        for batch in track(batches, desc=desc, unit="batch", enabled=progress):
+        for batch in track(batches, desc=desc, unit="batch", enabled=scoring.progress):
             T = len(inputs[batch[0]])
             x = torch.zeros(len(batch), T, dtype=torch.long)  # (B, T) right-padded
             for b, i in enumerate(batch):
                 x[b, :len(inputs[i])] = torch.tensor(inputs[i], dtype=torch.long)
             spans = [(len(inputs[i]), max(len(t) for _, t in row_requests[i])) for i in batch]  # (length, scored)
-            with autocast() if autocast else contextlib.nullcontext():
-                logits = _span_logits(model, x.to(device), spans)  # per row (n, V)
+            with scoring.autocast() if scoring.autocast else contextlib.nullcontext():
+                logits = _span_logits(model, x.to(scoring.device), spans)  # per row (n, V)
             for b, i in enumerate(batch):
                 n = spans[b][1]
                 lp = logits[b].float().log_softmax(-1).cpu()  # (n, V) predicting the last n tokens
