@@ -18,7 +18,7 @@ from lmlab.errors import UserError
 from lmlab.eval.tasks import TASKS, Item, score_task
 from lmlab.eval.tasks.loading import load_hf_items, load_items, parse_task_names, read_hellaswag_text
 from lmlab.eval.tasks.run import binomial_stderr
-from lmlab.eval.tasks.commands import format_table, to_csv
+from lmlab.eval.tasks.commands import format_table, tasks_csv
 from lmlab.eval.tasks.scoring import Scoring, encode_pair, score_requests
 from lmlab.tokenizer.char import CharTokenizer
 
@@ -194,7 +194,7 @@ def test_windowed_continuations_are_counted_apart_from_cut_contexts(toy):
     out = score_task(model, tok, items, "multiple_choice", Scoring(8))
     assert (out["truncated"], out["continuation_windowed"]) == (2, 2)
     assert max(model.seen_lengths) <= 8
-    assert "continuation_windowed" in to_csv({"t": out}).splitlines()[0].split(",")
+    assert "continuation_windowed" in tasks_csv({"t": out}).splitlines()[0].split(",")
     table = format_table({"tasks": {"t": out}, "checkpoint": "last", "step": 1, "stderr": "", "context_len": 8})
     assert "windowed" in table.splitlines()[0]
     assert score_task(model, tok, [Item("ABC", ["x"], 0)], "multiple_choice", Scoring(8))["continuation_windowed"] == 0

@@ -84,10 +84,10 @@ def test_the_real_process_names_the_extra_too(good, tmp_path):
 
 def test_what_is_only_left_out_without_an_extra_says_so(good, tmp_path, monkeypatch):
     from lmlab.report import write_page
-    from lmlab.study.results import write_table
+    from lmlab.study.results import write_study_table
 
     absent(monkeypatch, "matplotlib", "pyarrow")
-    write_table(tmp_path, "results", [{"run": "a", "loss": 1.0}], parquet=True)  # a sweep's table without pyarrow
+    write_study_table(tmp_path, "results", [{"run": "a", "loss": 1.0}], parquet=True)  # a sweep's table without pyarrow
     assert (tmp_path / "results.csv").is_file() and not (tmp_path / "results.parquet").exists()
     markdown = write_page(good / "run").with_suffix(".md").read_text()
     assert "figures left out: matplotlib is not installed (pip install 'lmlab[plot]')" in markdown

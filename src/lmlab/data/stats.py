@@ -94,7 +94,7 @@ def format_table(stats: dict) -> str:
     return "\n".join(rows + lines)
 
 
-def to_csv(stats: dict) -> str:
+def stats_csv(stats: dict) -> str:
     from lmlab.tables import csv_text
 
     return csv_text(stats["sources"], CSV_FIELDS, number=lambda v: round(v, 6))
@@ -110,7 +110,7 @@ def write_stats(prepared, directory: Path, plot: bool = True) -> list[Path]:
         raise UserError(f"{directory} is a file; statistics go into a folder: give a folder path")
     written = [directory / "stats.json", directory / "stats.csv"]
     atomic_write_text(written[0], json_text(prepared.stats))
-    atomic_write_text(written[1], to_csv(prepared.stats))
+    atomic_write_text(written[1], stats_csv(prepared.stats))
     png = None
     if plot:
         from lmlab.figures.run import length_histogram

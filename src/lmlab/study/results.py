@@ -77,7 +77,7 @@ def total_wall_s(status: dict, records: list[dict]) -> float | None:
     return max(last, clock) if last is not None else clock or None
 
 
-def write_table(out: Path, stem: str, rows: list[dict], md_columns: list[str] | None = None,
+def write_study_table(out: Path, stem: str, rows: list[dict], md_columns: list[str] | None = None,
                 parquet: bool = False, as_json: Any = None) -> None:
     """STEM.csv, STEM.md (what `lmlab table` prints), STEM.json when given and STEM.parquet when asked
     and pyarrow is installed (without it, lmlab[parquet], the other files say the same)."""

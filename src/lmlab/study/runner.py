@@ -19,7 +19,7 @@ from lmlab.study.findings import check_findings, find
 from lmlab.study.shared import draw_deferred
 from lmlab.study.expand import RunPlan, plan
 from lmlab.study.results import (aggregate, aggregate_text, epoch_aggregate, epoch_rows, epoch_text, markdown,
-                                 run_row, write_table)
+                                 run_row, write_study_table)
 from lmlab.study.spec import Study
 
 MARKER = ".lmlab-study"
@@ -176,17 +176,17 @@ def tabulate(study: Study, out: Path, runs: list[RunPlan]) -> Outcome:
     """results.* (a row per run), aggregate.* (a row per variant), scaling.json, plots/."""
     rows = [run_row(out / "runs" / r.name, status_of(out, r.name), r.variant.axes, r.variant.slug, r.seed)
             for r in runs]
-    write_table(out, "results", rows, parquet=True)
+    write_study_table(out, "results", rows, parquet=True)
     baseline = study.baseline or runs[0].variant.slug
     agg = aggregate(rows, baseline, study.metric)
-    write_table(out, "aggregate", agg, as_json={"baseline": baseline, "metric": study.metric, "variants": agg})
+    write_study_table(out, "aggregate", agg, as_json={"baseline": baseline, "metric": study.metric, "variants": agg})
     text = f"{markdown(rows, [c for c in SUMMARY_COLUMNS if any(c in r for r in rows)])}\n"
     text += aggregate_text(agg, study.metric)
     per_epoch = [e for r in runs for e in epoch_rows(out / "runs" / r.name, r.variant.slug, r.seed)]
     if per_epoch:  # train.epochs budgets: the seeds' per-epoch table, per run and per variant
-        write_table(out, "epochs", per_epoch)
+        write_study_table(out, "epochs", per_epoch)
         epoch_agg = epoch_aggregate(per_epoch)
-        write_table(out, "epochs_aggregate", epoch_agg, as_json=epoch_agg)
+        write_study_table(out, "epochs_aggregate", epoch_agg, as_json=epoch_agg)
         text += "\nper epoch (mean ± 95% half-width over seeds):\n" + epoch_text(epoch_agg)
     if study.scaling:
         from lmlab.study.scaling import fit_power_law

@@ -45,7 +45,7 @@ def run_tasks(run_dir, tasks: str | list[str], limit: int | None = None, tasks_d
     eval_dir = Path(loaded.run.root) / "eval"
     saved = merged(eval_dir / "tasks.json", out)
     atomic_write_text(eval_dir / "tasks.json", json.dumps(saved, indent=2) + "\n")
-    atomic_write_text(eval_dir / "tasks.csv", to_csv(saved["tasks"]))
+    atomic_write_text(eval_dir / "tasks.csv", tasks_csv(saved["tasks"]))
     return out
 
 
@@ -64,7 +64,7 @@ def merged(path: Path, out: dict) -> dict:
     return {**out, "tasks": {**kept, **out["tasks"]}}
 
 
-def to_csv(results: dict) -> str:
+def tasks_csv(results: dict) -> str:
     from lmlab.tables import csv_text
 
     return csv_text([{COLUMNS[0]: name, **r} for name, r in results.items()], COLUMNS)
