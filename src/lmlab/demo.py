@@ -16,6 +16,7 @@ from lmlab.report import write_report
 from lmlab.io import atomic_write_text
 from lmlab.train.job import new_job
 from lmlab.train.loop import run_job
+from lmlab.analysis import analyze_run, format_table
 
 PROMPT = "The "
 SAMPLE_TOKENS = 300
@@ -32,8 +33,6 @@ def sample(job, label: str) -> str:
 
 def look_inside(run_dir) -> None:
     """The attention table of the trained model (what `lmlab analyze` writes), so the page shows it."""
-    from lmlab.analysis import analyze_run, format_table
-
     print("\n--- attention per layer (lmlab analyze: 64 validation windows) ---")
     print(format_table(analyze_run(run_dir, windows=64)["attention"]))
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import torch
 
-from lmlab.checkpoint import load_weights, read_meta, require_last
+from lmlab.checkpoint import load_weights, read_meta, require_last, sha256_file
 from lmlab.config import RunConfig, load_config
 from lmlab.errors import UserError
 from lmlab.model import LanguageModel, build_model
 from lmlab.runs import RunDir, check_same_model
 from lmlab.tokenizer import load_tokenizer
 from lmlab.device import Precision, resolve_device, resolve_precision
+from lmlab.tokenizer.base import FILE_NAME
 
 
 @dataclass
@@ -79,9 +80,6 @@ def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "auto"
 
 def check_tokenizer(run: RunDir, cfg, tokenizer, meta: dict) -> None:
     """The tokenizer in the run directory must be the one the model was trained with."""
-    from lmlab.checkpoint import sha256_file
-    from lmlab.tokenizer.base import FILE_NAME
-
     if cfg.model.vocab_size and tokenizer.vocab_size > cfg.model.vocab_size:
         raise UserError(f"{run.tokenizer} has {tokenizer.vocab_size} tokens but the model has "
                         f"{cfg.model.vocab_size} (model.vocab_size): the tokenizer does not belong to this model")

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 
 from lmlab.analysis.attention import attention_layers, body
 from lmlab.errors import UserError
+from lmlab.model.hooks import hooks
+from lmlab.progress import track
 
 HEAD = re.compile(r"^\s*(\d+)\.(\d+)\s*$")
 MODES = ("zero", "mean")
@@ -42,8 +44,6 @@ def _check_mode(mode: str) -> None:
 @contextlib.contextmanager
 def ablate_heads(model, heads: list[tuple[int, int]], mode: str = "zero", means: torch.Tensor | None = None):
     """Inside the block, the listed heads output zeros (or `means[layer, head]`, shape (L, H, Dh))."""
-    from lmlab.model.hooks import hooks
-
     _check_mode(mode)
     if mode == "mean" and means is None:
         raise ValueError("mean ablation needs the heads' mean outputs (head_means)")
@@ -66,8 +66,6 @@ def ablate_heads(model, heads: list[tuple[int, int]], mode: str = "zero", means:
 @torch.no_grad()
 def head_means(model, windows, batch_size: int = 8) -> torch.Tensor:
     """(L, H, Dh) mean of each head's output over the real positions of `windows`."""
-    from lmlab.model.hooks import hooks
-
     n_layer, cfg = attention_layers(model), model.config
     total = torch.zeros(n_layer, cfg.n_head, cfg.d_head, dtype=torch.float64)
     count = 0.0
@@ -121,8 +119,6 @@ def ablate_each(model, windows, mode: str = "zero", batch_size: int = 8, progres
     delta = torch.zeros(n_layer, n_head)
     cells = [(l, h) for l in range(n_layer) for h in range(n_head)]
     if progress:
-        from lmlab.progress import track
-
         cells = track(cells, desc="ablate", unit="head")
     for layer, head in cells:
         with ablate_heads(model, [(layer, head)], mode, means):

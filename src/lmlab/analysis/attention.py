@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from lmlab.errors import UserError
+from lmlab.model.hooks import hook_points, hooks
+from lmlab.progress import track
 
 STATS = ("entropy", "entropy_norm", "sparsity", "max_weight", "mean_distance")
 PATTERN = "blocks.*.attn.hook_pattern"
@@ -27,8 +29,6 @@ PATTERN = "blocks.*.attn.hook_pattern"
 
 def attention_layers(model) -> int:
     """Number of layers with an attention pattern; a one-line error for models without attention."""
-    from lmlab.model.hooks import hook_points
-
     n = sum(name.endswith("attn.hook_pattern") for name in hook_points(model))
     if n == 0:
         arch = getattr(getattr(model, "config", None), "arch", type(model).__name__)
@@ -83,8 +83,6 @@ def attention_stats(model, windows, threshold: float = 1e-3, batch_size: int = 8
                     progress: bool = False) -> dict:
     """Statistics of every head over `windows` (a `Windows`, or an iterable of (x, real) pairs).
     Returns per-head arrays (L, H), per-layer means, model means and the entropy-sparsity r."""
-    from lmlab.model.hooks import hooks
-
     if not 0 < threshold < 1:
         raise UserError(f"--threshold {threshold} is not valid; expected a float in (0, 1)")
     n_layer, n_head = attention_layers(model), model.config.n_head
@@ -123,8 +121,6 @@ def _pairs(windows, batch_size: int) -> list:
 def _progress(items, enabled: bool):
     if not enabled:
         return items
-    from lmlab.progress import track
-
     return track(items, desc="attention", unit="batch")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from lmlab.analysis.attention import PATTERN, attention_layers, body
+from lmlab.model.hooks import hooks
 
 ROLES = ("previous_token", "induction", "duplicate_token", "first_token")
 
@@ -43,8 +44,6 @@ def role_scores_from_pattern(pattern: torch.Tensor, half: int) -> dict[str, torc
 def head_roles(model, n_seqs: int = 32, half: int | None = None, token_ids=None, seed: int = 0,
                batch_size: int = 16) -> dict:
     """Scores of every head for each role; `half` defaults to min(context_len // 2, 64)."""
-    from lmlab.model.hooks import hooks
-
     n_layer, n_head = attention_layers(model), model.config.n_head
     half = half or max(min(model.config.context_len // 2, 64), 2)
     if token_ids is None:

@@ -8,13 +8,13 @@ import torch
 
 from lmlab.analysis.attention import attention_layers
 from lmlab.errors import UserError
+from lmlab.model.hooks import run_with_cache
+from lmlab.load import check_known
 
 
 def encode_prompt(tokenizer, text: str, context_len: int, what: str = "--prompt") -> list[int]:
     """The prompt's ids; empty prompts, prompts with characters the tokenizer does not know (they
     would become <unk>) and prompts longer than the context are refused, naming `what`."""
-    from lmlab.load import check_known
-
     if not text or not text.strip():
         raise UserError(f"{what} is empty; give some text (one prompt per line in a prompts file)")
     check_known(tokenizer, text, what)
@@ -37,8 +37,6 @@ def token_labels(tokenizer, ids: list[int]) -> list[str]:
 @torch.no_grad()
 def prompt_patterns(model, ids: list[int]) -> torch.Tensor:
     """(L, H, T, T) attention patterns of the prompt."""
-    from lmlab.model.hooks import run_with_cache
-
     n_layer = attention_layers(model)
     device = next(model.parameters()).device
     _, cache = run_with_cache(model, torch.tensor([ids], device=device), "blocks.*.attn.hook_pattern")

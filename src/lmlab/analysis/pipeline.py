@@ -10,6 +10,7 @@ import torch
 from lmlab.analysis import ablation, attention, heads, maps, output, probe, sampling, trajectory
 from lmlab.figures import analysis as plots
 from lmlab.analysis.source import open_run, validation_windows
+from lmlab.io import atomic_write_text
 
 
 def _token_ids(windows) -> torch.Tensor:
@@ -42,8 +43,6 @@ def maps_report(loaded, out: Path, prompt: str, layer=None, head=None, k: int = 
                                   folder / (f"layer{l}.png" if head is None else f"layer{l}_head{head}.png"), prompt)
              for l in result["layers"]]
     text = "\n\n".join(maps.format_top(result["top"][f"{l}.{h}"], l, h) for l in result["layers"] for h in result["heads"])
-    from lmlab.io import atomic_write_text
-
     atomic_write_text(folder / "top_attended.txt", text + "\n")
     saved = {k2: v for k2, v in result.items() if k2 != "patterns"}
     files += [folder / "top_attended.txt", output.write_json(folder / "top_attended.json", saved)]
@@ -125,8 +124,6 @@ def sample_run(run_dir, prompts: list[str], settings: list | None = None, checkp
                max_new_tokens: int = 100, device: str = "auto", out: str | Path | None = None) -> dict:
     """The sampling table of a run (`settings`: lmlab.generate.Sampling rows, default
     sampling.sampling_grid()), written to samples/sampling.{json,csv,md}."""
-    from lmlab.io import atomic_write_text
-
     loaded = open_run(run_dir, checkpoint, device)
     study = sampling.sampling_study(loaded.model, loaded.tokenizer, prompts, settings, seeds, max_new_tokens)
     folder = Path(out) if out else loaded.run.samples

@@ -16,6 +16,10 @@ import torch
 
 from lmlab.errors import UserError
 from lmlab.runs import RunDir
+from lmlab.alloc import available_bytes
+from lmlab.data.layout import Rows
+from lmlab.data.prepare import prepare
+from lmlab.load import load_run
 
 
 def kept_steps(run_dir: str | Path) -> list[int]:
@@ -26,8 +30,6 @@ def kept_steps(run_dir: str | Path) -> list[int]:
 def open_run(run_dir: str | Path, which: str = "last", device: str = "auto"):
     """A `LoadedRun` at checkpoint `which` (best | last | STEP), verified as every load is
     (`lmlab.load.load_run`: tokenizer hash, config.toml unchanged since the checkpoint)."""
-    from lmlab.load import load_run
-
     return load_run(run_dir, which, device)
 
 
@@ -58,8 +60,6 @@ class Windows:
 
 def sample_windows(parts: dict, n: int, context_len: int, seed: int = 0) -> Windows:
     """n windows drawn (seeded) from {source: part}, each source in proportion to its real tokens."""
-    from lmlab.data.layout import Rows
-
     if not parts:
         raise UserError("the run has no validation split to draw windows from; set data.val_fraction > 0")
     gen = torch.Generator().manual_seed(seed)
@@ -93,8 +93,6 @@ WINDOW_BYTES = 48  # per token of a window: x and y as int64, its real-token mas
 
 def check_windows_fit(n: int, context_len: int) -> None:
     """Refuse before drawing n windows that cannot fit in the memory available (they are held at once)."""
-    from lmlab.alloc import available_bytes
-
     free, per_window = available_bytes(), WINDOW_BYTES * (context_len + 1)
     if free is not None and n * per_window > free:
         raise UserError(f"--windows {n:,} needs about {n * per_window / 2**30:,.1f} GiB for windows of "
@@ -104,8 +102,6 @@ def check_windows_fit(n: int, context_len: int) -> None:
 
 def validation_windows(loaded, n: int, seed: int = 0) -> Windows:
     """The run's own validation split (prepared as in training), n seeded windows of context_len."""
-    from lmlab.data.prepare import prepare
-
     check_windows_fit(n, loaded.cfg.model.context_len)
     parts = prepare(loaded.cfg, loaded.tokenizer, progress=False).splits["val"]
     return sample_windows(parts, n, loaded.cfg.model.context_len, seed)

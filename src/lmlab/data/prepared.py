@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from lmlab.data.layout import Rows, Stream
-
-if TYPE_CHECKING:
-    from lmlab.data.batches import MixtureBatches
+from lmlab.data.batches import MixtureBatches
 
 
 @dataclass
@@ -25,8 +22,6 @@ class Prepared:
     lengths: dict[str, np.ndarray] = field(default_factory=dict)  # source -> document lengths (tokens)
 
     def train_batches(self, batch_size: int, context_len: int, seed: int) -> "MixtureBatches":
-        from lmlab.data.batches import MixtureBatches
-
         parts = self.splits["train"]
         names = [n for n in parts if self.probs.get(n, 0) > 0]
         return MixtureBatches([parts[n] for n in names], [self.probs[n] for n in names],

@@ -34,6 +34,8 @@ from lm_eval.api.registry import register_model  # noqa: E402
 
 from lmlab.eval.tasks.scoring import Scoring, score_requests
 from lmlab.io import warn
+from lmlab.generate import limit_vocab, never_sampled
+from lmlab.load import load_run
 
 
 @register_model("lmlab")
@@ -48,8 +50,6 @@ class LmlabLM(TemplateLM):
         if model is None:
             if not run:
                 raise UserError("--model_args needs run=RUN_DIR (an lmlab run directory)")
-            from lmlab.load import load_run
-
             if not device or (str(device).startswith("cuda") and not torch.cuda.is_available()):
                 device = "auto"  # lm_eval's CLI passes --device cuda:0 by default, even on CPU-only machines
             loaded = load_run(run, checkpoint, str(device))
@@ -128,8 +128,6 @@ class LmlabLM(TemplateLM):
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         """Greedy continuation, cut at the first of `until` (default: the end-of-text text) or max_gen_toks;
         never a padded id or <unk>, as in lmlab's own samplers."""
-        from lmlab.generate import limit_vocab, never_sampled
-
         out = []
         for req in requests:
             context, gen_kwargs = req.args[0], dict(req.args[1] or {})

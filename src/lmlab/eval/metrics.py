@@ -20,12 +20,11 @@ import math
 
 import numpy as np
 import torch
+from lmlab.data.layout import Rows, Stream
 
 
 def as_parts(data) -> dict:
     """A token array, one part (`Stream` / `Rows`) or {source: part}, as {source: part}."""
-    from lmlab.data.layout import Rows, Stream
-
     if isinstance(data, dict):
         return data
     if isinstance(data, (Stream, Rows)):

@@ -16,6 +16,9 @@ import torch
 from lmlab.config import RunConfig, apply_overrides, check_choices
 from lmlab.errors import UserError
 from lmlab.study.spec import Study
+from lmlab.progress import Progress
+from lmlab.model import build_model
+from lmlab.presets.resolve import resolve_config
 
 
 @dataclass
@@ -126,8 +129,6 @@ def with_settings(study: Study, settings: dict[str, Any]) -> Study:
 
 
 def base_config(study: Study) -> RunConfig:
-    from lmlab.presets.resolve import resolve_config
-
     return resolve_config(study.base, study.data or None, {k: text(v) for k, v in study.overrides.items()})
 
 
@@ -138,8 +139,6 @@ def variant_config(study: Study, variant: Variant, seed: int, base: RunConfig | 
     own_base = settings.pop("base", None)  # a variant may start from its own preset (ladder stages)
     try:
         if own_base:
-            from lmlab.presets.resolve import resolve_config
-
             base = resolve_config(str(own_base), study.data or None, {k: text(v) for k, v in study.overrides.items()})
         base = base or base_config(study)
         cfg = apply_overrides(base, {k: text(v) for k, v in settings.items()})
@@ -172,8 +171,6 @@ def track(items, desc: str, unit: str):
     """`items` with a bar on stderr once a planning step has taken more than a second (many variants),
     else silent. The clock starts after the first item, which pays one-off imports and torch's start-up:
     a quick refusal after a few variants stays one line."""
-    from lmlab.progress import Progress
-
     items, bar = list(items), None
     try:
         for item in items:
@@ -197,8 +194,6 @@ def model_stats(cfg: RunConfig, slug: str = "") -> dict:
     """Parameters and FLOPs per token of a config's model, built on the meta device (no memory),
     once per distinct model config (the runs of a study share a few).
     The vocabulary is the config's, else the tokenizer's (a char vocabulary is assumed 128 wide)."""
-    from lmlab.model import build_model
-
     vocab = cfg.model.vocab_size or cfg.tokenizer.vocab_size or TOKENIZER_VOCAB.get(cfg.tokenizer.kind, 128)
     key = repr((cfg.model, vocab))
     if key not in _STATS:

@@ -38,6 +38,8 @@ from torch import nn
 from lmlab.errors import UserError
 from lmlab.hardware import AUTO, BACKENDS, device_kind
 from lmlab.registry import Registry
+from lmlab.config import apply_overrides
+from lmlab.model import build_model
 
 PARALLEL: Registry = Registry("train.parallel")
 ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -172,8 +174,6 @@ def setup(train_cfg) -> Dist:
 
 def execution_overrides(cfg, overrides: dict[str, str]):
     """Apply overrides of how a run executes (not what it computes) to a resumed run's config."""
-    from lmlab.config import apply_overrides
-
     bad = sorted(set(overrides) - set(EXECUTION_FIELDS))
     if bad:
         raise UserError(f"--{bad[0]} cannot change on resume; only {', '.join(EXECUTION_FIELDS)} can")
@@ -314,8 +314,6 @@ def checkpoint_state(job, rng: dict[str, torch.Tensor]) -> tuple[nn.Module, torc
     weights, optimizer = full_state(job.model, job.optimizer)
     if not job.dist.is_main:
         return job.model, optimizer, rng
-    from lmlab.model import build_model
-
     plain = build_model(job.cfg.model, job.tokenizer.vocab_size)  # a full copy on rank 0 for the writer
     plain.load_state_dict(weights)
     return plain, optimizer, rng

@@ -35,10 +35,13 @@ from lmlab.tokenizer import load_tokenizer, save_tokenizer
 from lmlab.train import distributed
 from lmlab.train.distributed import Dist
 from lmlab.train.loggers import check_packages
-from lmlab.train.memory import check_fits, predict_run
+from lmlab.train.memory import check_fits, predict_config, predict_run, runtime_bytes
 from lmlab.train.mfu import MfuMeter, meter_for
 from lmlab.train.optim import make_optimizer
 from lmlab.device import Precision, configure_matmul, resolve_device, resolve_precision
+from lmlab.hardware import PRECISIONS
+from lmlab.data.stats import write_stats
+from lmlab.manifest import write_manifest
 
 DEFER_FIGURES = "LMLAB_DEFER_FIGURES"  # set (by a study's workers): leave the run's figures to the caller
 
@@ -109,8 +112,6 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
             check_fits(*predict_run(job.model, cfg.train.batch_size, job.value_bytes, job.optimizer,
                                      cfg.train.grad_accum),
                        where=f"run {cfg.name}")
-            from lmlab.manifest import write_manifest
-
             write_manifest(run, cfg, data, job.device, job.precision.name)
             atomic_write_text(run.root / "model.json", json.dumps(job.model.stats(cfg.train.batch_size,
                                                                                   job.value_bytes), indent=1))
@@ -126,9 +127,6 @@ def new_job(cfg: RunConfig, run_dir: str | Path, overwrite: bool = False) -> Job
 def check_unbuilt(cfg: RunConfig, vocab_size: int, precision: str) -> None:
     """Refuse a run that cannot fit before its model is built (a huge one takes minutes to build or
     fails in the allocator with a traceback) and before its run directory is made."""
-    from lmlab.hardware import PRECISIONS
-    from lmlab.train.memory import predict_config, runtime_bytes
-
     value_bytes = PRECISIONS.get(precision).activation_bytes
     check_fits(predict_config(cfg, vocab_size, value_bytes), runtime_bytes(), where=f"run {cfg.name}")
 
@@ -144,8 +142,6 @@ def _make_run(cfg: RunConfig, run_dir: str | Path, overwrite: bool) -> tuple[Run
         cfg = cfg.replace(model={"vocab_size": cfg.model.vocab_size or tokenizer.vocab_size})
         save_tokenizer(tokenizer, run.tokenizer)
         cfg.save(run.config)
-        from lmlab.data.stats import write_stats
-
         # a study draws its runs' histograms once at its end (lmlab.study.runner.draw_deferred)
         write_stats(data, run.root / "data", plot=not os.environ.get(DEFER_FIGURES))
     except BaseException:

@@ -23,6 +23,8 @@ import torch
 
 from lmlab.cpu import cpu_info
 from lmlab.hardware import PRECISIONS
+from lmlab.device import cpu_has_bf16
+from lmlab.io import atomic_write_text
 
 TFLOPS = 1e12
 # name pattern (matched in order, case-insensitive, on torch.cuda.get_device_name) ->
@@ -92,8 +94,6 @@ def measure_cpu_peak(dtype: torch.dtype = torch.float32, size: int = 1024, secon
 def bench_peak(seconds: float = 2.0, size: int = 1024, by: str = "`lmlab bench-peak`") -> dict:
     """Measure this CPU's matmul peak for fp32 (and bf16 when it has native bf16: an emulated bf16
     peak is no run's ceiling, since `precision = auto` trains in fp32 there) and cache it."""
-    from lmlab.io import atomic_write_text
-    from lmlab.device import cpu_has_bf16
 
     result = {"fp32": measure_cpu_peak(torch.float32, size, seconds)}
     if cpu_has_bf16():

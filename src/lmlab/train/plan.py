@@ -22,6 +22,8 @@ from lmlab.train.distributed import Dist
 from lmlab.train.memory import describe, peak_memory_mb, predict_run, reset_peak_memory
 from lmlab.train.memory import fits as memory_fits
 from lmlab.train.step import train_step
+from lmlab.data.prepare import prepare
+from lmlab.train.job import _assemble
 
 MEASURE_STEPS = 2  # timed optimizer steps after the warm-up step
 EVAL_PROBE_TOKENS = 4096  # validation tokens the evaluation timing scores
@@ -72,8 +74,6 @@ def format_seconds(s: float) -> str:
 
 def estimate_run(cfg: RunConfig, threads: int | None = None, measure_steps: int = MEASURE_STEPS) -> RunEstimate:
     """Build the run in memory (no run directory), predict its memory and time its steps."""
-    from lmlab.data.prepare import prepare
-    from lmlab.train.job import _assemble
     t0 = time.perf_counter()
     before = torch.get_num_threads()
     if threads:

@@ -23,6 +23,7 @@ import contextlib
 from dataclasses import dataclass
 
 import torch
+from lmlab.progress import track
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,6 @@ def score_requests(model, requests: list[tuple[list[int], list[int]]], scoring: 
 def _score_rows(model, inputs: list[list[int]], row_requests, n_windows: int, batch_tokens: int,
                 scoring: Scoring, desc: str) -> list[tuple[float, bool]]:
     """(log-prob, greedy) of every window, from length-sorted batches of rows."""
-    from lmlab.progress import track
-
     order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
     batches, start = [], 0
     while start < len(order):
