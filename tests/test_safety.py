@@ -307,7 +307,7 @@ def test_a_pickle_renamed_to_safetensors_is_never_unpickled(tmp_path):
 
 
 def test_nan_metrics_become_json_null():
-    from lmlab.eval.run import finite_or_none
+    from lmlab.tables import finite_or_none
 
     value = finite_or_none({"loss": float("nan"), "by_source": {"a": {"loss": float("inf"), "n": 1}}})
     assert json.dumps(value, allow_nan=False) == '{"loss": null, "by_source": {"a": {"loss": null, "n": 1}}}'

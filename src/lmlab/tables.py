@@ -15,7 +15,10 @@ from lmlab.io import atomic_write_bytes, atomic_write_text
 
 
 def finite_or_none(value: Any) -> Any:
-    """The value with every NaN/inf (in nested lists and dicts too) replaced by None."""
+    """The value with every NaN/inf (in nested lists and dicts too) replaced by None (JSON null:
+    `"loss": NaN` is not JSON). NumPy scalars and 0-d tensors become Python numbers first."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # np.float64, a 0-d tensor
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):

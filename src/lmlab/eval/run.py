@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from lmlab.data.prepare import prepare
 from lmlab.errors import UserError
 from lmlab.eval.metrics import evaluate
 from lmlab.load import load_run
+from lmlab.tables import finite_or_none
 
 
 def eval_run(run_dir: str | Path, checkpoint: str = "last", max_tokens: int = 0,
@@ -30,20 +30,6 @@ def eval_run(run_dir: str | Path, checkpoint: str = "last", max_tokens: int = 0,
                        loaded.precision().autocast)
     return finite_or_none({"run_dir": str(loaded.run.root), "checkpoint": checkpoint, "step": loaded.meta["step"],
                            "split": split, **metrics})
-
-
-def finite_or_none(value):
-    """NaN and inf become None (JSON null), recursively: `"loss": NaN` is not JSON. NumPy scalars
-    become Python numbers, so the result prints as plain numbers."""
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # np.float64, 0-d tensors
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [finite_or_none(v) for v in value]
-    return value
 
 
 def format_metrics(metrics: dict) -> str:
