@@ -33,8 +33,9 @@ $(DEV_STAMP): pyproject.toml | $(TORCH_STAMP)
 demo: $(DEMO_STAMP)
 	$(BIN)/lmlab demo
 
+# one worker per core (pytest-xdist); tests/conftest.py gives each its share of the cores
 test: $(DEV_STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 # The report's browser test opens pages in Debian's chromium (a pip-downloaded browser cannot be fetched in CI).
 # Installed with apt when missing (as root, or through sudo); with no apt the test itself fails with instructions.

@@ -6,7 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+
+# Under pytest-xdist (`make test` runs a worker per core), each worker and every process it starts use
+# their share of the cores, set before torch loads: two torch processes spinning OpenMP threads on the
+# same cores slow each other tenfold.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _share // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+
+import torch  # noqa: E402  (after the thread share above)
 
 from lmlab.presets import get_preset
 
@@ -49,8 +57,12 @@ def tiny_cfg():
 
 @pytest.fixture(autouse=True)
 def _deterministic():
+    """Seeded, and at this process's thread count: a run trained in-process with train.threads set
+    leaves torch at its count, and a later run compared bit for bit with a subprocess must not inherit it."""
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
     yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture()

@@ -27,8 +27,10 @@ def _cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "lmlab", *args], capture_output=True, text=True, cwd=cwd)
 
 
-def test_the_plan_of_an_epoch_budget_is_what_the_run_trains(tmp_path):
-    cfg = apply_overrides(get_preset("tiny"), EPOCHS)
+def test_the_plan_of_an_epoch_budget_is_what_the_run_trains(tmp_path, shakespeare):
+    text = tmp_path / "part.txt"  # 40 KB: two epochs of the whole built-in corpus took a minute
+    text.write_text(shakespeare.read_text(encoding="utf-8")[:40_000], encoding="utf-8")
+    cfg = apply_overrides(get_preset("tiny"), {**EPOCHS, "data.source": "text", "data.path": str(text)})
     est = estimate_run(cfg, threads=1)
     result = train(cfg.replace(train={"progress": False}), tmp_path / "run")
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

@@ -101,7 +101,7 @@ def test_planning_many_seeds_builds_each_variant_once_and_refuses_absurd_studies
 
     built = []
     real = model.build_model
-    monkeypatch.setattr(model, "build_model", lambda *a, **k: built.append(1) or real(*a, **k))
+    monkeypatch.setattr(expand, "build_model", lambda *a, **k: built.append(1) or real(*a, **k))
     monkeypatch.setattr(expand, "_STATS", {})
     s = Study("many", "tiny", grid={"model.n_layer": [1, 2], "train.lr": [1e-3, 2e-3]}, seeds=500)
     runs = plan(s)
