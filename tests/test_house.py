@@ -115,6 +115,25 @@ def test_no_module_over_400_lines():
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
 
 
+def function_lengths(package: str) -> dict[str, int]:
+    """module:function -> lines, for every function (methods too) under `package`."""
+    found = {}
+    for name, path in MODULES.items():
+        if name == package or name.startswith(package + "."):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    found[f"{name}:{node.name}"] = node.end_lineno - node.lineno + 1
+    return found
+
+
+def test_the_training_loop_reads_like_the_algorithm():
+    """The loop only sequences named phases (at most 30 lines), and no function of the trainer
+    grows past 40: a new training feature is a phase or a function of its own."""
+    lengths = function_lengths("lmlab.train")
+    assert lengths["lmlab.train.loop:train_loop"] <= 30
+    assert {f: n for f, n in lengths.items() if n > 40} == {}
+
+
 def test_the_data_stage_does_not_depend_on_training():
     """data/ may import tokenizer/, registry, errors, progress, config_base, never train/ or model/."""
     for name in MODULES:
