@@ -9,7 +9,6 @@ import os
 import shutil
 import stat
 import sys
-import time
 
 import pytest
 import torch
@@ -332,6 +331,4 @@ def test_manifest_says_why_two_runs_could_differ(run):
 def test_lock_file_and_marker_are_small_and_the_lock_is_released_after_training(run):
     assert json.loads((run / MARKER).read_text())["kind"] == "run"
     DirLock(run).acquire().release()  # train() released it in-process
-    started = time.monotonic()
-    RunDir(run).lock().unlock()
-    assert time.monotonic() - started < 5
+    RunDir(run).lock().unlock()  # non-blocking (LOCK_NB): taking it at all proves no one holds it
