@@ -57,9 +57,10 @@ def setup(tmp_path_factory, shakespeare, shared_data, offline):
 def in_process(run, rows):
     loaded = load_run(run, device="cpu")
     items = [Item(r["query"] + "\nAnswer:", r["choices"], r["gold"]) for r in rows]
-    metrics = score_task(loaded.model, loaded.tokenizer, items, "multiple_choice", Scoring(loaded.cfg.model.context_len))
+    scoring = Scoring(loaded.cfg.model.context_len)
+    metrics = score_task(loaded.model, loaded.tokenizer, items, "multiple_choice", scoring)
     pairs = [encode_pair(loaded.tokenizer, it.context, " " + c) for it in items for c in it.choices]
-    lls = [s.logprob for s in score_requests(loaded.model, pairs, Scoring(loaded.cfg.model.context_len))]
+    lls = [s.logprob for s in score_requests(loaded.model, pairs, scoring)]
     return metrics, lls
 
 

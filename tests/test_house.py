@@ -221,7 +221,13 @@ def registry_forks() -> list[str]:
     from lmlab.registry import all_registries
 
     found = []
-    registries = all_registries()
+    watched = []  # (registry, the identifiers holding its names, the modules that fill it, its names)
+    for registry in all_registries().values():
+        holders = set(HOLDERS.get(registry.name, set()))
+        if registry.field:
+            holders.add(registry.field.rsplit(".", 1)[-1])
+        home = {m for entry in registry.values() for m in (type(entry).__module__, getattr(entry, "__module__", ""))}
+        watched.append((registry, holders, home, set(registry)))
     for name, path in MODULES.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
@@ -236,13 +242,10 @@ def registry_forks() -> list[str]:
             where = (name, getattr(owner, "name", ""))
             if inside_require or where in NOT_FORKS:
                 continue
-            for registry in registries.values():
-                holders = HOLDERS.get(registry.name, set()) | ({registry.field.rsplit(".", 1)[-1]} if registry.field else set())
-                home = {type(entry).__module__ for entry in registry.values()} | {
-                    getattr(entry, "__module__", "") for entry in registry.values()}
+            for registry, holders, home, names in watched:
                 if name in home:
                     continue
-                if any(_holder(s) in holders and any(_strings(o) & set(registry) for o in sides if o is not s)
+                if any(_holder(s) in holders and any(_strings(o) & names for o in sides if o is not s)
                        for s in sides):
                     found.append(f"{name}:{node.lineno} ({registry.name}): {ast.unparse(node)}")
     return sorted(set(found))

@@ -103,9 +103,10 @@ class SourceConfig(Section):
     def label(self) -> str:
         if self.name:
             return self.name
-        own = getattr(SOURCES[self.kind], "label", None) if self.kind in SOURCES else None  # a kind may name its documents (a generator)
-        if own and own(self):
-            return own(self)
+        own = getattr(SOURCES[self.kind], "label", None) if self.kind in SOURCES else None
+        named = own(self) if own else None  # a kind may name its documents (a generator, a dataset)
+        if named:
+            return named
         if self.path:
             path = Path(self.path.rstrip("/*"))
             # "mix/gsm8k/train.jsonl" is gsm8k, not train: split-like file names take their folder's

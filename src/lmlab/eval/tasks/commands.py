@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -31,10 +32,10 @@ def run_tasks(run_dir, tasks: str | list[str], limit: int | None = None, tasks_d
     from lmlab.io import atomic_write_text
 
     names = parse_task_names(tasks) if isinstance(tasks, str) else parse_task_names(",".join(tasks))
-    TaskSelection(names, limit)  # a bad --limit is refused before the run loads
+    selection = TaskSelection(names, limit, tasks_dir, hf=hf)  # a bad --limit is refused before the run loads
     loaded = load_run(run_dir, checkpoint, device)
     cfg = loaded.cfg
-    selection = TaskSelection(names, limit, tasks_dir, cfg.data.root, hf)
+    selection = dataclasses.replace(selection, data_root=cfg.data.root)
     scoring = Scoring(cfg.model.context_len, batch_tokens, loaded.device, loaded.precision().autocast, progress)
     results = evaluate_tasks(loaded.model, loaded.tokenizer, selection, scoring)
     source = {"checkpoint": checkpoint, "step": loaded.meta.get("step"), "limit": limit}
